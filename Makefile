@@ -1,0 +1,35 @@
+# One entry point. `make demo` and `make test` do all set-up first (idempotent).
+SHELL := /bin/bash
+VENV_PY := $(CURDIR)/.venv/bin/python
+export RETICULATE_PYTHON := $(VENV_PY)
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo test test-python test-r vignettes check bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV_PY) -m pykd demo --out demo-output
+
+test: setup
+	bash scripts/test.sh
+
+test-python: setup
+	$(VENV_PY) -m pytest tests -q
+
+test-r: setup
+	bash scripts/test.sh r
+
+vignettes: setup
+	bash scripts/test.sh vignettes
+
+check: setup
+	bash scripts/test.sh check
+
+bench: setup
+	$(VENV_PY) benchmarks/bench.py
+
+clean:
+	rm -rf demo-output build *.egg-info .pytest_cache vignettes/*.html

@@ -1,0 +1,302 @@
+# The training history returned by distill() and train_scratch(): plain R
+# data only (a data frame of per-epoch metrics and a list of settings), so it
+# survives saveRDS() and needs no Python to print or plot.
+
+history_columns <- c("epoch", "loss", "student_loss", "distillation_loss",
+                     "accuracy")
+validation_columns <- c("val_loss", "val_accuracy")
+
+new_rkd_history <- function(metrics, params = list()) {
+  metrics <- as.list(metrics)
+  n <- length(metrics$epoch)
+  columns <- history_columns
+  if (any(validation_columns %in% names(metrics))) {
+    columns <- c(columns, validation_columns)
+  }
+  cols <- lapply(columns, function(col) {
+    values <- metrics[[col]]
+    if (is.null(values)) rep(NA_real_, n) else as_numbers(values)
+  })
+  names(cols) <- columns
+  extra <- setdiff(names(metrics), columns)
+  for (col in extra) {
+    values <- as_numbers(metrics[[col]])
+    if (length(values) == n) cols[[col]] <- values
+  }
+  df <- as.data.frame(cols, stringsAsFactors = FALSE, optional = TRUE)
+  df$epoch <- as.integer(df$epoch)
+  structure(
+    list(metrics = df, params = plain_list(params)),
+    class = "rkd_history"
+  )
+}
+
+# Numbers from Python: an R vector, or a list with NULL for None.
+as_numbers <- function(x) {
+  if (is.list(x)) {
+    return(py_numbers(x))
+  }
+  as.double(x)
+}
+
+# Keep only plain R values (drop anything that is still a Python object).
+plain_list <- function(x) {
+  if (inherits(x, "python.builtin.object")) {
+    return(NULL)
+  }
+  if (is.list(x)) {
+    out <- lapply(x, plain_list)
+    keep <- !vapply(x, inherits, logical(1), what = "python.builtin.object")
+    return(out[keep])
+  }
+  x
+}
+
+#' Training history
+#'
+#' [distill()] and [train_scratch()] return an `rkd_history`: the metrics of
+#' every epoch and the settings of the run, as plain R data, so it can be
+#' saved with [saveRDS()] and used without Python.
+#'
+#' * `as.data.frame()` gives one row per epoch with columns `epoch`,
+#'   `loss` (the loss that was minimised), `student_loss` (the hard-label
+#'   cross-entropy), `distillation_loss` (the temperature-scaled divergence
+#'   from the teacher), `accuracy`, and, when there was a validation table,
+#'   `val_loss` and `val_accuracy`.
+#' * `print()` shows what was trained and the final epoch.
+#' * `plot()` draws the losses and accuracies by epoch.
+#'
+#' @param x An `rkd_history`.
+#' @param row.names,optional Ignored; for compatibility with the generic.
+#' @param ... Ignored.
+#' @name rkd_history
+#' @return `as.data.frame()`: a data frame. `print()`: `x`, invisibly.
+#' @examples
+#' \dontrun{
+#' history <- distill(teacher, student, train, directory)
+#' history
+#' as.data.frame(history)
+#' plot(history)
+#' }
+NULL
+
+#' @rdname rkd_history
+#' @export
+as.data.frame.rkd_history <- function(x, row.names = NULL, optional = FALSE,
+                                      ...) {
+  x$metrics
+}
+
+#' @export
+format.rkd_history <- function(x, ...) {
+  p <- x$params
+  m <- x$metrics
+  mode <- if (identical(p$mode, "scratch")) "training from scratch" else
+    "knowledge distillation"
+  n_epochs <- nrow(m)
+  lines <- paste0(
+    "<rkd_history> ", mode, ": ", n_epochs, " epoch", if (n_epochs != 1) "s",
+    if (!is.null(p$steps_per_epoch)) {
+      paste0(" of ", p$steps_per_epoch, " steps")
+    },
+    if (!is.null(p$batch_size)) paste0(", batch size ", p$batch_size)
+  )
+  data <- c(
+    if (!is.null(p$n_train)) {
+      paste0(big(p$n_train), " training images",
+             if (!is.null(p$n_labeled)) paste0(" (", big(p$n_labeled), " labeled)"))
+    },
+    if (!is.null(p$n_validation) && p$n_validation > 0) {
+      paste0(big(p$n_validation), " validation images")
+    },
+    if (length(p$classes) > 0) {
+      paste0(length(p$classes), " classes")
+    }
+  )
+  if (length(data) > 0) {
+    lines <- c(lines, paste0("Data:     ", paste(data, collapse = ", ")))
+  }
+  models <- c(
+    if (!is.null(p$teacher_params) && !identical(p$mode, "scratch")) {
+      paste0("teacher ", model_label(p$teacher_name, p$teacher_params))
+    },
+    if (!is.null(p$student_params)) {
+      paste0("student ", model_label(p$student_name, p$student_params))
+    }
+  )
+  if (length(models) > 0) {
+    lines <- c(lines, paste0("Models:   ", paste(models, collapse = " -> ")))
+  }
+  if (!identical(p$mode, "scratch") &&
+      (!is.null(p$temperature) || !is.null(p$alpha))) {
+    lines <- c(lines, paste0(
+      "Loss:     alpha = ", format(p$alpha), " x hard-label loss + ",
+      "(1 - alpha) x distillation loss at temperature ", format(p$temperature)
+    ))
+  }
+  if (n_epochs > 0) {
+    last <- m[n_epochs, setdiff(names(m), hidden_columns(x)), drop = FALSE]
+    values <- unlist(last)
+    values <- values[!is.na(values)]
+    shown <- paste0(names(values), " ", format_metric(values), collapse = ", ")
+    lines <- c(lines, paste0("Epoch ", m$epoch[n_epochs], ":  ", shown))
+  } else {
+    lines <- c(lines, "No epoch finished.")
+  }
+  if (!is.null(p$seconds)) {
+    lines <- c(lines, paste0("Time:     ", format_seconds(p$seconds)))
+  }
+  lines
+}
+
+#' @rdname rkd_history
+#' @export
+print.rkd_history <- function(x, ...) {
+  cli::cat_line(format(x))
+  invisible(x)
+}
+
+big <- function(n) {
+  formatC(as.numeric(n), format = "d", big.mark = ",")
+}
+
+model_label <- function(name, params) {
+  count <- if (is.numeric(params) && length(params) == 1) {
+    paste0(big(params), " parameters")
+  } else if (length(params) > 1) {
+    paste0(length(params), " models, ", big(sum(unlist(params))), " parameters")
+  } else {
+    "precomputed logits"
+  }
+  if (!is.null(name) && length(name) == 1 && nzchar(name)) {
+    paste0(name, " (", count, ")")
+  } else {
+    paste0("(", count, ")")
+  }
+}
+
+format_metric <- function(x) {
+  trimws(formatC(x, digits = 4, format = "fg"))
+}
+
+format_seconds <- function(s) {
+  s <- as.numeric(s)
+  if (s < 60) {
+    return(paste0(format(round(s, 1), nsmall = 1), " s"))
+  }
+  minutes <- floor(s / 60)
+  paste0(minutes, " min ", round(s - 60 * minutes), " s")
+}
+
+# Columns not worth showing: the epoch itself, and the distillation loss of
+# a run without a teacher.
+hidden_columns <- function(x) {
+  c("epoch", if (identical(x$params$mode, "scratch")) "distillation_loss")
+}
+
+# Long table for plotting: epoch, value, series, panel.
+history_long <- function(x) {
+  m <- x$metrics
+  series <- setdiff(intersect(names(history_colours), names(m)),
+                    hidden_columns(x))
+  rows <- lapply(series, function(s) {
+    data.frame(epoch = m$epoch, value = m[[s]],
+               series = rep(s, length(m$epoch)), stringsAsFactors = FALSE)
+  })
+  long <- do.call(rbind, rows)
+  long <- long[!is.na(long$value), , drop = FALSE]
+  long$panel <- ifelse(grepl("accuracy", long$series), "accuracy", "loss")
+  long$panel <- factor(long$panel, levels = c("loss", "accuracy"))
+  long$series <- factor(long$series, levels = intersect(series, unique(long$series)))
+  long
+}
+
+history_colours <- c(
+  loss = "#1A9850", student_loss = "#F8766D", distillation_loss = "#DE8C00",
+  val_loss = "#00BFC4", accuracy = "#F8766D", val_accuracy = "#00BFC4"
+)
+
+#' @rdname rkd_history
+#' @param y Ignored.
+#' @param method `"ggplot2"` (the default when it is installed) or
+#'   `"base"` graphics.
+#' @return `plot()`: a ggplot object with `method = "ggplot2"`; with base
+#'   graphics, the recorded plot (see [grDevices::recordPlot()]), invisibly.
+#' @export
+plot.rkd_history <- function(x, y, method = c("auto", "ggplot2", "base"),
+                             ...) {
+  method <- match.arg(method)
+  if (method == "auto") {
+    method <- if (requireNamespace("ggplot2", quietly = TRUE)) "ggplot2" else "base"
+  }
+  long <- history_long(x)
+  if (nrow(long) == 0) {
+    cli::cli_abort(c(
+      "x" = "The history has no finished epoch to plot.",
+      "i" = "Train for at least one epoch."
+    ), class = "rkd_error")
+  }
+  if (method == "ggplot2") {
+    if (!requireNamespace("ggplot2", quietly = TRUE)) {
+      cli::cli_abort(c(
+        "x" = "{.pkg ggplot2} is not installed.",
+        "i" = "Install it, or use {.code method = \"base\"}."
+      ), class = "rkd_error")
+    }
+    return(plot_history_ggplot(long, x))
+  }
+  plot_history_base(long, x)
+}
+
+plot_history_ggplot <- function(long, x) {
+  aes <- ggplot2::aes
+  long$validation <- ifelse(grepl("^val_", long$series), "validation", "training")
+  title <- if (identical(x$params$mode, "scratch")) {
+    "Training from scratch"
+  } else {
+    "Knowledge distillation"
+  }
+  ggplot2::ggplot(long, aes(x = .data$epoch, y = .data$value,
+                            colour = .data$series)) +
+    ggplot2::geom_line(aes(linetype = .data$validation)) +
+    ggplot2::geom_point(size = 1) +
+    ggplot2::facet_wrap(~panel, ncol = 1, scales = "free_y") +
+    ggplot2::scale_colour_manual(values = history_colours, name = NULL) +
+    ggplot2::scale_linetype_manual(
+      values = c(training = "solid", validation = "dashed"), name = NULL
+    ) +
+    ggplot2::scale_x_continuous(breaks = function(l) {
+      b <- pretty(l)
+      b[b == round(b)]
+    }) +
+    ggplot2::labs(x = "Epoch", y = NULL, title = title) +
+    ggplot2::theme_bw()
+}
+
+plot_history_base <- function(long, x) {
+  panels <- levels(droplevels(long$panel))
+  old <- graphics::par(mfrow = c(length(panels), 1), mar = c(4, 4, 2, 10))
+  on.exit(graphics::par(old))
+  epochs <- sort(unique(long$epoch))
+  for (panel in panels) {
+    d <- long[long$panel == panel, , drop = FALSE]
+    series <- levels(droplevels(d$series))
+    graphics::plot(range(d$epoch), range(d$value), type = "n", xaxt = "n",
+                   xlab = "Epoch", ylab = panel, main = panel)
+    at <- pretty(epochs)
+    graphics::axis(1, at = at[at == round(at)])
+    for (s in series) {
+      ds <- d[d$series == s, , drop = FALSE]
+      graphics::lines(ds$epoch, ds$value, type = "o", pch = 20,
+                      col = history_colours[[s]],
+                      lty = if (grepl("^val_", s)) 2 else 1)
+    }
+    usr <- graphics::par("usr")
+    graphics::legend(usr[2], usr[4], legend = series, xpd = NA,
+                     col = history_colours[series],
+                     lty = ifelse(grepl("^val_", series), 2, 1), pch = 20,
+                     bty = "n", cex = 0.8)
+  }
+  plot <- tryCatch(grDevices::recordPlot(), error = function(e) NULL)
+  invisible(plot)
+}

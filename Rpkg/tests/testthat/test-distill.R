@@ -1,0 +1,146 @@
+# Real training runs through pykd: tiny models, 32x32 images, few steps.
+
+test_that("distill() trains on the example data and returns a history", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  models <- rkd_example_models(n_classes = 10, seed = 1)
+  history <- distill(
+    models$teacher, models$student, ex$train, ex$directory,
+    validation = ex$validation, classes = ex$classes,
+    batch_size = 16, epochs = 2, steps_per_epoch = 3, validation_steps = 2,
+    temperature = 4, alpha = 0.3, seed = 1, verbose = FALSE
+  )
+  expect_s3_class(history, "rkd_history")
+  df <- as.data.frame(history)
+  expect_named(df, c("epoch", "loss", "student_loss", "distillation_loss",
+                     "accuracy", "val_loss", "val_accuracy"))
+  expect_equal(df$epoch, 1:2)
+  expect_true(all(is.finite(df$loss)))
+  expect_true(all(df$distillation_loss >= 0))
+  expect_true(all(df$accuracy >= 0 & df$accuracy <= 1))
+  expect_true(all(df$val_accuracy >= 0 & df$val_accuracy <= 1))
+  p <- history$params
+  expect_equal(p$mode, "distill")
+  expect_equal(p$temperature, 4)
+  expect_equal(p$alpha, 0.3)
+  expect_equal(p$batch_size, 16)
+  expect_equal(p$steps_per_epoch, 3)
+  expect_equal(p$n_train, 300)
+  expect_equal(p$n_validation, 100)
+  expect_equal(unlist(p$classes), ex$classes)
+  expect_equal(p$student_name, "student")
+  # plain R data only: survives saveRDS() and prints without Python
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(history, path)
+  expect_equal(as.data.frame(readRDS(path)), df)
+  expect_output(print(history), "knowledge distillation: 2 epochs of 3 steps")
+  expect_output(print(history), "Epoch 2:")
+})
+
+test_that("verbose = TRUE reports each epoch in R, verbose = FALSE is silent", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  models <- rkd_example_models(n_classes = 10, seed = 2)
+  msgs <- capture_messages(
+    distill(models$teacher, models$student, ex$train, ex$directory,
+            classes = ex$classes, batch_size = 8, epochs = 2,
+            steps_per_epoch = 2, seed = 2, verbose = TRUE)
+  )
+  text <- paste(msgs, collapse = "")
+  expect_match(text, "Distilling on 300 images")
+  expect_match(text, "Epoch 1/2: loss [0-9.]+")
+  expect_match(text, "Epoch 2/2: loss")
+  expect_silent(
+    distill(models$teacher, models$student, ex$train, ex$directory,
+            classes = ex$classes, batch_size = 8, epochs = 1,
+            steps_per_epoch = 2, seed = 2, verbose = FALSE)
+  )
+})
+
+test_that("the seed tutorial's scenario runs at small scale", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  cassava <- c("CBB", "CBSD", "CGM", "CMD", "Healthy")
+  # Five classes, one-hot columns like the tutorial's table.
+  rows <- ex$validation[ex$validation$zero + ex$validation$one +
+                          ex$validation$two + ex$validation$three +
+                          ex$validation$four == 1, ]
+  label <- max.col(as.matrix(rows[c("zero", "one", "two", "three", "four")])) - 1
+  table <- one_hot_labels(data.frame(image_id = rows$image_id, label = label),
+                          classes = cassava, drop = TRUE)
+  train <- table[1:20, ]         # 20 rows, batch 8: 2 full batches and one of 4
+  validation <- table[21:41, ]   # 21 rows: 2 full batches and one of 5
+  expect_equal(nrow(validation) %% 8, 5)
+  models <- rkd_example_models(n_classes = 5, seed = 3)
+  history <- distill(
+    models$teacher, models$student, train, ex$directory,
+    validation = validation, y_col = cassava,
+    batch_size = 8, epochs = 7, steps_per_epoch = 4, validation_steps = 2,
+    temperature = 3, alpha = 0.9,
+    augment = augmentation(rotation_range = 40, width_shift_range = 0.2,
+                           height_shift_range = 0.2, shear_range = 0.2,
+                           zoom_range = 0.5, horizontal_flip = TRUE),
+    seed = 3, verbose = FALSE
+  )
+  df <- as.data.frame(history)
+  # 7 epochs x 4 steps x 8 = 224 rows seen from a 20-row table: many passes.
+  expect_equal(nrow(df), 7)
+  expect_true(all(is.finite(as.matrix(df))))
+  expect_equal(unlist(history$params$classes), cassava)
+  expect_equal(history$params$validation_steps, 2)
+  expect_s3_class(plot(history, method = "base"), "recordedplot")
+})
+
+test_that("train_scratch() is the baseline without a teacher", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  student <- rkd_example_models(seed = 4)$student
+  history <- train_scratch(student, ex$train, ex$directory,
+                           validation = ex$validation, classes = ex$classes,
+                           batch_size = 16, epochs = 1, steps_per_epoch = 2,
+                           seed = 4, verbose = FALSE)
+  expect_equal(history$params$mode, "scratch")
+  expect_equal(history$params$n_train, sum(!is.na(ex$train$label)))
+  expect_output(print(history), "training from scratch")
+})
+
+test_that("rkd_evaluate() gives loss, accuracy and the row count", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  student <- rkd_example_models(seed = 5)$student
+  res <- rkd_evaluate(student, ex$validation, ex$directory, y_col = ex$classes)
+  expect_named(res, c("loss", "accuracy", "n"))
+  expect_equal(res[["n"]], 100)
+  expect_true(res[["accuracy"]] >= 0 && res[["accuracy"]] <= 1)
+  expect_true(is.finite(res[["loss"]]))
+})
+
+test_that("errors raised by pykd come back as cli errors with pykd's message", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  models <- rkd_example_models(n_classes = 5, seed = 6)
+  # Ten classes in the data, five outputs in the models: only Python knows.
+  err <- expect_error(
+    distill(models$teacher, models$student, ex$train, ex$directory,
+            classes = ex$classes, epochs = 1, steps_per_epoch = 1,
+            verbose = FALSE),
+    class = "rkd_data_error"
+  )
+  msg <- conditionMessage(err)
+  expect_match(msg, "5 classes")
+  expect_no_match(msg, "Traceback|DataError|py_last_error")
+  expect_equal(err$python_type, "DataError")
+  expect_equal(deparse(conditionCall(err)[[1]]), "distill")
+})
+
+test_that("a model file is loaded from its path", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  models <- rkd_example_models(seed = 7)
+  path <- withr::local_tempfile(fileext = ".keras")
+  rkd_save_model(models$teacher, path)
+  history <- distill(path, models$student, ex$train, ex$directory,
+                     classes = ex$classes, batch_size = 8, epochs = 1,
+                     steps_per_epoch = 1, verbose = FALSE)
+  expect_equal(history$params$teacher_name, basename(path))
+})

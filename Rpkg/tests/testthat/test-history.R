@@ -1,0 +1,85 @@
+fake_history <- function(validated = TRUE, mode = "distill") {
+  metrics <- list(
+    epoch = list(1L, 2L, 3L),
+    loss = list(1.97, 1.67, 1.62),
+    student_loss = list(2.1, 1.7, 1.6),
+    distillation_loss = list(1.01, 1.006, 1.006),
+    accuracy = list(0.50, 0.55, 0.56)
+  )
+  if (validated) {
+    metrics$val_loss <- list(1.68, 1.75, 1.53)
+    metrics$val_accuracy <- list(0.53, 0.56, NULL)
+  }
+  params <- list(
+    mode = mode, temperature = 3, alpha = 0.9, batch_size = 8L, epochs = 3L,
+    steps_per_epoch = 300L, validation_steps = 40L, n_train = 19256L,
+    n_labeled = 19256L, n_validation = 2141L,
+    classes = list("CBB", "CBSD", "CGM", "CMD", "Healthy"),
+    teacher_params = 4061096L, student_params = 4061096L, seconds = 83.5,
+    teacher_name = "sequential", student_name = "sequential_1"
+  )
+  rkd:::new_rkd_history(metrics, params)
+}
+
+test_that("as.data.frame() gives one row per epoch", {
+  h <- fake_history()
+  df <- as.data.frame(h)
+  expect_s3_class(df, "data.frame")
+  expect_named(df, c("epoch", "loss", "student_loss", "distillation_loss",
+                     "accuracy", "val_loss", "val_accuracy"))
+  expect_equal(df$epoch, 1:3)
+  expect_type(df$loss, "double")
+  expect_equal(df$val_accuracy, c(0.53, 0.56, NA))
+
+  df <- as.data.frame(fake_history(validated = FALSE))
+  expect_named(df, c("epoch", "loss", "student_loss", "distillation_loss",
+                     "accuracy"))
+})
+
+test_that("print() shows what was trained and the final epoch", {
+  expect_snapshot(print(fake_history()))
+  expect_snapshot(print(fake_history(validated = FALSE, mode = "scratch")))
+  h <- rkd:::new_rkd_history(list(epoch = integer()), list())
+  expect_snapshot(print(h))
+})
+
+test_that("the history is plain R data and survives saveRDS()", {
+  h <- fake_history()
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(h, path)
+  back <- readRDS(path)
+  expect_equal(back, h)
+  expect_false(any(rapply(unclass(h), function(x) inherits(x, "python.builtin.object"),
+                          how = "unlist")))
+})
+
+test_that("plot() draws with ggplot2 and returns the plot", {
+  skip_if_not_installed("ggplot2")
+  p <- plot(fake_history())
+  expect_s3_class(p, "ggplot")
+  built <- ggplot2::ggplot_build(p)
+  expect_equal(length(built$layout$layout$PANEL), 2)
+  expect_setequal(levels(p$data$series), c("loss", "student_loss",
+                                           "distillation_loss", "val_loss",
+                                           "accuracy", "val_accuracy"))
+  path <- withr::local_tempfile(fileext = ".png")
+  grDevices::png(path)
+  print(p)
+  grDevices::dev.off()
+  expect_gt(file.size(path), 1000)
+})
+
+test_that("plot() falls back to base graphics", {
+  path <- withr::local_tempfile(fileext = ".png")
+  grDevices::png(path)
+  grDevices::dev.control("enable")
+  out <- plot(fake_history(), method = "base")
+  grDevices::dev.off()
+  expect_s3_class(out, "recordedplot")
+  expect_gt(file.size(path), 1000)
+})
+
+test_that("an empty history cannot be plotted", {
+  h <- rkd:::new_rkd_history(list(epoch = integer()), list())
+  expect_error(plot(h, method = "base"), class = "rkd_error")
+})

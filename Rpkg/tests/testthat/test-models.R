@@ -1,0 +1,49 @@
+test_that("example models are Keras models with the asked shape", {
+  skip_if_no_pykd()
+  models <- rkd_example_models(input_shape = c(32, 32, 3), n_classes = 5, seed = 1)
+  expect_named(models, c("teacher", "student"))
+  t <- rkd_describe(models$teacher)
+  s <- rkd_describe(models$student)
+  expect_equal(t$input_shape, c(32L, 32L, 3L))
+  expect_equal(s$n_outputs, 5)
+  expect_gt(t$params, s$params)
+})
+
+test_that("models can be saved and loaded", {
+  skip_if_no_pykd()
+  student <- rkd_example_models(seed = 2)$student
+  path <- withr::local_tempfile(fileext = ".keras")
+  expect_equal(rkd_save_model(student, path), normalizePath(path))
+  expect_true(file.exists(path))
+  back <- rkd_load_model(path)
+  expect_equal(rkd_describe(back)$params, rkd_describe(student)$params)
+  expect_snapshot(error = TRUE, transform = function(x) gsub("'[^']*'", "'<path>'", x),
+                  rkd_save_model(student, path, overwrite = FALSE))
+})
+
+test_that("freezing and unfreezing from a named layer", {
+  skip_if_no_pykd()
+  teacher <- rkd_example_models(seed = 3)$teacher
+  total <- rkd_describe(teacher)$trainable_params
+  expect_gt(total, 0)
+  rkd_freeze(teacher)
+  expect_equal(rkd_describe(teacher)$trainable_params, 0)
+  rkd_unfreeze(teacher)
+  expect_equal(rkd_describe(teacher)$trainable_params, total)
+  rkd_freeze(teacher)
+  out <- rkd_unfreeze(teacher, from = "logits")
+  expect_identical(out, teacher)
+  trainable <- rkd_describe(teacher)$trainable_params
+  expect_gt(trainable, 0)
+  expect_lt(trainable, total)
+  err <- expect_error(rkd_unfreeze(teacher, from = "block5a_expand_conv"),
+                      class = "rkd_data_error")
+  expect_match(conditionMessage(err), "no layer named 'block5a_expand_conv'")
+})
+
+test_that("model helpers check their arguments without Python", {
+  expect_snapshot(error = TRUE, rkd_load_model("no-such-model.keras"))
+  expect_snapshot(error = TRUE, rkd_freeze("model"))
+  expect_snapshot(error = TRUE, rkd_example_models(input_shape = c(32, 32)))
+  expect_snapshot(error = TRUE, rkd_example_models(n_classes = 0))
+})

@@ -1,0 +1,62 @@
+"""One distill() run in a fresh process; prints its peak resident memory as JSON.
+
+    python benchmarks/memory_probe.py TABLE.csv IMAGE_DIR [--epochs 1] [--augment]
+
+bench.py runs this once per table size, so each figure is a fresh process's
+own peak (ru_maxrss covers the whole life of the process: imports, models, the
+teacher-cache pass and every step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("table")
+    parser.add_argument("directory")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--augment", action="store_true")
+    args = parser.parse_args()
+
+    import pandas as pd
+
+    import pykd
+    import bench_models as bm
+
+    table = pd.read_csv(args.table)
+    teacher = bm.teacher()
+    student = bm.student()
+    before = peak_mb()
+    started = time.perf_counter()
+    history = pykd.distill(
+        teacher, student, table, directory=args.directory,
+        batch_size=bm.BATCH_SIZE, epochs=args.epochs, temperature=bm.TEMPERATURE, alpha=bm.ALPHA,
+        augment=bm.AUGMENT if args.augment else None, cache_teacher="auto", seed=0, verbose=0,
+    )  # fmt: skip
+    print(json.dumps({
+        "rows": len(table),
+        "peak_rss_mb": round(peak_mb(), 1),
+        "peak_rss_before_distill_mb": round(before, 1),
+        "seconds": round(time.perf_counter() - started, 2),
+        "teacher_cache": bool(history.params.get("teacher_cache")),
+        "augmented": bool(history.params.get("augmented")),
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""pykd: knowledge distillation for image classifiers from a table of image files.
+
+    from pykd import distill
+    history = distill(teacher, student, "train.csv", directory="images/")
+"""
+
+from . import _tf  # noqa: F401  (quiet TensorFlow before anything imports it)
+from . import datasets, models
+from .api import distill, evaluate, train_scratch
+from .callbacks import FunctionCallback
+from .errors import DataError, NonFiniteLossError
+from .history import History
+from .images import Augmentation
+from .losses import distillation_loss
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "distill",
+    "train_scratch",
+    "evaluate",
+    "distillation_loss",
+    "Augmentation",
+    "History",
+    "FunctionCallback",
+    "DataError",
+    "NonFiniteLossError",
+    "datasets",
+    "models",
+]

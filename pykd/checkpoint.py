@@ -1,0 +1,63 @@
+"""Epoch-end checkpoints: written atomically, resumed exactly.
+
+One file holds the student's variables (including dropout seed states), the
+optimizer's, the augmenter's, the streams' positions and the history. It is
+written to a temporary name and renamed, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._tf import keras
+from .errors import DataError
+
+FILENAME = "pykd-checkpoint.npz"
+
+
+def _values(variables) -> list[np.ndarray]:
+    return [np.asarray(keras.ops.convert_to_numpy(v)) for v in variables]
+
+
+def save(directory, *, parts: dict[str, list], meta: dict) -> Path:
+    """Write variables of each part ({"student": [...], ...}) and JSON meta atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {"meta": np.array(json.dumps(meta))}
+    for name, variables in parts.items():
+        for i, value in enumerate(_values(variables)):
+            arrays[f"{name}/{i:05d}"] = value
+    final = directory / FILENAME
+    tmp = directory / (FILENAME + ".tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    return final
+
+
+def load(directory) -> tuple[dict, dict[str, list[np.ndarray]]] | None:
+    """(meta, {part: [arrays]}) from the last complete checkpoint, or None if there is none."""
+    path = Path(directory) / FILENAME
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as saved:
+        meta = json.loads(str(saved["meta"]))
+        parts: dict[str, list[np.ndarray]] = {}
+        for key in sorted(k for k in saved.files if k != "meta"):
+            name, _ = key.split("/")
+            parts.setdefault(name, []).append(saved[key])
+    return meta, parts
+
+
+def restore(variables, values: list[np.ndarray], what: str) -> None:
+    variables = list(variables)
+    if len(variables) != len(values) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values)):
+        raise DataError(f"The checkpoint's {what} does not match this run's {what}: was the model changed?")
+    for variable, value in zip(variables, values):
+        variable.assign(value)

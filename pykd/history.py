@@ -1,0 +1,80 @@
+"""Per-epoch training records, as a DataFrame, a plain dict (for R) or a plot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+TRAIN_COLUMNS = ("epoch", "loss", "student_loss", "distillation_loss", "accuracy")
+VALIDATION_COLUMNS = ("val_loss", "val_accuracy")
+
+
+@dataclass
+class History:
+    """One record per epoch, plus what was trained (`params`, plain values only).
+
+    loss is the mean total loss over the epoch's rows; student_loss and accuracy
+    are over its labeled rows; distillation_loss is the mean T^2-scaled KL term.
+    val_loss and val_accuracy are the student's hard-label loss and accuracy.
+    """
+
+    records: list[dict] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def columns(self) -> list[str]:
+        validated = any("val_loss" in r for r in self.records)
+        return list(TRAIN_COLUMNS) + (list(VALIDATION_COLUMNS) if validated else [])
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{c: r.get(c) for c in self.columns} for r in self.records], columns=self.columns)
+
+    def to_dict(self) -> dict[str, list]:
+        """Columns as plain lists of ints and floats: safe to cross into R."""
+        out: dict[str, list] = {}
+        for c in self.columns:
+            values = [r.get(c) for r in self.records]
+            out[c] = [int(v) for v in values] if c == "epoch" else [None if v is None else float(v) for v in values]
+        return out
+
+    def last(self) -> dict:
+        return dict(self.records[-1]) if self.records else {}
+
+    def __repr__(self) -> str:
+        mode = self.params.get("mode", "distill")
+        if not self.records:
+            return f"<pykd.History ({mode}): no epochs>"
+        last = self.last()
+        shown = ", ".join(f"{k}={last[k]:.4f}" for k in self.columns[1:] if last.get(k) is not None)
+        return f"<pykd.History ({mode}): {len(self)} epochs; last: {shown}>"
+
+    def plot(self, path=None):
+        """Loss and accuracy curves (matplotlib Figure); saved to `path` when given."""
+        import matplotlib
+
+        if path is not None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        frame = self.to_frame()
+        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+        for col in ("loss", "student_loss", "distillation_loss", "val_loss"):
+            if col in frame and frame[col].notna().any():
+                ax_loss.plot(frame["epoch"], frame[col], marker="o", label=col)
+        for col in ("accuracy", "val_accuracy"):
+            if col in frame and frame[col].notna().any():
+                ax_acc.plot(frame["epoch"], frame[col], marker="o", label=col)
+        ax_loss.set(title="Losses", xlabel="epoch", ylabel="loss")
+        ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
+        for ax in (ax_loss, ax_acc):
+            ax.legend()
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+        return fig

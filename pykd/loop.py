@@ -1,0 +1,166 @@
+"""The training loop: compiled train/test steps, row-weighted metrics, callbacks.
+
+One compiled `tf.function` per step kind. Metrics are summed on the device in
+float64 and weighted by rows, never by batches, so a short last batch counts
+for exactly the rows it holds. Standard Keras callbacks receive the student as
+their model, so EarlyStopping, ModelCheckpoint, CSVLogger and TerminateOnNaN work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ._tf import keras, tf
+from .errors import NonFiniteLossError
+from .images import ImageSpec, batches_dataset
+from .losses import as_logits, combine, row_terms
+from .stream import BatchStream
+
+# Slots of the on-device accumulators.
+_LOSS, _HARD, _SOFT, _CORRECT, _ROWS, _LABELED = range(6)
+
+
+@dataclass
+class StepSettings:
+    temperature: float
+    alpha: float
+    student_probabilities: bool
+    distilling: bool
+
+
+class Steps:
+    """The compiled train and test steps for one student, teacher and label set."""
+
+    def __init__(
+        self,
+        student: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        settings: StepSettings,
+        *,
+        train_labels: np.ndarray | None = None,
+        test_labels: np.ndarray | None = None,
+        teacher_logits_fn: Callable | None = None,
+        cached_teacher_logits: np.ndarray | None = None,
+        augmenter: keras.Model | None = None,
+    ):
+        self.student = student
+        self.optimizer = optimizer
+        self.settings = settings
+        self.augmenter = augmenter
+        self.teacher_logits_fn = teacher_logits_fn
+        self.train_labels = None if train_labels is None else tf.constant(train_labels, tf.int32)
+        self.test_labels = None if test_labels is None else tf.constant(test_labels, tf.int32)
+        self.cache = None if cached_teacher_logits is None else tf.constant(cached_teacher_logits, tf.float32)
+        self.train_sums = tf.Variable(tf.zeros(6, tf.float64), trainable=False)
+        self.test_sums = tf.Variable(tf.zeros(6, tf.float64), trainable=False)
+        self.train_step = tf.function(self._train_step, reduce_retracing=True)
+        self.test_step = tf.function(self._test_step, reduce_retracing=True)
+
+    def _student_logits(self, x, training):
+        return as_logits(self.student(x, training=training), self.settings.student_probabilities)
+
+    @staticmethod
+    def _labels(table, rows):
+        labels = tf.gather(table, rows)
+        return tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)
+
+    def _train_step(self, rows, x):
+        s = self.settings
+        labels, mask = self._labels(self.train_labels, rows)
+        if self.augmenter is not None:
+            x = self.augmenter(x, training=True)
+        teacher = None
+        if s.distilling:
+            teacher = tf.gather(self.cache, rows) if self.cache is not None else self.teacher_logits_fn(x)
+            teacher = tf.stop_gradient(teacher)
+        variables = self.student.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = self._student_logits(x, training=True)
+            hard, soft = row_terms(labels, mask, logits, teacher, s.temperature)
+            per_row = combine(hard, soft, s.alpha)
+            loss = tf.reduce_sum(per_row) / tf.cast(tf.shape(rows)[0], tf.float32)
+        grads = tape.gradient(loss, variables)
+        finite = tf.math.is_finite(loss)
+        for g in grads:
+            if g is not None:
+                finite = finite & tf.reduce_all(tf.math.is_finite(g))
+
+        def apply():
+            self.optimizer.apply_gradients(zip(grads, variables))
+            self._accumulate(self.train_sums, per_row, hard, soft, logits, labels, mask)
+            return tf.constant(True)
+
+        # A non-finite step changes nothing, so the student keeps its last good weights.
+        return tf.cond(finite, apply, lambda: tf.constant(False))
+
+    def _test_step(self, rows, x):
+        labels, mask = self._labels(self.test_labels, rows)
+        logits = self._student_logits(x, training=False)
+        hard, _ = row_terms(labels, mask, logits, None, 1.0)
+        self._accumulate(self.test_sums, hard, hard, tf.zeros_like(hard), logits, labels, mask)
+
+    @staticmethod
+    def _accumulate(sums, per_row, hard, soft, logits, labels, mask):
+        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32) * mask
+        total = lambda v: tf.reduce_sum(tf.cast(v, tf.float64))  # noqa: E731
+        sums.assign_add(
+            tf.stack([total(per_row), total(hard), total(soft), total(correct), total(tf.ones_like(mask)), total(mask)])
+        )
+
+
+def _means(sums: np.ndarray) -> dict[str, float]:
+    rows, labeled = sums[_ROWS], sums[_LABELED]
+    per_labeled = (lambda v: float(v / labeled)) if labeled > 0 else (lambda v: float("nan"))
+    return {
+        "loss": float(sums[_LOSS] / rows) if rows else float("nan"),
+        "student_loss": per_labeled(sums[_HARD]),
+        "distillation_loss": float(sums[_SOFT] / rows) if rows else float("nan"),
+        "accuracy": per_labeled(sums[_CORRECT]),
+    }
+
+
+def train_means(steps: Steps) -> dict[str, float]:
+    return _means(steps.train_sums.numpy())
+
+
+def test_means(steps: Steps) -> dict[str, float]:
+    """The student's hard-label loss and accuracy over labeled rows, and how many."""
+    sums = steps.test_sums.numpy()
+    means = _means(sums)
+    return {"loss": means["student_loss"], "accuracy": means["accuracy"], "n": int(sums[_LABELED])}
+
+
+def run_test(steps: Steps, paths, stream: BatchStream, n_steps: int, spec: ImageSpec) -> dict[str, float]:
+    """Evaluate `n_steps` batches from `stream` (continuing where it stopped)."""
+    steps.test_sums.assign(tf.zeros(6, tf.float64))
+    for rows, x in batches_dataset(paths, stream.take(n_steps), spec):
+        steps.test_step(rows, x)
+    return test_means(steps)
+
+
+@dataclass
+class EpochPlan:
+    paths: tuple
+    stream: BatchStream
+    steps: int
+
+
+def train_epoch(
+    steps: Steps,
+    plan: EpochPlan,
+    spec: ImageSpec,
+    callbacks: keras.callbacks.CallbackList,
+    epoch: int,
+    batch_logs: bool,
+) -> dict[str, float]:
+    """One epoch of `plan.steps` batches; raises NonFiniteLossError on a NaN/Inf step."""
+    steps.train_sums.assign(tf.zeros(6, tf.float64))
+    for step, (rows, x) in enumerate(batches_dataset(plan.paths, plan.stream.take(plan.steps), spec)):
+        callbacks.on_train_batch_begin(step)
+        if not bool(steps.train_step(rows, x)):
+            raise NonFiniteLossError(epoch + 1, step + 1)
+        callbacks.on_train_batch_end(step, train_means(steps) if batch_logs else {})
+    return train_means(steps)

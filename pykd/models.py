@@ -1,0 +1,134 @@
+"""Model helpers: load, save, freeze/unfreeze from a named layer, and small example models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._tf import keras
+from .errors import DataError
+from .teacher import input_shape, load_model, output_width
+
+__all__ = ["load_model", "save_model", "set_trainable", "count_params", "describe", "example_teacher", "example_student"]
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> str:
+    """Save a whole model to a .keras (or legacy .h5) file; returns the path."""
+    path = Path(path)
+    if path.suffix not in (".keras", ".h5"):
+        raise DataError(f"Save models to a .keras (or .h5) file, not {str(path)!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return str(path)
+
+
+def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            out.extend(_flat_layers(layer))
+        else:
+            out.append(layer)
+    return out
+
+
+def _containers(model: keras.Model) -> list[keras.Model]:
+    out = [model]
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            out.extend(_containers(layer))
+    return out
+
+
+def set_trainable(model: keras.Model, trainable: bool, from_layer: str | None = None) -> keras.Model:
+    """Freeze (trainable=False) or unfreeze (True) the whole model, or from `from_layer` on.
+
+    With from_layer, layers before it get the opposite setting, as R keras'
+    unfreeze_weights(from = ...) does: unfreezing from "block5a_expand_conv"
+    trains that block and everything after it, and keeps the earlier ones frozen.
+    """
+    if from_layer is None:
+        model.trainable = bool(trainable)
+        return model
+    layers = _flat_layers(model)
+    names = [layer.name for layer in layers]
+    if from_layer not in names:
+        close = [n for n in names if from_layer.split("_")[0] in n][:5]
+        hint = f" Similar names: {close}." if close else ""
+        raise DataError(f"The model has no layer named {from_layer!r}.{hint}")
+    for container in _containers(model):
+        container.trainable = True
+    start = names.index(from_layer)
+    for i, layer in enumerate(layers):
+        layer.trainable = bool(trainable) if i >= start else not trainable
+    return model
+
+
+def count_params(model: keras.Model) -> int:
+    return int(model.count_params())
+
+
+def describe(model: keras.Model) -> dict:
+    """Plain facts about a model, safe to send to R."""
+    return {
+        "name": model.name,
+        "params": count_params(model),
+        "trainable_params": int(sum(int(v.numpy().size) for v in model.trainable_variables)),
+        "input_shape": [None if d is None else int(d) for d in input_shape(model)],
+        "n_outputs": output_width(model),
+    }
+
+
+def _seeded(seed: int | None) -> None:
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
+
+
+def _conv_block(layers, filters: int, name: str) -> list:
+    return [
+        layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv"),
+        layers.BatchNormalization(momentum=0.9, name=f"{name}_bn"),
+        layers.Activation("relu", name=f"{name}_relu"),
+    ]
+
+
+def example_teacher(input_shape=(32, 32, 3), n_classes: int = 10, seed: int | None = None) -> keras.Model:
+    """A small convolutional teacher (about 100k parameters) with logit outputs.
+
+    Pixels are expected as 0..255; the model rescales them itself.
+    """
+    _seeded(seed)
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(tuple(int(d) for d in input_shape)),
+            layers.Rescaling(1.0 / 255, name="rescale"),
+            *_conv_block(layers, 32, "block1"),
+            layers.MaxPooling2D(name="block1_pool"),
+            *_conv_block(layers, 64, "block2"),
+            layers.MaxPooling2D(name="block2_pool"),
+            *_conv_block(layers, 128, "block3"),
+            layers.GlobalAveragePooling2D(name="pool"),
+            layers.Dropout(0.3, name="dropout"),
+            layers.Dense(int(n_classes), name="logits"),
+        ],
+        name="teacher",
+    )
+
+
+def example_student(input_shape=(32, 32, 3), n_classes: int = 10, seed: int | None = None) -> keras.Model:
+    """A much smaller convolutional student (about 4k parameters at 32x32) with logit outputs."""
+    _seeded(seed)
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(tuple(int(d) for d in input_shape)),
+            layers.Rescaling(1.0 / 255, name="rescale"),
+            layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="conv1"),
+            layers.MaxPooling2D(name="pool1"),
+            layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(int(n_classes), name="logits"),
+        ],
+        name="student",
+    )

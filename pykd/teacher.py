@@ -1,0 +1,214 @@
+"""Teachers: a model, an ensemble of models, or a table of precomputed logits.
+
+Whatever the source, the loop sees one thing: teacher logits for a batch.
+Softmax outputs are turned into logits with log(p) (never softmaxed twice).
+When training images are not augmented, a model teacher's logits are the same
+every epoch, so they are computed once per image (keyed by image_id and image
+size, never by batch position), optionally kept on disk, and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._tf import keras, tf
+from .errors import DataError
+from .frames import Table, read_table
+from .images import ImageSpec, batches_dataset
+from .losses import as_logits
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def load_model(model, *, role: str = "model") -> keras.Model:
+    """A Keras model, or one loaded from a .keras/.h5 path."""
+    if isinstance(model, keras.Model):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.is_file():
+            raise DataError(f"The {role} file {str(path)!r} does not exist.")
+        if path.suffix.lower() not in MODEL_SUFFIXES:
+            raise DataError(f"The {role} file {str(path)!r} is not a .keras or .h5 model file.")
+        try:
+            return keras.models.load_model(path, compile=False)
+        except Exception as err:
+            raise DataError(f"Could not load the {role} from {str(path)!r}: {err}") from err
+    raise DataError(f"The {role} must be a Keras model or a path to a .keras/.h5 file, not {type(model).__name__}.")
+
+
+def _last_layer(model: keras.Model) -> keras.layers.Layer:
+    layer = model.layers[-1]
+    while isinstance(layer, keras.Model) and layer.layers:  # nested Sequential / Functional
+        layer = layer.layers[-1]
+    return layer
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """True when the model's last layer applies softmax (its outputs are probabilities)."""
+    layer = _last_layer(model)
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    activation = getattr(layer, "activation", None)
+    return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+
+
+def outputs_are_probabilities(model: keras.Model, declared: str, role: str) -> bool:
+    if declared == "auto":
+        return ends_in_softmax(model)
+    if declared in ("logits", "probabilities"):
+        return declared == "probabilities"
+    raise DataError(f"{role}_outputs must be 'auto', 'logits' or 'probabilities', not {declared!r}.")
+
+
+def output_width(model: keras.Model) -> int:
+    shape = model.outputs[0].shape if getattr(model, "outputs", None) else model.output_shape
+    return int(shape[-1])
+
+
+def input_shape(model: keras.Model) -> tuple:
+    """(height, width, channels) of the model's image input; entries may be None."""
+    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else tuple(model.input_shape)
+    if len(shape) != 4:
+        raise DataError(f"Model {model.name!r} takes inputs of shape {shape}; an image model takes (batch, height, width, channels).")
+    return shape[1:]
+
+
+class ModelTeacher:
+    """One model or an ensemble; `logits(x)` runs in inference mode (training=False)."""
+
+    def __init__(self, models: Sequence[keras.Model], *, outputs: str = "auto", combine: str = "logits"):
+        if combine not in ("logits", "probabilities"):
+            raise DataError(f"teacher_combine must be 'logits' or 'probabilities', not {combine!r}.")
+        self.models = list(models)
+        self.probabilities = [outputs_are_probabilities(m, outputs, "teacher") for m in self.models]
+        self.combine = combine
+
+    @property
+    def n_outputs(self) -> list[int]:
+        return [output_width(m) for m in self.models]
+
+    @property
+    def params(self) -> int:
+        return int(sum(m.count_params() for m in self.models))
+
+    def logits(self, x: tf.Tensor) -> tf.Tensor:
+        each = [as_logits(m(x, training=False), p) for m, p in zip(self.models, self.probabilities)]
+        if len(each) == 1:
+            return each[0]
+        if self.combine == "probabilities":
+            mean_p = tf.add_n([tf.nn.softmax(z, axis=-1) for z in each]) / len(each)
+            return as_logits(mean_p, True)
+        return tf.add_n(each) / len(each)
+
+    def fingerprint(self, spec: ImageSpec) -> str:
+        """Changes whenever the weights, the output handling or the image preparation change."""
+        digest = hashlib.sha1(f"{spec.key()}|{self.probabilities}|{self.combine}".encode())
+        for model in self.models:
+            for weight in model.weights:
+                digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+        return digest.hexdigest()[:16]
+
+
+class TableTeacher:
+    """Precomputed teacher logits keyed by image id; no model is loaded at all."""
+
+    def __init__(self, ids: Sequence[str], logits: np.ndarray):
+        self.index = {str(i): n for n, i in enumerate(ids)}
+        self.values = np.asarray(logits, dtype=np.float32)
+        if len(self.index) != len(ids):
+            raise DataError("The teacher logits table has duplicate image ids.")
+
+    @property
+    def n_outputs(self) -> list[int]:
+        return [int(self.values.shape[1])]
+
+    params = None
+
+    @classmethod
+    def from_source(cls, source, *, x_col: str = "image_id") -> "TableTeacher":
+        if isinstance(source, (list, tuple)) and len(source) == 2 and str(source[0]).endswith(".npy"):
+            values = np.load(source[0])
+            ids = Path(source[1]).read_text().split()
+            if len(ids) != len(values):
+                raise DataError(f"{source[0]} holds {len(values)} rows of logits but {source[1]} lists {len(ids)} ids.")
+            return cls(ids, values)
+        frame = read_table(source, name="teacher logits")
+        if x_col not in frame.columns:
+            raise DataError(f"The teacher logits table has no column {x_col!r}; its columns are {list(frame.columns)}.")
+        value_cols = [c for c in frame.columns if c != x_col]
+        block = frame[value_cols].apply(pd.to_numeric, errors="coerce")
+        if not value_cols or block.isna().any().any():
+            raise DataError("The teacher logits table must hold one numeric column per class next to the id column.")
+        return cls(frame[x_col].astype(str).tolist(), block.to_numpy(np.float32))
+
+    def lookup(self, table: Table) -> np.ndarray:
+        missing = [i for i in table.ids if i not in self.index]
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:5])
+            raise DataError(f"The teacher logits table has no row for {len(missing)} images of the {table.name} table: {shown}.")
+        return self.values[[self.index[i] for i in table.ids]]
+
+
+def is_logits_table(teacher) -> bool:
+    if isinstance(teacher, (pd.DataFrame, Mapping)):
+        return True
+    if isinstance(teacher, (str, os.PathLike)) and Path(teacher).suffix.lower() == ".csv":
+        return True
+    return isinstance(teacher, (list, tuple)) and len(teacher) == 2 and str(teacher[0]).endswith(".npy")
+
+
+def resolve_teacher(teacher, *, outputs: str = "auto", combine: str = "logits", x_col: str = "image_id"):
+    """A ModelTeacher or TableTeacher from what the user passed."""
+    if is_logits_table(teacher):
+        return TableTeacher.from_source(teacher, x_col=x_col)
+    members = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
+    if not members:
+        raise DataError("The teacher ensemble is empty.")
+    return ModelTeacher([load_model(m, role="teacher") for m in members], outputs=outputs, combine=combine)
+
+
+def compute_logits(teacher: ModelTeacher, table: Table, spec: ImageSpec, batch_size: int, progress=None) -> np.ndarray:
+    """Teacher logits for every row of `table`, in row order, without augmentation."""
+    rows = np.arange(len(table))
+    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    predict = tf.function(teacher.logits, reduce_retracing=True)
+    out = np.zeros((len(table), teacher.n_outputs[0]), dtype=np.float32)
+    for step, (batch_rows, images) in enumerate(batches_dataset(table.paths, batches, spec)):
+        out[batch_rows.numpy()] = predict(images).numpy()
+        if progress is not None:
+            progress(step + 1, len(batches))
+    return out
+
+
+def cached_logits(
+    teacher: ModelTeacher,
+    table: Table,
+    spec: ImageSpec,
+    batch_size: int,
+    cache_dir: str | os.PathLike | None = None,
+    progress=None,
+) -> np.ndarray:
+    """compute_logits, reusing and extending a per-teacher file in `cache_dir`."""
+    if cache_dir is None:
+        return compute_logits(teacher, table, spec, batch_size, progress)
+    path = Path(cache_dir) / f"teacher-{teacher.fingerprint(spec)}.npz"
+    known: dict[str, np.ndarray] = {}
+    if path.is_file():
+        with np.load(path) as saved:
+            known = dict(zip(saved["ids"].tolist(), saved["logits"]))
+    todo = np.array([i not in known for i in table.ids])
+    if todo.any():
+        fresh = compute_logits(teacher, table.subset(np.flatnonzero(todo)), spec, batch_size, progress)
+        known.update(zip(np.asarray(table.ids)[todo].tolist(), fresh))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, ids=np.array(list(known)), logits=np.stack(list(known.values())))
+        os.replace(tmp, path)
+    return np.stack([known[i] for i in table.ids]).astype(np.float32)

@@ -1,0 +1,63 @@
+"""Shared fixtures: real JPEGs on disk and tiny real Keras models."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import pykd
+
+SIZE = 16  # small images keep every training step in the tests fast
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory) -> dict:
+    """scikit-learn digits written as 16x16 JPEGs in the Cassava layout."""
+    return pykd.datasets.write_digits(tmp_path_factory.mktemp("digits"), size=SIZE)
+
+
+def write_images(directory, n: int, size: int = 8, seed: int = 0, prefix: str = "img") -> list[str]:
+    """n small random RGB JPEGs; returns their file names."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    names = []
+    for i in range(n):
+        name = f"{prefix}_{i:05d}.jpg"
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(os.path.join(directory, name))
+        names.append(name)
+    return names
+
+
+@pytest.fixture
+def random_images(tmp_path):
+    """A factory: (directory, table) for n random images with labels 0..k-1."""
+
+    def make(n: int, k: int = 3, size: int = 8, seed: int = 0):
+        directory = tmp_path / f"images_{n}_{seed}"
+        names = write_images(directory, n, size=size, seed=seed)
+        labels = np.random.default_rng(seed).integers(0, k, n)
+        return str(directory), pd.DataFrame({"image_id": names, "label": labels})
+
+    return make
+
+
+def tiny_model(size: int = SIZE, n_classes: int = 10, seed: int = 0, softmax: bool = False, name: str = "tiny"):
+    """A real, very small conv net: trains in milliseconds per step."""
+    import keras
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(n_classes, activation="softmax" if softmax else None),
+        ],
+        name=name,
+    )

@@ -1,0 +1,73 @@
+"""Table validation: every bad table is rejected before training, naming rows or values."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pykd import DataError
+from pykd.frames import resolve_table
+
+
+@pytest.fixture
+def folder(tmp_path):
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    return tmp_path
+
+
+def test_integer_labels_with_missing_values_from_pandas_and_csv(folder, tmp_path):
+    frame = pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "label": [0, None, 2]})  # NA makes floats
+    table = resolve_table(frame, directory=folder)
+    assert table.labels.tolist() == [0, -1, 2] and table.n_labeled == 2
+    csv = tmp_path / "t.csv"
+    csv.write_text("image_id,label\na.jpg,1\nb.jpg,\nc.jpg,NA\n")
+    assert resolve_table(str(csv), directory=folder).labels.tolist() == [1, -1, -1]
+
+
+def test_one_hot_columns_and_all_zero_rows(folder):
+    frame = pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "CBB": [1, 0, 0], "CMD": [0, 0, 1]})
+    table = resolve_table(frame, directory=folder, y_col=["CBB", "CMD"])
+    assert table.labels.tolist() == [0, -1, 1]
+    assert table.classes == ("CBB", "CMD")
+
+
+def test_dict_of_columns_as_r_sends_it(folder):
+    table = resolve_table({"image_id": "a.jpg", "label": 2.0}, directory=folder)  # length-1 columns arrive as scalars
+    assert table.ids == ("a.jpg",) and table.labels.tolist() == [2]
+    nan = float("nan")
+    table = resolve_table({"image_id": ["a.jpg", "b.jpg"], "label": [1.0, nan]}, directory=folder)
+    assert table.labels.tolist() == [1, -1]
+
+
+def test_class_names_as_labels(folder):
+    frame = pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": ["CMD", "CBB"]})
+    assert resolve_table(frame, directory=folder, classes=["CBB", "CMD"]).labels.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    "frame,kwargs,message",
+    [
+        (pd.DataFrame({"id": ["a.jpg"], "label": [0]}), {}, r"no column 'image_id'; its columns are 'id', 'label'"),
+        (pd.DataFrame({"image_id": [], "label": []}), {}, "is empty"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "a.jpg"], "label": [0, 1, 2]}), {}, r"duplicate image_id values \('a.jpg'\) in rows 1, 3"),
+        (pd.DataFrame({"image_id": ["a.jpg", "zz.jpg", "yy.jpg"], "label": [0, 1, 1]}), {}, r"2 of 3 image files .* missing .*'zz.jpg', 'yy.jpg'"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, 1.5]}), {}, r"not whole-number class ids \(1.5\) in row 2"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, "cat"]}), {}, r"'cat'"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, 5]}), {"classes": ["x", "y"]}, r"outside the classes \(5; expected 0..1\) in row 2"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, -3]}), {}, r"outside the classes \(-3"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "A": [1, 1], "B": [0, 1]}), {"y_col": ["A", "B"]}, r"more than one 1 \(row 2\)"),
+        (pd.DataFrame({"image_id": ["a.jpg"], "A": [2], "B": [0]}), {"y_col": ["A", "B"]}, "only 0 and 1"),
+    ],
+)
+def test_bad_tables_name_the_problem(folder, frame, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        resolve_table(frame, directory=folder, **kwargs)
+
+
+def test_missing_directory_and_csv(folder):
+    with pytest.raises(DataError, match="does not exist"):
+        resolve_table(pd.DataFrame({"image_id": ["a.jpg"], "label": [0]}), directory=folder / "nope")
+    with pytest.raises(DataError, match="does not exist"):
+        resolve_table(str(folder / "missing.csv"), directory=folder)
+    with pytest.raises(DataError, match="must be a pandas DataFrame"):
+        resolve_table(np.zeros(3), directory=folder)

@@ -1,0 +1,104 @@
+"""The distillation loss against an independent NumPy formula (DESIGN.md)."""
+
+import numpy as np
+import pytest
+
+import pykd
+from pykd import distillation_loss
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def reference(labels, s, t, T, alpha):
+    """Per DESIGN.md, in float64: labels are class ids, -1 for an unlabeled row."""
+    p, q = softmax(t / T), softmax(s / T)
+    soft = T**2 * np.sum(p * (np.log(p) - np.log(q)), axis=1)
+    m = (labels >= 0).astype(float)
+    hard = -np.log(softmax(s)[np.arange(len(s)), np.maximum(labels, 0)]) * m
+    return np.mean(alpha * hard + (1 - alpha) * soft)
+
+
+@pytest.fixture
+def batch():
+    rng = np.random.default_rng(7)
+    s = rng.normal(size=(6, 5)) * 2
+    t = rng.normal(size=(6, 5)) * 3
+    labels = np.array([0, 4, 2, -1, 1, -1])
+    return labels, s, t
+
+
+@pytest.mark.parametrize("T,alpha", [(1.0, 0.5), (3.0, 0.1), (7.5, 0.0), (2.0, 1.0)])
+def test_integer_labels_with_unlabeled_rows(batch, T, alpha):
+    labels, s, t = batch
+    got = float(distillation_loss(labels, s.astype("float32"), t.astype("float32"), temperature=T, alpha=alpha))
+    assert got == pytest.approx(reference(labels, s, t, T, alpha), rel=1e-5)
+
+
+def test_one_hot_labels_match_integer_labels(batch):
+    labels, s, t = batch
+    one_hot = np.zeros((6, 5))
+    one_hot[labels >= 0, labels[labels >= 0]] = 1  # all-zero rows are unlabeled
+    a = float(distillation_loss(one_hot, s, t, temperature=3.0, alpha=0.3))
+    b = float(distillation_loss(labels, s, t, temperature=3.0, alpha=0.3))
+    assert a == pytest.approx(b, rel=1e-6)
+    assert a == pytest.approx(reference(labels, s, t, 3.0, 0.3), rel=1e-5)
+
+
+def test_nan_labels_are_unlabeled(batch):
+    labels, s, t = batch
+    as_float = np.where(labels >= 0, labels, np.nan)
+    got = float(distillation_loss(as_float, s, t, temperature=2.0, alpha=0.5))
+    assert got == pytest.approx(reference(labels, s, t, 2.0, 0.5), rel=1e-5)
+
+
+def test_probability_outputs_become_logits_not_softmaxed_twice(batch):
+    labels, s, t = batch
+    got = float(
+        distillation_loss(labels, softmax(s), softmax(t), temperature=4.0, alpha=0.2,
+                          teacher_outputs="probabilities", student_outputs="probabilities")
+    )
+    assert got == pytest.approx(reference(labels, s, t, 4.0, 0.2), rel=1e-4)
+    # Treating probabilities as logits (a known bug) gives a different, wrong value.
+    wrong = float(distillation_loss(labels, s, softmax(t), temperature=4.0, alpha=0.2))
+    assert abs(wrong - reference(labels, s, t, 4.0, 0.2)) > 1e-2
+
+
+def test_soft_term_is_summed_over_classes_and_scaled_by_t_squared(batch):
+    _, s, t = batch
+    unlabeled = -np.ones(6, dtype=int)
+    for T in (1.0, 4.0):
+        got = float(distillation_loss(unlabeled, s, t, temperature=T, alpha=0.0))
+        p, q = softmax(t / T), softmax(s / T)
+        kl = np.sum(p * np.log(p / q), axis=1)
+        assert got == pytest.approx(T**2 * kl.mean(), rel=1e-5)
+
+
+def test_softmax_runs_over_classes_not_the_batch():
+    # The R tutorial's softmax(axis=0) made the loss depend on the other rows.
+    rng = np.random.default_rng(0)
+    s, t = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    labels = np.array([0, 1, 2, 0])
+    alone = float(distillation_loss(labels[:1], s[:1], t[:1], temperature=3.0, alpha=0.5))
+    in_batch = [float(distillation_loss(labels[i:i + 1], s[i:i + 1], t[i:i + 1], temperature=3.0, alpha=0.5)) for i in range(4)]
+    assert alone == pytest.approx(in_batch[0])
+    full = float(distillation_loss(labels, s, t, temperature=3.0, alpha=0.5))
+    assert full == pytest.approx(np.mean(in_batch), rel=1e-6)
+
+
+def test_identical_logits_leave_only_the_hard_term():
+    s = np.array([[2.0, -1.0, 0.5]])
+    assert float(distillation_loss(-np.ones(1), s, s, alpha=0.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bad_output_kind_is_rejected():
+    with pytest.raises(ValueError, match="teacher_outputs"):
+        distillation_loss([0], [[1.0, 0.0]], [[1.0, 0.0]], teacher_outputs="softmax")
+
+
+def test_public_api_names():
+    for name in ("distill", "train_scratch", "evaluate", "distillation_loss", "History", "DataError", "Augmentation"):
+        assert hasattr(pykd, name)
+    assert issubclass(pykd.DataError, ValueError)
