@@ -12,6 +12,8 @@ from .errors import DataError, NonFiniteLossError
 from .history import History
 from .images import Augmentation
 from .losses import distillation_loss
+from .precompute import out_of_fold_logits, teacher_logits
+from .sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -20,6 +22,9 @@ __all__ = [
     "train_scratch",
     "evaluate",
     "distillation_loss",
+    "teacher_logits",
+    "out_of_fold_logits",
+    "sweep",
     "Augmentation",
     "History",
     "FunctionCallback",

@@ -11,6 +11,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext as _nullcontext
 
 import numpy as np
 
@@ -152,6 +153,12 @@ def _digest(ids: Sequence[str]) -> str:
     return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]
 
 
+def _clone(model: keras.Model) -> keras.Model:
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def _progress_printer(verbose: int, title: str):
     if verbose != 1:
         return None
@@ -201,6 +208,7 @@ def _fit(
     on_bad_image,
     checkpoint_dir,
     resume,
+    strategy,
 ) -> History:
     started = time.perf_counter()
     batch_size = _whole(batch_size, "batch_size")
@@ -215,6 +223,8 @@ def _fit(
     augment = Augmentation.coerce(augment)
     if resume and checkpoint_dir is None:
         raise DataError("resume=True needs checkpoint_dir= to resume from.")
+    if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise DataError(f"strategy must be a tf.distribute.Strategy, not {type(strategy).__name__}.")
 
     student = load_model(student, role="student")
     spec = _image_spec(student, image_size, rescale)
@@ -259,11 +269,15 @@ def _fit(
     # Everything is valid: from here on the run changes state.
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    augmenter = build_augmenter(augment, seed)
-    if augmenter is not None:
-        augmenter.build((None, spec.height, spec.width, spec.channels))
-    opt = _make_optimizer(optimizer, learning_rate)
-    opt.build(student.trainable_variables)
+    user_student = student
+    with strategy.scope() if strategy is not None else _nullcontext():
+        if strategy is not None:  # variables must live under the strategy's scope
+            student = _clone(student)
+        augmenter = build_augmenter(augment, seed)
+        if augmenter is not None:
+            augmenter.build((None, spec.height, spec.width, spec.channels))
+        opt = _make_optimizer(optimizer, learning_rate)
+        opt.build(student.trainable_variables)
 
     cached = None
     teacher_fn = None
@@ -276,6 +290,9 @@ def _fit(
                 _progress_printer(verbose, f"Teacher logits for {len(train_table)} images (computed once, reused every epoch)"),
             )
         else:
+            if strategy is not None:
+                with strategy.scope():
+                    source = ModelTeacher([_clone(m) for m in source.models], outputs=teacher_outputs, combine=teacher_combine)
             teacher_fn = source.logits
 
     train_stream = BatchStream(len(train_table), batch_size, shuffle=True, seed=seed, last_batch=last_batch)
@@ -293,6 +310,7 @@ def _fit(
         teacher_logits_fn=teacher_fn,
         cached_teacher_logits=cached,
         augmenter=augmenter,
+        strategy=strategy,
     )
     history = History(
         params={
@@ -314,6 +332,7 @@ def _fit(
             "augmented": augmenter is not None,
             "last_batch": last_batch,
             "seed": seed,
+            "replicas": 1 if strategy is None else int(strategy.num_replicas_in_sync),
         }
     )
 
@@ -369,6 +388,8 @@ def _fit(
         if student.stop_training:
             break
     callback_list.on_train_end(dict(logs))
+    if student is not user_student:
+        user_student.set_weights(student.get_weights())
     history.params["seconds"] = round(time.perf_counter() - started, 3)
     history.params["stopped_early"] = len(history.records) < epochs
     return history
@@ -407,6 +428,7 @@ def distill(
     resume: bool = False,
     teacher_combine: str = "logits",
     student_outputs: str = "auto",
+    strategy: tf.distribute.Strategy | None = None,
 ) -> History:
     """Train `student` to match `teacher`'s softened predictions on a table of images.
 
@@ -418,6 +440,8 @@ def distill(
         column (NA = unlabeled) or a list of one-hot columns (all-zero row = unlabeled).
         Unlabeled rows learn from the teacher alone.
     The loss per row is alpha * hard + (1 - alpha) * T^2 * KL(teacher || student).
+    strategy: a tf.distribute.Strategy (MirroredStrategy, MultiWorkerMirroredStrategy, ...);
+        batch_size is then the global batch, split across replicas.
     Returns a History with one record per epoch.
     """
     return _fit(mode="distill", **{k: v for k, v in locals().items()})
@@ -449,6 +473,7 @@ def train_scratch(
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     student_outputs: str = "auto",
+    strategy: tf.distribute.Strategy | None = None,
 ) -> History:
     """The scratch baseline: the same loop with the hard-label loss only (alpha = 1, no teacher).
 
@@ -483,7 +508,9 @@ def evaluate(
     batch_size = _whole(batch_size, "batch_size")
     model = load_model(model)
     spec = _image_spec(model, image_size, rescale)
-    table = resolve_table(data, directory=directory, x_col=x_col, y_col=y_col, classes=classes, name="evaluation")
+    frame = read_table(data, name="evaluation")
+    table = resolve_table(frame, directory=directory, x_col=x_col, y_col=_label_layout(frame, y_col, classes),
+                          classes=classes, name="evaluation")
     n_classes = len(table.classes) if table.classes else output_width(model)
     _check_model_fits(model, spec, n_classes, "model")
     _check_labels_fit(table, n_classes)

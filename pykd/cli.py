@@ -57,7 +57,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"\n1/3 Training the teacher on the {data['n_labeled']} labeled images ...")
     teacher = models.example_teacher(shape, seed=args.seed)
     teacher_history = train_scratch(
-        teacher, data["train_csv"], epochs=args.teacher_epochs, learning_rate=3e-3,
+        teacher, data["train_csv"], epochs=args.teacher_epochs, steps_per_epoch=args.teacher_steps, learning_rate=1e-3,
         augment=Augmentation(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1),
         **common,
     )
@@ -160,12 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo-output", help="folder for data, history CSV and plots")
     demo.add_argument("--size", type=int, default=32, help="image size in pixels")
     demo.add_argument("--labeled-fraction", type=float, default=0.1)
-    demo.add_argument("--teacher-epochs", type=int, default=40)
-    demo.add_argument("--student-epochs", type=int, default=30)
+    demo.add_argument("--teacher-epochs", type=int, default=30)
+    demo.add_argument("--teacher-steps", type=int, default=20, help="teacher steps per epoch (the labeled set is small)")
+    demo.add_argument("--student-epochs", type=int, default=20)
     demo.add_argument("--batch-size", type=int, default=32)
     demo.add_argument("--temperature", type=float, default=3.0)
     demo.add_argument("--alpha", type=float, default=0.1)
-    demo.add_argument("--learning-rate", type=float, default=0.01)
+    demo.add_argument("--learning-rate", type=float, default=3e-3)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     demo.set_defaults(run=run_demo)

@@ -8,6 +8,7 @@ their model, so EarlyStopping, ModelCheckpoint, CSVLogger and TerminateOnNaN wor
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -45,6 +46,7 @@ class Steps:
         teacher_logits_fn: Callable | None = None,
         cached_teacher_logits: np.ndarray | None = None,
         augmenter: keras.Model | None = None,
+        strategy: tf.distribute.Strategy | None = None,
     ):
         self.student = student
         self.optimizer = optimizer
@@ -54,10 +56,29 @@ class Steps:
         self.train_labels = None if train_labels is None else tf.constant(train_labels, tf.int32)
         self.test_labels = None if test_labels is None else tf.constant(test_labels, tf.int32)
         self.cache = None if cached_teacher_logits is None else tf.constant(cached_teacher_logits, tf.float32)
-        self.train_sums = tf.Variable(tf.zeros(6, tf.float64), trainable=False)
-        self.test_sums = tf.Variable(tf.zeros(6, tf.float64), trainable=False)
-        self.train_step = tf.function(self._train_step, reduce_retracing=True)
-        self.test_step = tf.function(self._test_step, reduce_retracing=True)
+        self.strategy = strategy
+        with strategy.scope() if strategy else nullcontext():
+            # Summed per replica, added up across replicas when read.
+            sums = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+                        aggregation=tf.VariableAggregation.SUM)
+            self.train_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
+            self.test_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
+        self.train_step = tf.function(self._distributed(self._train_step), reduce_retracing=True)
+        self.test_step = tf.function(self._distributed(self._test_step), reduce_retracing=True)
+
+    def _distributed(self, step):
+        """Run `step` on every replica; global-batch arguments are split by the dataset."""
+        if self.strategy is None:
+            return step
+
+        def run(*args):
+            result = self.strategy.run(step, args=args)
+            return None if result is None else self.strategy.experimental_local_results(result)[0]
+
+        return run
+
+    def distribute(self, dataset: tf.data.Dataset):
+        return dataset if self.strategy is None else self.strategy.experimental_distribute_dataset(dataset)
 
     def _student_logits(self, x, training):
         return as_logits(self.student(x, training=training), self.settings.student_probabilities)
@@ -67,7 +88,7 @@ class Steps:
         labels = tf.gather(table, rows)
         return tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)
 
-    def _train_step(self, rows, x):
+    def _train_step(self, rows, x, global_rows):
         s = self.settings
         labels, mask = self._labels(self.train_labels, rows)
         if self.augmenter is not None:
@@ -81,20 +102,41 @@ class Steps:
             logits = self._student_logits(x, training=True)
             hard, soft = row_terms(labels, mask, logits, teacher, s.temperature)
             per_row = combine(hard, soft, s.alpha)
-            loss = tf.reduce_sum(per_row) / tf.cast(tf.shape(rows)[0], tf.float32)
+            # Divided by the rows of the whole (global) batch: replicas' gradients are summed.
+            loss = tf.reduce_sum(per_row) / global_rows
         grads = tape.gradient(loss, variables)
         finite = tf.math.is_finite(loss)
         for g in grads:
             if g is not None:
                 finite = finite & tf.reduce_all(tf.math.is_finite(g))
+        if self.strategy is not None:  # every replica must take the same branch
+            context = tf.distribute.get_replica_context()
+            failed = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
+            finite = failed == 0
 
-        def apply():
+        def apply(grads, per_row, hard, soft, logits, labels, mask):
             self.optimizer.apply_gradients(zip(grads, variables))
             self._accumulate(self.train_sums, per_row, hard, soft, logits, labels, mask)
             return tf.constant(True)
 
+        tensors = (grads, per_row, hard, soft, logits, labels, mask)
         # A non-finite step changes nothing, so the student keeps its last good weights.
-        return tf.cond(finite, apply, lambda: tf.constant(False))
+        if self.strategy is None:
+            return tf.cond(finite, lambda: apply(*tensors), lambda: tf.constant(False))
+
+        def cross_replica(distribution, finite, tensors):
+            # As Keras' LossScaleOptimizer does: the cond must sit in cross-replica
+            # context, because apply_gradients synchronises replicas (merge_call).
+            ok = distribution.experimental_local_results(finite)[0]
+
+            def apply_everywhere():
+                distribution.extended.call_for_each_replica(apply, args=tensors)
+                return tf.constant(True)
+
+            return tf.cond(ok, apply_everywhere, lambda: tf.constant(False))
+
+        tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite, tensors))
+        return finite
 
     def _test_step(self, rows, x):
         labels, mask = self._labels(self.test_labels, rows)
@@ -136,7 +178,7 @@ def test_means(steps: Steps) -> dict[str, float]:
 def run_test(steps: Steps, paths, stream: BatchStream, n_steps: int, spec: ImageSpec) -> dict[str, float]:
     """Evaluate `n_steps` batches from `stream` (continuing where it stopped)."""
     steps.test_sums.assign(tf.zeros(6, tf.float64))
-    for rows, x in batches_dataset(paths, stream.take(n_steps), spec):
+    for rows, x in steps.distribute(batches_dataset(paths, stream.take(n_steps), spec)):
         steps.test_step(rows, x)
     return test_means(steps)
 
@@ -158,9 +200,11 @@ def train_epoch(
 ) -> dict[str, float]:
     """One epoch of `plan.steps` batches; raises NonFiniteLossError on a NaN/Inf step."""
     steps.train_sums.assign(tf.zeros(6, tf.float64))
-    for step, (rows, x) in enumerate(batches_dataset(plan.paths, plan.stream.take(plan.steps), spec)):
+    batches = plan.stream.take(plan.steps)
+    dataset = steps.distribute(batches_dataset(plan.paths, batches, spec))
+    for step, ((rows, x), batch) in enumerate(zip(dataset, batches)):
         callbacks.on_train_batch_begin(step)
-        if not bool(steps.train_step(rows, x)):
+        if not bool(steps.train_step(rows, x, tf.constant(len(batch), tf.float32))):
             raise NonFiniteLossError(epoch + 1, step + 1)
         callbacks.on_train_batch_end(step, train_means(steps) if batch_logs else {})
     return train_means(steps)

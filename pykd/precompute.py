@@ -1,0 +1,114 @@
+"""Teacher logits computed ahead of time: a table keyed by image id.
+
+Passing that table as `teacher` trains exactly as the live teacher would
+without augmentation, and loads no teacher model at all. The out-of-fold
+recipe trains k teachers and gives each image the logits of the teacher that
+never saw it, so the student does not learn a teacher's memorised labels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._tf import keras
+from .api import _drop_bad_images, _image_spec, _whole, train_scratch
+from .errors import DataError
+from .frames import resolve_table
+from .teacher import ModelTeacher, compute_logits, resolve_teacher
+
+
+def teacher_logits(
+    teacher,
+    data,
+    *,
+    directory,
+    x_col: str = "image_id",
+    classes: Sequence[str] | None = None,
+    image_size: Sequence[int] | None = None,
+    rescale: float | None = None,
+    batch_size: int = 32,
+    teacher_outputs: str = "auto",
+    teacher_combine: str = "logits",
+    on_bad_image: str = "error",
+    path: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """A DataFrame of `x_col` plus one logit column per class (named by `classes`).
+
+    teacher: a model, a path, or a list of them (ensemble). With `path`, the table
+    is also written there as CSV (or as .npy plus a `.ids.txt` file for a .npy path).
+    """
+    batch_size = _whole(batch_size, "batch_size")
+    source = resolve_teacher(teacher, outputs=teacher_outputs, combine=teacher_combine)
+    if not isinstance(source, ModelTeacher):
+        raise DataError("teacher_logits() needs a teacher model (or a list of models), not a table.")
+    spec = _image_spec(source.models[0], image_size, rescale)
+    table = resolve_table(data, directory=directory, x_col=x_col, y_col=None, name="teacher")
+    (table,) = _drop_bad_images([table], on_bad_image)
+    values = compute_logits(source, table, spec, batch_size)
+    width = values.shape[1]
+    if classes is not None and len(classes) != width:
+        raise DataError(f"classes has {len(classes)} names but the teacher outputs {width} classes.")
+    names = [str(c) for c in classes] if classes is not None else [f"logit_{i}" for i in range(width)]
+    frame = pd.DataFrame(values, columns=names)
+    frame.insert(0, x_col, list(table.ids))
+    if path is not None:
+        _write(frame, Path(path), x_col)
+    return frame
+
+
+def _write(frame: pd.DataFrame, path: Path, x_col: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".npy":
+        np.save(path, frame.drop(columns=[x_col]).to_numpy(np.float32))
+        path.with_suffix(".ids.txt").write_text("\n".join(frame[x_col]) + "\n")
+    else:
+        frame.to_csv(path, index=False)
+
+
+def out_of_fold_logits(
+    build_teacher: Callable[[], keras.Model],
+    train,
+    *,
+    directory,
+    folds: int = 4,
+    x_col: str = "image_id",
+    y_col="label",
+    classes: Sequence[str] | None = None,
+    seed: int = 0,
+    path: str | os.PathLike | None = None,
+    **train_options,
+) -> pd.DataFrame:
+    """Train `folds` teachers, each without one fold; return every row's logits from the one that did not see it.
+
+    build_teacher: called once per fold for a fresh, untrained model.
+    train_options: passed to train_scratch (epochs, batch_size, augment, ...).
+    Unlabeled rows get the average logits of all fold teachers (none of them saw those labels).
+    """
+    folds = _whole(folds, "folds", minimum=2)
+    table = resolve_table(train, directory=directory, x_col=x_col, y_col=y_col, classes=classes, name="train")
+    frame = pd.DataFrame({x_col: list(table.ids), "label": table.labels})
+    fold_of = np.random.default_rng(seed).permutation(len(frame)) % folds
+    pieces, unlabeled = [], []
+    unlabeled_rows = frame[frame.label < 0]
+    for k in range(folds):
+        fit_rows = frame[(fold_of != k) & (frame.label >= 0)]
+        held = frame[(fold_of == k) & (frame.label >= 0)]
+        teacher = build_teacher()
+        train_scratch(teacher, fit_rows, directory=directory, x_col=x_col, seed=seed + k, **train_options)
+        if len(held):
+            pieces.append(teacher_logits(teacher, held[[x_col]], directory=directory, x_col=x_col, classes=classes))
+        if len(unlabeled_rows):
+            unlabeled.append(teacher_logits(teacher, unlabeled_rows[[x_col]], directory=directory, x_col=x_col, classes=classes))
+    if unlabeled:
+        mean = unlabeled[0].copy()
+        mean.iloc[:, 1:] = np.mean([u.iloc[:, 1:].to_numpy() for u in unlabeled], axis=0)
+        pieces.append(mean)
+    result = pd.concat(pieces, ignore_index=True).set_index(x_col).loc[list(table.ids)].reset_index()
+    if path is not None:
+        _write(result, Path(path), x_col)
+    return result

@@ -1,0 +1,189 @@
+"""Bad inputs get clear errors before any change; NaN stops cleanly; a killed run resumes exactly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SIZE, tiny_model, write_images
+from PIL import Image
+
+import pykd
+from pykd import DataError
+
+
+@pytest.fixture
+def small(tmp_path):
+    directory = tmp_path / "img"
+    names = write_images(directory, 24, size=SIZE, seed=1)
+    table = pd.DataFrame({"image_id": names, "label": np.arange(24) % 3})
+    return str(directory), table
+
+
+def _distill(directory, table, **kwargs):
+    options = dict(directory=directory, epochs=1, batch_size=8, verbose=0)
+    options.update(kwargs)
+    teacher = options.pop("teacher", None) or tiny_model(n_classes=3, seed=1)
+    student = options.pop("student", None) or tiny_model(n_classes=3, seed=2)
+    return pykd.distill(teacher, student, table, **options)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"epochs": 2.5}, "epochs must be a whole number"),
+        ({"steps_per_epoch": 0}, "steps_per_epoch must be >= 1"),
+        ({"temperature": 0}, "temperature must be a number > 0"),
+        ({"alpha": 1.5}, r"alpha must be a number in \[0, 1\]"),
+        ({"image_size": [8, 8]}, r"image_size is \[8, 8\] but the student takes 16x16"),
+        ({"image_size": [16]}, "image_size must be two numbers"),
+        ({"teacher": tiny_model(n_classes=5)}, "The teacher outputs 5 classes but the data has 3"),
+        ({"teacher": tiny_model(size=24, n_classes=3)}, "The teacher takes 24x24 images"),
+        ({"resume": True}, "resume=True needs checkpoint_dir"),
+        ({"augment": {"rotation": 3}}, "Unknown augmentation settings"),
+        ({"on_bad_image": "ignore"}, "on_bad_image must be one of"),
+    ],
+)
+def test_bad_arguments_fail_before_any_change(small, kwargs, message):
+    directory, table = small
+    student = tiny_model(n_classes=3, seed=2)
+    before = [w.copy() for w in student.get_weights()]
+    with pytest.raises(DataError, match=message):
+        _distill(directory, table, student=student, **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(before, student.get_weights()))
+
+
+def test_student_output_width_must_match_the_classes(small):
+    directory, table = small
+    with pytest.raises(DataError, match="The student outputs 3 classes but the data has 4"):
+        _distill(directory, table, classes=["a", "b", "c", "d"])
+    with pytest.raises(DataError, match=r"labels \[7\] \(rows 1\) but the models output only 3"):
+        _distill(directory, table.assign(label=[7] + [0] * 23))
+
+
+def test_grayscale_rgba_and_odd_sizes_are_converted(tmp_path):
+    directory = tmp_path / "mixed"
+    directory.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (30, 20), dtype=np.uint8), "L").save(directory / "gray.jpg")
+    Image.fromarray(rng.integers(0, 255, (9, 40, 4), dtype=np.uint8), "RGBA").save(directory / "rgba.png")
+    Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(directory / "rgb.jpg")
+    table = pd.DataFrame({"image_id": ["gray.jpg", "rgba.png", "rgb.jpg"], "label": [0, 1, 2]})
+    history = _distill(str(directory), table)
+    assert np.isfinite(history.last()["loss"])
+
+
+def _corrupt(directory):
+    good = Image.fromarray(np.zeros((16, 16, 3), np.uint8))
+    good.save(os.path.join(directory, "full.jpg"))
+    data = open(os.path.join(directory, "full.jpg"), "rb").read()
+    open(os.path.join(directory, "truncated.jpg"), "wb").write(data[: len(data) // 2])
+    open(os.path.join(directory, "notes.jpg"), "w").write("this is not an image")
+    return ["truncated.jpg", "notes.jpg"]
+
+
+def test_unreadable_images_fail_with_the_list_or_are_skipped_with_one_warning(small):
+    directory, table = small
+    bad = _corrupt(directory)
+    with_bad = pd.concat([table, pd.DataFrame({"image_id": bad, "label": [0, 1]})], ignore_index=True)
+    with pytest.raises(DataError, match=r"2 image files are unreadable: (truncated|notes)\.jpg .*on_bad_image='skip'"):
+        _distill(directory, with_bad)
+    validation = pd.DataFrame({"image_id": ["notes.jpg", table.image_id[0]], "label": [1, 0]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = _distill(directory, with_bad, validation=validation, on_bad_image="skip")
+    messages = [str(w.message) for w in caught if "unreadable" in str(w.message)]
+    assert len(messages) == 1 and "Skipped 2 unreadable" in messages[0]
+    assert history.params["n_train"] == 24 and history.params["n_validation"] == 1
+
+
+def test_nan_loss_stops_at_once_and_keeps_the_last_good_weights(small):
+    directory, table = small
+    keras = pykd.models.keras
+    # A linear model with an absurd learning rate: step 1 is finite, its update
+    # makes the logits overflow, so step 2's loss is not.
+    student = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                                keras.layers.Flatten(), keras.layers.Dense(3)])
+    good = {}
+
+    def remember(step, steps):
+        good["weights"] = [w.copy() for w in student.get_weights()]
+
+    with pytest.raises(pykd.NonFiniteLossError, match=r"epoch 1, step 2") as info:
+        _distill(directory, table, student=student, epochs=3, optimizer="sgd", learning_rate=1e36,
+                 callbacks=[pykd.FunctionCallback(on_batch_end=remember)])
+    assert (info.value.epoch, info.value.step) == (1, 2)
+    assert all(np.isfinite(w).all() for w in student.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(good["weights"], student.get_weights()))
+
+
+RUN = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import numpy as np, pandas as pd
+    sys.path.insert(0, {tests!r})
+    from conftest import tiny_model
+    import pykd
+    directory, table_csv, ckpt, out, kill_at = sys.argv[1:6]
+    kill_at = int(kill_at)
+    calls = {{"n": 0}}
+    def maybe_die(step, steps):
+        calls["n"] += 1
+        if calls["n"] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    teacher, student = tiny_model(n_classes=3, seed=1), tiny_model(n_classes=3, seed=2)
+    history = pykd.distill(
+        teacher, student, table_csv, directory=directory, validation=table_csv, epochs=4, batch_size=8,
+        steps_per_epoch=5, validation_steps=2, seed=7, verbose=0, checkpoint_dir=ckpt or None,
+        resume=bool(ckpt), augment=dict(rotation_range=15, horizontal_flip=True),
+        callbacks=[pykd.FunctionCallback(on_batch_end=maybe_die)],
+    )
+    np.savez(out, *student.get_weights())
+    open(out + ".json", "w").write(json.dumps(history.to_dict()))
+    """
+)
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(small, tmp_path):
+    directory, table = small
+    table_csv = tmp_path / "table.csv"
+    table.to_csv(table_csv, index=False)
+    script = tmp_path / "run.py"
+    script.write_text(RUN.format(tests=os.path.dirname(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+    def run(ckpt, out, kill_at):
+        return subprocess.run([sys.executable, str(script), directory, str(table_csv), ckpt, str(out), str(kill_at)],
+                              env=env, capture_output=True, text=True, timeout=300)
+
+    whole = run("", tmp_path / "whole.npz", 0)
+    assert whole.returncode == 0, whole.stderr
+    ckpt = tmp_path / "ckpt"
+    killed = run(str(ckpt), tmp_path / "killed.npz", 13)  # step 3 of epoch 3
+    assert killed.returncode == -signal.SIGKILL
+    assert sorted(os.listdir(ckpt)) == ["pykd-checkpoint.npz"]  # no half-written file left behind
+    resumed = run(str(ckpt), tmp_path / "resumed.npz", 0)
+    assert resumed.returncode == 0, resumed.stderr
+
+    a = json.loads((tmp_path / "whole.npz.json").read_text())
+    b = json.loads((tmp_path / "resumed.npz.json").read_text())
+    assert a["epoch"] == b["epoch"] == [1, 2, 3, 4]
+    for column in a:
+        np.testing.assert_allclose(a[column], b[column], rtol=0, atol=1e-6)
+    with np.load(tmp_path / "whole.npz") as wa, np.load(tmp_path / "resumed.npz") as wb:
+        for key in wa.files:
+            np.testing.assert_allclose(wa[key], wb[key], rtol=0, atol=1e-6)
+
+
+def test_checkpoint_from_another_run_is_refused(small, tmp_path):
+    directory, table = small
+    _distill(directory, table, checkpoint_dir=tmp_path / "c", seed=1)
+    with pytest.raises(DataError, match="comes from a different run"):
+        _distill(directory, table.iloc[:20], checkpoint_dir=tmp_path / "c", resume=True)

@@ -1,0 +1,78 @@
+"""Teacher ensembles, precomputed logit tables, out-of-fold logits and sweeps."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_model
+
+import pykd
+from pykd import DataError
+
+
+@pytest.fixture
+def run(digits):
+    def go(teacher, **kwargs):
+        options = dict(directory=digits["directory"], classes=digits["classes"], epochs=2, steps_per_epoch=4,
+                       batch_size=16, seed=3, verbose=0)
+        options.update(kwargs)
+        return pykd.distill(teacher, tiny_model(seed=2), digits["train_csv"], **options)
+
+    return go
+
+
+def test_precomputed_table_trains_exactly_as_the_live_teacher(digits, run, tmp_path):
+    teacher = tiny_model(seed=1)
+    table = pykd.teacher_logits(teacher, digits["train_csv"], directory=digits["directory"],
+                                classes=digits["classes"], path=tmp_path / "logits.csv")
+    assert list(table.columns) == ["image_id", *digits["classes"]] and len(table) == digits["n_train"]
+    live = run(teacher).to_frame()
+    for source in (table, str(tmp_path / "logits.csv"), table.to_dict(orient="list")):
+        pd.testing.assert_frame_equal(run(source).to_frame(), live, rtol=1e-5, atol=1e-6)
+    pykd.teacher_logits(teacher, digits["train_csv"], directory=digits["directory"], path=tmp_path / "l.npy")
+    from_npy = run([str(tmp_path / "l.npy"), str(tmp_path / "l.ids.txt")])
+    pd.testing.assert_frame_equal(from_npy.to_frame(), live, rtol=1e-5, atol=1e-6)
+    assert from_npy.params["teacher_params"] is None  # no model loaded
+
+
+def test_table_missing_images_is_an_error(digits, run):
+    table = pykd.teacher_logits(tiny_model(seed=1), digits["train_csv"], directory=digits["directory"])
+    with pytest.raises(DataError, match=r"no row for 5 images"):
+        run(table.iloc[5:])
+
+
+def test_ensemble_averages_member_logits(digits, run):
+    members = [tiny_model(seed=1), tiny_model(seed=4)]
+    ensemble = pykd.teacher_logits(members, digits["train_csv"], directory=digits["directory"])
+    each = [pykd.teacher_logits(m, digits["train_csv"], directory=digits["directory"]) for m in members]
+    expected = (each[0].iloc[:, 1:].to_numpy() + each[1].iloc[:, 1:].to_numpy()) / 2
+    np.testing.assert_allclose(ensemble.iloc[:, 1:].to_numpy(), expected, rtol=1e-5, atol=1e-6)
+    history = run(members)
+    assert history.params["teacher_params"] == sum(m.count_params() for m in members)
+    probs = run(members, teacher_combine="probabilities")
+    assert not np.allclose(history.to_frame()["distillation_loss"], probs.to_frame()["distillation_loss"])
+
+
+def test_out_of_fold_logits_cover_every_row_once(digits):
+    built = []
+
+    def build():
+        built.append(tiny_model(seed=len(built) + 10))
+        return built[-1]
+
+    oof = pykd.out_of_fold_logits(build, digits["train_csv"], directory=digits["directory"], folds=3,
+                                  classes=digits["classes"], epochs=1, batch_size=32, verbose=0)
+    train = pd.read_csv(digits["train_csv"])
+    assert len(built) == 3 and oof["image_id"].tolist() == train["image_id"].tolist()
+    assert oof.iloc[:, 1:].notna().all().all()
+
+
+def test_sweep_gives_one_row_per_setting_from_the_same_start(digits):
+    student = tiny_model(seed=2)
+    start = student.get_weights()
+    table = pykd.sweep(tiny_model(seed=1), student, digits["train_csv"], directory=digits["directory"],
+                       validation=digits["validation_csv"], classes=digits["classes"], temperatures=[1, 4],
+                       alphas=[0.0, 0.5], epochs=1, steps_per_epoch=3, batch_size=16, seed=0)
+    assert table[["temperature", "alpha"]].values.tolist() == [[1, 0], [1, 0.5], [4, 0], [4, 0.5]]
+    assert {"loss", "val_accuracy", "best_val_accuracy"} <= set(table.columns)
+    assert table["distillation_loss"].nunique() == 4
+    assert all(np.array_equal(a, b) for a, b in zip(start, student.get_weights()))  # the original is untouched
