@@ -4,8 +4,11 @@
     history = distill(teacher, student, "train.csv", directory="images/")
 """
 
-from . import _tf  # noqa: F401  (quiet TensorFlow before anything imports it)
-from . import datasets, models
+from . import (
+    _tf,  # noqa: F401  (quiet TensorFlow before anything imports it)
+    datasets,
+    models,
+)
 from .api import distill, evaluate, train_scratch
 from .callbacks import FunctionCallback
 from .errors import DataError, NonFiniteLossError

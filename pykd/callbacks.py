@@ -6,7 +6,7 @@ R package drives its own progress bar without any tensor crossing the boundary.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ._tf import keras
 

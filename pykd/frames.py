@@ -39,7 +39,7 @@ class Table:
     def n_labeled(self) -> int:
         return int(np.sum(self.labels >= 0))
 
-    def subset(self, rows: np.ndarray) -> "Table":
+    def subset(self, rows: np.ndarray) -> Table:
         rows = np.asarray(rows, dtype=np.int64)
         return Table(
             ids=tuple(self.ids[i] for i in rows),

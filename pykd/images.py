@@ -51,7 +51,7 @@ class Augmentation:
             raise DataError(f"Augmentation fill_mode must be one of {FILL_MODES}, not {self.fill_mode!r}.")
 
     @classmethod
-    def coerce(cls, value) -> "Augmentation | None":
+    def coerce(cls, value) -> Augmentation | None:
         """Accept None, an Augmentation or a dict of its fields (as R sends it)."""
         if value is None or isinstance(value, cls):
             return value

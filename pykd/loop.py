@@ -8,9 +8,9 @@ their model, so EarlyStopping, ModelCheckpoint, CSVLogger and TerminateOnNaN wor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ._tf import keras
-from .api import _drop_bad_images, _image_spec, _whole, train_scratch
+from .api import train_scratch
+from .checks import drop_bad_images, image_spec, whole_number
 from .errors import DataError
 from .frames import resolve_table
 from .teacher import ModelTeacher, compute_logits, resolve_teacher
@@ -42,13 +43,13 @@ def teacher_logits(
     teacher: a model, a path, or a list of them (ensemble). With `path`, the table
     is also written there as CSV (or as .npy plus a `.ids.txt` file for a .npy path).
     """
-    batch_size = _whole(batch_size, "batch_size")
+    batch_size = whole_number(batch_size, "batch_size")
     source = resolve_teacher(teacher, outputs=teacher_outputs, combine=teacher_combine)
     if not isinstance(source, ModelTeacher):
         raise DataError("teacher_logits() needs a teacher model (or a list of models), not a table.")
-    spec = _image_spec(source.models[0], image_size, rescale)
+    spec = image_spec(source.models[0], image_size, rescale)
     table = resolve_table(data, directory=directory, x_col=x_col, y_col=None, name="teacher")
-    (table,) = _drop_bad_images([table], on_bad_image)
+    (table,) = drop_bad_images([table], on_bad_image)
     values = compute_logits(source, table, spec, batch_size)
     width = values.shape[1]
     if classes is not None and len(classes) != width:
@@ -89,7 +90,7 @@ def out_of_fold_logits(
     train_options: passed to train_scratch (epochs, batch_size, augment, ...).
     Unlabeled rows get the average logits of all fold teachers (none of them saw those labels).
     """
-    folds = _whole(folds, "folds", minimum=2)
+    folds = whole_number(folds, "folds", minimum=2)
     table = resolve_table(train, directory=directory, x_col=x_col, y_col=y_col, classes=classes, name="train")
     frame = pd.DataFrame({x_col: list(table.ids), "label": table.labels})
     fold_of = np.random.default_rng(seed).permutation(len(frame)) % folds

@@ -76,7 +76,9 @@ def input_shape(model: keras.Model) -> tuple:
     """(height, width, channels) of the model's image input; entries may be None."""
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else tuple(model.input_shape)
     if len(shape) != 4:
-        raise DataError(f"Model {model.name!r} takes inputs of shape {shape}; an image model takes (batch, height, width, channels).")
+        raise DataError(
+            f"Model {model.name!r} takes inputs of shape {shape}; an image model takes (batch, height, width, channels)."
+        )
     return shape[1:]
 
 
@@ -132,7 +134,7 @@ class TableTeacher:
     params = None
 
     @classmethod
-    def from_source(cls, source, *, x_col: str = "image_id") -> "TableTeacher":
+    def from_source(cls, source, *, x_col: str = "image_id") -> TableTeacher:
         if isinstance(source, (list, tuple)) and len(source) == 2 and str(source[0]).endswith(".npy"):
             values = np.load(source[0])
             ids = Path(source[1]).read_text().split()

@@ -3,13 +3,13 @@
 import csv
 import math
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import SIZE, tiny_model, write_images
 
 import pykd
-import keras
 
 
 def _weights_equal(a, b):

@@ -1,0 +1,50 @@
+"""The command line: `python -m pykd demo` and `python -m pykd distill`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+from conftest import tiny_model
+
+import pykd
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "pykd", *args], capture_output=True, text=True, timeout=600, env=ENV)
+
+
+def test_demo_writes_the_table_history_and_plots(tmp_path):
+    out = tmp_path / "demo"
+    proc = _run("demo", "--out", str(out), "--size", "16", "--teacher-epochs", "1", "--teacher-steps", "2",
+                "--student-epochs", "2", "--verbose", "0")
+    assert proc.returncode == 0, proc.stderr
+    for row in ("teacher", "student (scratch)", "student (distilled)"):
+        assert row in proc.stdout
+    assert "oneDNN" not in proc.stderr  # TensorFlow's banner is filtered
+    history = pd.read_csv(out / "history.csv")
+    assert set(history["model"]) == {"teacher", "scratch", "distilled"}
+    results = json.loads((out / "results.json").read_text())
+    assert results["teacher"]["params"] > 10 * results["student (distilled)"]["params"]
+    assert (out / "students.png").stat().st_size > 5000 and (out / "distilled_history.png").is_file()
+
+
+def test_distill_command_trains_saves_and_reports_bad_input(digits, tmp_path):
+    teacher, student = tmp_path / "t.keras", tmp_path / "s.keras"
+    pykd.models.save_model(tiny_model(seed=1), teacher)
+    pykd.models.save_model(tiny_model(seed=2), student)
+    out = tmp_path / "out"
+    common = ["distill", "--teacher", str(teacher), "--student", str(student), "--directory", digits["directory"]]
+    proc = _run(*common, "--train", digits["train_csv"], "--validation", digits["validation_csv"],
+                "--y-col", "label", "--epochs", "2", "--steps-per-epoch", "3", "--verbose", "0",
+                "--save-student", str(tmp_path / "trained.keras"), "--out", str(out))
+    assert proc.returncode == 2 and "error: The validation table has no column 'label'" in proc.stderr
+    proc = _run(*common, "--train", digits["train_csv"], "--epochs", "2", "--steps-per-epoch", "3", "--verbose", "0",
+                "--save-student", str(tmp_path / "trained.keras"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_csv(out / "history.csv")) == 2 and (out / "history.png").is_file()
+    trained = pykd.models.load_model(tmp_path / "trained.keras")
+    assert trained.count_params() == tiny_model().count_params()
