@@ -158,8 +158,9 @@ def _fit(
         cached = source.lookup(train_table)
     elif isinstance(source, ModelTeacher):
         if cache_teacher is True or (cache_teacher == "auto" and augmenter is None):
+            # A resumed run finds the logits beside its checkpoint instead of recomputing them.
             cached = cached_logits(
-                source, train_table, spec, batch_size, cache_dir,
+                source, train_table, spec, batch_size, cache_dir if cache_dir is not None else checkpoint_dir,
                 progress_printer(verbose, f"Teacher logits for {len(train_table)} images (computed once, reused every epoch)"),
             )
         else:

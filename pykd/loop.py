@@ -63,15 +63,17 @@ class Steps:
                         aggregation=tf.VariableAggregation.SUM)
             self.train_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
             self.test_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
+        # _distributed returns a fresh closure per run: TensorFlow counts retraces per
+        # function object, and a bound method would share one count across all runs.
         self.train_step = tf.function(self._distributed(self._train_step), reduce_retracing=True)
         self.test_step = tf.function(self._distributed(self._test_step), reduce_retracing=True)
 
     def _distributed(self, step):
         """Run `step` on every replica; global-batch arguments are split by the dataset."""
-        if self.strategy is None:
-            return step
 
         def run(*args):
+            if self.strategy is None:
+                return step(*args)
             result = self.strategy.run(step, args=args)
             return None if result is None else self.strategy.experimental_local_results(result)[0]
 

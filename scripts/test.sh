@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: R CMD check of rkd (runs its testthat suite), both vignettes
-# rendered to HTML, then the Python suite (pytest, including the R/Python
-# parity test). Pass one stage (check | r | vignettes | python) to run just it.
+# rendered to HTML, the R tutorial's full-size scenario, then the Python suite (pytest, including the R/Python
+# parity test). Pass one stage (check | r | vignettes | seed | python) to run just it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -36,6 +36,13 @@ vignettes() {
   done
 }
 
+seed_scenario() {
+  echo "==> The R tutorial's scenario from plain Rscript (2141-row validation, batch 8, 300 + 40 steps, 12 epochs)"
+  local tmp; tmp=$(mktemp -d)
+  Rscript Rpkg/inst/scripts/seed_scenario.R "$tmp/seed_history.png" "$tmp/work"
+  test -s "$tmp/seed_history.png"
+}
+
 python_tests() {
   echo "==> pytest"
   "$ROOT/.venv/bin/python" -m pytest tests -q -p no:cacheprovider
@@ -46,6 +53,7 @@ case "$stage" in
   r) r_tests ;;
   vignettes) vignettes ;;
   python) python_tests ;;
-  all) r_check; vignettes; python_tests ;;
+  seed) seed_scenario ;;
+  all) r_check; vignettes; seed_scenario; python_tests ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac

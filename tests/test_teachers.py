@@ -76,3 +76,14 @@ def test_sweep_gives_one_row_per_setting_from_the_same_start(digits):
     assert {"loss", "val_accuracy", "best_val_accuracy"} <= set(table.columns)
     assert table["distillation_loss"].nunique() == 4
     assert all(np.array_equal(a, b) for a, b in zip(start, student.get_weights()))  # the original is untouched
+
+
+def test_teacher_cache_on_disk_is_keyed_by_weights_and_reused(digits, run, tmp_path):
+    teacher = tiny_model(seed=1)
+    first = run(teacher, cache_dir=tmp_path / "cache").to_frame()
+    (path,) = (tmp_path / "cache").glob("teacher-*.npz")
+    stamp = path.stat().st_mtime_ns
+    pd.testing.assert_frame_equal(run(teacher, cache_dir=tmp_path / "cache").to_frame(), first)
+    assert path.stat().st_mtime_ns == stamp  # read back, not recomputed
+    run(tiny_model(seed=9), cache_dir=tmp_path / "cache")  # other weights: another file
+    assert len(list((tmp_path / "cache").glob("teacher-*.npz"))) == 2

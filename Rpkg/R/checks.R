@@ -207,7 +207,7 @@ check_columns <- function(df, columns, arg, call = parent.frame(),
   if (length(missing) > 0) {
     present <- names(df)
     abort_input(c(
-      "x" = "{.arg {arg}} has no column{?s} {.val {missing}}.",
+      "x" = "{.arg {arg}} has no column{cli::qty(length(missing))}{?s} {.val {missing}}.",
       "i" = "Its columns are {.val {present}}; set {.arg {set}} to match."
     ), call = call)
   }

@@ -202,6 +202,7 @@ prepare_run <- function(df, directory, validation, x_col, y_col, classes,
   list(
     train = table_for_py(train, x_col, y_col),
     args = args,
+    options = names(options),
     n_train = nrow(train),
     n_validation = if (is.null(validation)) 0L else nrow(validation)
   )
@@ -228,7 +229,7 @@ check_options <- function(options, allowed, call) {
   unknown <- setdiff(given, allowed)
   if (length(unknown) > 0) {
     abort_input(c(
-      "x" = "Unknown option{?s} {.arg {unknown}}.",
+      "x" = "Unknown option{cli::qty(length(unknown))}{?s} {.arg {unknown}}.",
       "i" = "Further options are {.val {allowed}}."
     ), call = call)
   }
@@ -262,6 +263,7 @@ run_training <- function(mode, teacher, student, run, verbose, call) {
     fun <- module$train_scratch
     positional <- list(student, run$train)
   }
+  check_supported(fun, run$options, call = call)
   if (verbose) {
     hooks <- progress_hooks()
     on.exit(hooks$close(), add = TRUE)
@@ -273,6 +275,19 @@ run_training <- function(mode, teacher, student, run, verbose, call) {
   history$params$teacher_name <- teacher_name
   history$params$student_name <- student_name
   history
+}
+
+# An option given in `...` that the installed pykd does not take.
+check_supported <- function(fun, options, call) {
+  accepted <- py_parameters(fun)
+  unsupported <- setdiff(options, accepted)
+  if (!is.null(accepted) && length(unsupported) > 0) {
+    cli::cli_abort(c(
+      "x" = "The installed {.pkg pykd} does not take the option{?s} {.arg {unsupported}}.",
+      "i" = "Update it with {.run rkd::install_rkd(force = TRUE)}, or leave {cli::qty(length(unsupported))}{?it/them} out."
+    ), call = call, class = c("rkd_old_pykd", "rkd_error"))
+  }
+  invisible(options)
 }
 
 announce_run <- function(mode, run, args) {

@@ -93,21 +93,44 @@ rkd_teacher_logits <- function(teacher, df, directory, x_col = "image_id",
   ids <- check_ids(table, x_col, "df", call = call)
   check_images(ids, directory, "df", call = call)
   module <- pykd()
-  if (!pykd_has("teacher_logits") || !pykd_has("bridge", "frame_to_lists")) {
-    abort_old_pykd("teacher_logits()", call = call)
+  if (!pykd_has("teacher_logits")) {
+    abort_old_pykd("teacher_logits", call = call)
   }
   teacher <- resolve_model(teacher, call = call)
-  frame <- with_py_errors(module$teacher_logits(
-    teacher, table_to_py(table, x_col),
-    directory = normalizePath(directory),
+  options <- list(
     x_col = x_col,
     classes = if (!is.null(classes)) as.list(classes),
     image_size = if (!is.null(image_size)) as.list(as.integer(image_size)),
     rescale = if (!is.null(rescale)) as.double(rescale),
     batch_size = as.integer(batch_size),
     verbose = 0L
-  ), call = call)
-  columns <- with_py_errors(module$bridge$frame_to_lists(frame), call = call)
+  )
+  # Pass only the options this pykd version takes.
+  accepted <- py_parameters(module$teacher_logits)
+  if (!is.null(accepted)) {
+    options <- options[names(options) %in% accepted]
+  }
+  frame <- with_py_errors(do.call(module$teacher_logits, c(
+    list(teacher, table_to_py(table, x_col),
+         directory = normalizePath(directory)),
+    options
+  )), call = call)
+  py_frame_to_df(frame, call = call)
+}
+
+# A pandas DataFrame as an R data.frame, through a dict of plain lists
+# (pykd.bridge.frame_to_lists when present, else DataFrame.to_dict("list"),
+# which gives native Python numbers and strings).
+py_frame_to_df <- function(frame, call = NULL) {
+  bridge <- tryCatch(reticulate::import("pykd.bridge"), error = function(e) NULL)
+  columns <- with_py_errors(
+    if (!is.null(bridge) && reticulate::py_has_attr(bridge, "frame_to_lists")) {
+      bridge$frame_to_lists(frame)
+    } else {
+      frame$to_dict(orient = "list")
+    },
+    call = call
+  )
   py_columns_to_df(columns)
 }
 
@@ -131,4 +154,13 @@ py_columns_to_df <- function(columns) {
            character(1))
   })
   as.data.frame(cols, stringsAsFactors = FALSE, optional = TRUE)
+}
+
+# Names of a Python function's parameters, or NULL when they cannot be read.
+py_parameters <- function(fn) {
+  tryCatch({
+    inspect <- reticulate::import("inspect", convert = TRUE)
+    params <- inspect$signature(fn)$parameters
+    unlist(reticulate::iterate(params$keys()))
+  }, error = function(e) NULL)
 }

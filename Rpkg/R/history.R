@@ -116,16 +116,20 @@ format.rkd_history <- function(x, ...) {
   if (length(data) > 0) {
     lines <- c(lines, paste0("Data:     ", paste(data, collapse = ", ")))
   }
-  models <- c(
-    if (!is.null(p$teacher_params) && !identical(p$mode, "scratch")) {
-      paste0("teacher ", model_label(p$teacher_name, p$teacher_params))
-    },
+  if (identical(p$mode, "scratch")) {
     if (!is.null(p$student_params)) {
-      paste0("student ", model_label(p$student_name, p$student_params))
+      lines <- c(lines, paste0("Model:    ",
+                               model_label(p$student_name, p$student_params)))
     }
-  )
-  if (length(models) > 0) {
-    lines <- c(lines, paste0("Models:   ", paste(models, collapse = " -> ")))
+  } else {
+    if (!is.null(p$teacher_params) || !is.null(p$teacher_name)) {
+      lines <- c(lines, paste0("Teacher:  ",
+                               model_label(p$teacher_name, p$teacher_params)))
+    }
+    if (!is.null(p$student_params)) {
+      lines <- c(lines, paste0("Student:  ",
+                               model_label(p$student_name, p$student_params)))
+    }
   }
   if (!identical(p$mode, "scratch") &&
       (!is.null(p$temperature) || !is.null(p$alpha))) {
@@ -167,6 +171,9 @@ model_label <- function(name, params) {
     paste0(length(params), " models, ", big(sum(unlist(params))), " parameters")
   } else {
     "precomputed logits"
+  }
+  if (identical(name, "precomputed logits")) {
+    return(name)
   }
   if (!is.null(name) && length(name) == 1 && nzchar(name)) {
     paste0(name, " (", count, ")")

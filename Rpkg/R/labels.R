@@ -48,8 +48,8 @@ one_hot_labels <- function(df, label_col = "label", classes = NULL,
   clash <- intersect(setdiff(classes, label_col), names(df))
   if (length(clash) > 0) {
     abort_input(c(
-      "x" = "{.arg df} already has column{?s} {.val {clash}}, named like a class.",
-      "i" = "Remove or rename {?it/them} first, or pass other {.arg classes}."
+      "x" = "{.arg df} already has column{cli::qty(length(clash))}{?s} {.val {clash}}, named like a class.",
+      "i" = "Remove or rename {cli::qty(length(clash))}{?it/them} first, or pass other {.arg classes}."
     ), call = call)
   }
   ids <- label_ids(labels, classes)

@@ -145,13 +145,14 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
   }
   check_count(n_classes, "n_classes", call = call)
   check_seed(seed, call = call)
+  module <- pykd()
   shape <- reticulate::tuple(as.list(as.integer(input_shape)))
   seed <- if (is.null(seed)) NULL else as.integer(seed)
   with_py_errors({
-    teacher <- pykd()$models$example_teacher(
+    teacher <- module$models$example_teacher(
       input_shape = shape, n_classes = as.integer(n_classes), seed = seed
     )
-    student <- pykd()$models$example_student(
+    student <- module$models$example_student(
       input_shape = shape, n_classes = as.integer(n_classes), seed = seed
     )
   }, call = call)

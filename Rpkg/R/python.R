@@ -54,6 +54,9 @@ rkd_available <- function(initialize = TRUE) {
 #'   the option `rkd.envname`, else `"r-rkd"`.
 #' @param python Python executable used to create the environment, or
 #'   `NULL` for `reticulate`'s default.
+#' @param tensorflow Which TensorFlow build to install with `pykd`: `"cpu"`,
+#'   `"gpu"` (CUDA), `"auto"` (`"gpu"` when `nvidia-smi` finds a GPU, else
+#'   `"cpu"`) or `"none"` (keep whatever the environment has).
 #' @param extra_packages Further pip requirements to install alongside.
 #' @param force If `TRUE`, delete and recreate an existing environment.
 #' @return The path to the environment's Python, invisibly.
@@ -68,10 +71,16 @@ rkd_available <- function(initialize = TRUE) {
 install_rkd <- function(pykd = Sys.getenv("RKD_PYKD_SOURCE"),
                         envname = rkd_envname(),
                         python = NULL,
+                        tensorflow = c("auto", "cpu", "gpu", "none"),
                         extra_packages = NULL,
                         force = FALSE) {
+  tensorflow <- match.arg(tensorflow)
   spec <- resolve_pykd_spec(pykd)
   check_string(envname, "envname")
+  if (tensorflow == "auto") {
+    tensorflow <- if (has_nvidia_gpu()) "gpu" else "cpu"
+  }
+  packages <- pykd_requirements(spec, tensorflow)
   if (isTRUE(force) && reticulate::virtualenv_exists(envname)) {
     reticulate::virtualenv_remove(envname, confirm = FALSE)
   }
@@ -86,7 +95,7 @@ install_rkd <- function(pykd = Sys.getenv("RKD_PYKD_SOURCE"),
   cli::cli_alert_info("Installing {.pkg pykd} from {.path {spec}}.")
   reticulate::virtualenv_install(
     envname,
-    packages = c(spec, extra_packages),
+    packages = c(packages, extra_packages),
     ignore_installed = FALSE
   )
   py <- reticulate::virtualenv_python(envname)
@@ -96,6 +105,28 @@ install_rkd <- function(pykd = Sys.getenv("RKD_PYKD_SOURCE"),
     "i" = "Or set {.envvar RETICULATE_PYTHON} to {.path {py}}."
   ))
   invisible(py)
+}
+
+# pip requirements for pykd with the chosen TensorFlow build: a source
+# folder gets pykd's own extra ("path[cpu]"), any other spec a separate
+# TensorFlow requirement.
+pykd_requirements <- function(spec, tensorflow) {
+  if (tensorflow == "none") {
+    return(spec)
+  }
+  if (dir.exists(spec)) {
+    return(paste0(spec, "[", tensorflow, "]"))
+  }
+  c(spec, if (tensorflow == "gpu") "tensorflow[and-cuda]>=2.16" else "tensorflow-cpu>=2.16")
+}
+
+has_nvidia_gpu <- function() {
+  smi <- Sys.which("nvidia-smi")
+  if (!nzchar(smi)) {
+    return(FALSE)
+  }
+  status <- suppressWarnings(system2(smi, "-L", stdout = FALSE, stderr = FALSE))
+  identical(status, 0L)
 }
 
 rkd_envname <- function() {
@@ -146,11 +177,14 @@ set_tf_log_level <- function() {
   }
 }
 
-abort_no_pykd <- function(python = NULL, call = NULL) {
-  where <- if (is.null(python)) {
-    "No Python was found."
-  } else {
+abort_no_pykd <- function(python = NULL, call = NULL,
+                          env_python = Sys.getenv("RETICULATE_PYTHON")) {
+  where <- if (!is.null(python)) {
     "Python in use: {.path {python}}."
+  } else if (nzchar(env_python) && !file.exists(env_python)) {
+    "{.envvar RETICULATE_PYTHON} is {.path {env_python}}, which does not exist."
+  } else {
+    "No Python was found."
   }
   cli::cli_abort(c(
     "x" = "The Python package {.pkg pykd} is not available.",

@@ -8,6 +8,9 @@ test_that("distill() checks its arguments in R before Python is needed", {
   expect_snapshot(error = TRUE, distill(m, m, list(a = 1), dir))
   expect_snapshot(error = TRUE, distill(m, m, train, dir, y_col = "class"))
   expect_snapshot(error = TRUE, distill(m, m, train, dir, x_col = "file"))
+  expect_snapshot(error = TRUE,
+    distill(m, m, train, dir, x_col = "file", y_col = c("CBB", "CMD"))
+  )
   expect_snapshot(error = TRUE, distill(m, m, train, dir, alpha = 1.5))
   expect_snapshot(error = TRUE, distill(m, m, train, dir, alpha = -0.1))
   expect_snapshot(error = TRUE, distill(m, m, train, dir, temperature = 0))

@@ -88,7 +88,12 @@ test_that("the seed tutorial's scenario runs at small scale", {
   expect_true(all(is.finite(as.matrix(df))))
   expect_equal(unlist(history$params$classes), cassava)
   expect_equal(history$params$validation_steps, 2)
+  png_file <- withr::local_tempfile(fileext = ".png")
+  grDevices::png(png_file)
+  grDevices::dev.control("enable")
   expect_s3_class(plot(history, method = "base"), "recordedplot")
+  grDevices::dev.off()
+  expect_gt(file.size(png_file), 1000)
 })
 
 test_that("train_scratch() is the baseline without a teacher", {
@@ -143,4 +148,129 @@ test_that("a model file is loaded from its path", {
                      classes = ex$classes, batch_size = 8, epochs = 1,
                      steps_per_epoch = 1, verbose = FALSE)
   expect_equal(history$params$teacher_name, basename(path))
+})
+
+test_that("the teacher may be an ensemble or a table of logits", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  a <- rkd_example_models(seed = 9)
+  b <- rkd_example_models(seed = 10)
+  history <- distill(list(a$teacher, b$teacher), a$student, ex$train,
+                     ex$directory, classes = ex$classes, batch_size = 8,
+                     epochs = 1, steps_per_epoch = 2, verbose = FALSE)
+  expect_equal(history$params$teacher_name, "ensemble of 2")
+
+  set.seed(1)
+  logits <- data.frame(image_id = ex$train$image_id,
+                       matrix(rnorm(3000), ncol = 10, dimnames = list(NULL, ex$classes)))
+  history <- distill(logits, a$student, ex$train, ex$directory,
+                     classes = ex$classes, batch_size = 8, epochs = 2,
+                     steps_per_epoch = 2, verbose = FALSE)
+  expect_equal(history$params$teacher_name, "precomputed logits")
+  expect_true(all(as.data.frame(history)$distillation_loss > 0))
+})
+
+test_that("rkd_teacher_logits() gives a table usable as a teacher", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  models <- rkd_example_models(seed = 11)
+  if (!rkd:::pykd_has("teacher_logits")) {
+    expect_error(rkd_teacher_logits(models$teacher, ex$train, ex$directory),
+                 class = "rkd_old_pykd")
+    skip("the installed pykd has no teacher_logits()")
+  }
+  logits <- rkd_teacher_logits(models$teacher, ex$train, ex$directory,
+                               classes = ex$classes)
+  expect_s3_class(logits, "data.frame")
+  expect_equal(nrow(logits), 300)
+  expect_equal(names(logits), c("image_id", ex$classes))
+  expect_setequal(logits$image_id, ex$train$image_id)
+  history <- distill(logits, models$student, ex$train, ex$directory,
+                     classes = ex$classes, batch_size = 8, epochs = 1,
+                     steps_per_epoch = 2, verbose = FALSE)
+  expect_s3_class(history, "rkd_history")
+})
+
+test_that("options in ... reach pykd, and ones it does not take are named", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  models <- rkd_example_models(seed = 12)
+  history <- distill(models$teacher, models$student, ex$train, ex$directory,
+                     classes = ex$classes, batch_size = 8, epochs = 1,
+                     steps_per_epoch = 2, verbose = FALSE,
+                     optimizer = "sgd", learning_rate = 0.01,
+                     last_batch = "drop", cache_teacher = FALSE)
+  expect_equal(history$params$last_batch, "drop")
+  expect_false(history$params$teacher_cache)
+  accepted <- rkd:::py_parameters(rkd:::pykd()$distill)
+  expect_true(all(c("optimizer", "learning_rate", "callbacks") %in% accepted))
+  missing <- setdiff(rkd:::distill_options, accepted)
+  if (length(missing) > 0) {
+    expect_error(
+      do.call(distill, c(list(models$teacher, models$student, ex$train,
+                              ex$directory, classes = ex$classes,
+                              verbose = FALSE),
+                         stats::setNames(list(NULL), missing[1]))),
+      class = "rkd_old_pykd"
+    )
+  }
+})
+
+test_that("rkd_sweep() gives one row per setting", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  models <- rkd_example_models(seed = 13)
+  if (!rkd:::pykd_has("sweep")) {
+    expect_error(rkd_sweep(models$teacher, models$student, ex$train,
+                           ex$directory, classes = ex$classes),
+                 class = "rkd_old_pykd")
+    skip("the installed pykd has no sweep()")
+  }
+  res <- rkd_sweep(models$teacher, models$student, ex$train, ex$directory,
+                   validation = ex$validation, classes = ex$classes,
+                   temperatures = c(2, 4), alphas = c(0.1, 1),
+                   batch_size = 16, epochs = 1, steps_per_epoch = 2,
+                   validation_steps = 1, verbose = FALSE)
+  expect_s3_class(res, "data.frame")
+  expect_equal(nrow(res), 4)
+  expect_equal(res$temperature, c(2, 2, 4, 4))
+  expect_equal(res$alpha, c(0.1, 1, 0.1, 1))
+  expect_true(all(c("loss", "accuracy", "val_accuracy") %in% names(res)))
+  expect_type(res$loss, "double")
+})
+
+test_that("rkd_sweep() checks every setting in R", {
+  ex <- local_example_data()
+  m <- local_model_file()
+  expect_snapshot(error = TRUE,
+    rkd_sweep(m, m, ex$train, ex$directory, temperatures = c(2, -1))
+  )
+  expect_snapshot(error = TRUE,
+    rkd_sweep(m, m, ex$train, ex$directory, alphas = "0.5")
+  )
+})
+
+test_that("user callbacks and a tf.distribute strategy pass through", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  models <- rkd_example_models(seed = 14)
+  seen <- integer()
+  callback <- rkd:::pykd()$FunctionCallback(
+    on_epoch_end = function(epoch, logs) {
+      seen <<- c(seen, as.integer(epoch))
+      NULL
+    }
+  )
+  args <- list(models$teacher, models$student, ex$train, ex$directory,
+               classes = ex$classes, batch_size = 8, epochs = 2,
+               steps_per_epoch = 2, callbacks = list(callback))
+  if ("strategy" %in% rkd:::py_parameters(rkd:::pykd()$distill)) {
+    tf <- reticulate::import("tensorflow")
+    args$strategy <- tf$distribute$OneDeviceStrategy("/cpu:0")
+  }
+  # verbose = TRUE: rkd's own progress callback runs alongside the user's
+  msgs <- capture_messages(history <- do.call(distill, args))
+  expect_equal(seen, 1:2)
+  expect_match(paste(msgs, collapse = ""), "Epoch 2/2: loss")
+  expect_equal(nrow(as.data.frame(history)), 2)
 })

@@ -5,8 +5,10 @@ test_that("rkd_available() answers TRUE or FALSE without failing", {
 })
 
 test_that("a missing pykd gives an error saying how to install it", {
-  expect_snapshot(error = TRUE, rkd:::abort_no_pykd(NULL))
+  expect_snapshot(error = TRUE, rkd:::abort_no_pykd(NULL, env_python = ""))
   expect_snapshot(error = TRUE, rkd:::abort_no_pykd("/usr/bin/python3"))
+  expect_snapshot(error = TRUE,
+    rkd:::abort_no_pykd(NULL, env_python = "/no/such/python"))
   expect_error(rkd:::abort_no_pykd(NULL), class = "rkd_no_pykd")
 })
 
@@ -17,6 +19,10 @@ test_that("install_rkd() needs a pykd source", {
   dir <- withr::local_tempdir()
   expect_equal(rkd:::resolve_pykd_spec(dir), normalizePath(dir))
   expect_equal(rkd:::resolve_pykd_spec("pykd==0.1.0"), "pykd==0.1.0")
+  expect_equal(rkd:::pykd_requirements(dir, "cpu"), paste0(dir, "[cpu]"))
+  expect_equal(rkd:::pykd_requirements("pykd.whl", "gpu"),
+               c("pykd.whl", "tensorflow[and-cuda]>=2.16"))
+  expect_equal(rkd:::pykd_requirements(dir, "none"), dir)
 })
 
 test_that("Python exception text is reduced to its message", {
