@@ -12,17 +12,33 @@ from PIL import Image
 CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
+def _photo(pixels: np.ndarray, size: int, shift: bool, rng: np.random.Generator) -> np.ndarray:
+    """An 8x8 digit (0..16) as a size x size RGB image with colour, position and noise."""
+    glyph_size = max(8, round(size * 0.75)) if shift else size
+    glyph = Image.fromarray((pixels / 16.0 * 255).astype(np.uint8)).resize((glyph_size, glyph_size), Image.BILINEAR)
+    ink = np.asarray(glyph, dtype=np.float64) / 255.0
+    canvas = np.zeros((size, size))
+    top, left = (rng.integers(0, size - glyph_size + 1, size=2) if shift else (0, 0))
+    canvas[top:top + glyph_size, left:left + glyph_size] = ink
+    background, colour = rng.uniform(0, 70, size=3), rng.uniform(170, 255, size=3)
+    rgb = background + canvas[..., None] * (colour - background) + rng.normal(0, 4, (size, size, 1))
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
 def write_digits(
     directory: str | os.PathLike,
     *,
     size: int = 32,
     labeled_fraction: float = 0.25,
     validation_fraction: float = 0.2,
+    shift: bool = True,
     seed: int = 0,
 ) -> dict:
     """Write the 1,797 digits as size x size RGB JPEGs plus two CSVs, Cassava style.
 
-    - images/<id>.jpg
+    - images/<id>.jpg: each digit drawn at a random place on a tinted, noisy
+      background (shift=False centres it), so position must not matter, which
+      a convolutional teacher learns and a tiny student hardly can from few labels
     - train.csv: image_id,label with most labels missing (an unlabeled transfer set)
     - validation.csv: image_id and one-hot columns named by CLASSES
     Returns the paths and counts as a plain dict.
@@ -39,11 +55,7 @@ def write_digits(
     images.mkdir(parents=True, exist_ok=True)
     ids = [f"digit_{i:04d}.jpg" for i in range(len(digits.target))]
     for image_id, pixels in zip(ids, digits.images):
-        gray = (pixels / 16.0 * 255).astype(np.uint8)
-        # A coloured background and ink make the three channels differ, like a photo.
-        tint = rng.uniform(0.6, 1.0, size=3)
-        rgb = np.stack([gray * tint[c] for c in range(3)], axis=-1).astype(np.uint8)
-        Image.fromarray(rgb).resize((size, size), Image.BILINEAR).save(images / image_id, quality=95)
+        Image.fromarray(_photo(pixels, size, shift, rng)).save(images / image_id, quality=95)
 
     order = rng.permutation(len(ids))
     n_val = int(round(validation_fraction * len(ids)))
