@@ -25,8 +25,8 @@ test_that("distill() trains on the example data and returns a history", {
   expect_equal(p$alpha, 0.3)
   expect_equal(p$batch_size, 16)
   expect_equal(p$steps_per_epoch, 3)
-  expect_equal(p$n_train, 300)
-  expect_equal(p$n_validation, 100)
+  expect_equal(p$n_train, nrow(ex$train))
+  expect_equal(p$n_validation, nrow(ex$validation))
   expect_equal(unlist(p$classes), ex$classes)
   expect_equal(p$student_name, "student")
   # plain R data only: survives saveRDS() and prints without Python
@@ -47,7 +47,7 @@ test_that("verbose = TRUE reports each epoch in R, verbose = FALSE is silent", {
             steps_per_epoch = 2, seed = 2, verbose = TRUE)
   )
   text <- paste(msgs, collapse = "")
-  expect_match(text, "Distilling on 300 images")
+  expect_match(text, sprintf("Distilling on %d images", nrow(ex$train)))
   expect_match(text, "Epoch 1/2: loss [0-9.]+")
   expect_match(text, "Epoch 2/2: loss")
   expect_silent(
@@ -115,7 +115,7 @@ test_that("rkd_evaluate() gives loss, accuracy and the row count", {
   student <- rkd_example_models(seed = 5)$student
   res <- rkd_evaluate(student, ex$validation, ex$directory, y_col = ex$classes)
   expect_named(res, c("loss", "accuracy", "n"))
-  expect_equal(res[["n"]], 100)
+  expect_equal(res[["n"]], nrow(ex$validation))
   expect_true(res[["accuracy"]] >= 0 && res[["accuracy"]] <= 1)
   expect_true(is.finite(res[["loss"]]))
 })
@@ -162,7 +162,7 @@ test_that("the teacher may be an ensemble or a table of logits", {
 
   set.seed(1)
   logits <- data.frame(image_id = ex$train$image_id,
-                       matrix(rnorm(3000), ncol = 10, dimnames = list(NULL, ex$classes)))
+                       matrix(rnorm(10 * nrow(ex$train)), ncol = 10, dimnames = list(NULL, ex$classes)))
   history <- distill(logits, a$student, ex$train, ex$directory,
                      classes = ex$classes, batch_size = 8, epochs = 2,
                      steps_per_epoch = 2, verbose = FALSE)
@@ -182,7 +182,7 @@ test_that("rkd_teacher_logits() gives a table usable as a teacher", {
   logits <- rkd_teacher_logits(models$teacher, ex$train, ex$directory,
                                classes = ex$classes)
   expect_s3_class(logits, "data.frame")
-  expect_equal(nrow(logits), 300)
+  expect_equal(nrow(logits), nrow(ex$train))
   expect_equal(names(logits), c("image_id", ex$classes))
   expect_setequal(logits$image_id, ex$train$image_id)
   history <- distill(logits, models$student, ex$train, ex$directory,
