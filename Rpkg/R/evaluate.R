@@ -63,74 +63,125 @@ as_number <- function(x) {
 #' Runs `teacher` over the images of a table and returns its logits as a
 #' data frame: the `x_col` column and one column per class. Pass the result
 #' as `teacher` to [distill()] to train students without running the
-#' teacher again (for example to compare students, or to distil from a
-#' teacher too large to run alongside). Needs a `pykd` that has
-#' `teacher_logits()`.
+#' teacher again: without augmentation this trains exactly as the live
+#' teacher would, and no teacher model is loaded.
 #'
 #' @inheritParams distill
+#' @param teacher A Keras model, the path of a saved model, or a list of
+#'   them (an ensemble: their logits are averaged).
 #' @param df The table of images: a data frame or CSV path. Labels are not
 #'   needed.
+#' @param path Optional CSV path to also write the table to.
 #' @return A data frame with `x_col` and one numeric column per class.
+#' @seealso [out_of_fold_logits()] for logits from teachers that never saw
+#'   the image's label.
 #' @export
 #' @examples
-#' \dontrun{
-#' logits <- rkd_teacher_logits(teacher, train, "images", classes = classes)
-#' distill(logits, student, train, "images", classes = classes)
+#' if (rkd_available()) {
+#'   ex <- rkd_example_data(tempfile())
+#'   models <- rkd_example_models(seed = 1)
+#'   logits <- teacher_logits(models$teacher, ex$train, ex$directory,
+#'                            classes = ex$classes)
+#'   head(logits)
 #' }
-rkd_teacher_logits <- function(teacher, df, directory, x_col = "image_id",
-                               classes = NULL, image_size = NULL,
-                               rescale = NULL, batch_size = 32) {
+teacher_logits <- function(teacher, df, directory, x_col = "image_id",
+                           classes = NULL, image_size = NULL,
+                           rescale = NULL, batch_size = 32, path = NULL) {
   call <- environment()
   check_model_arg(teacher, "teacher", call = call, teacher = TRUE)
   check_count(batch_size, "batch_size", call = call)
   check_image_size(image_size, call = call)
   check_rescale(rescale, call = call)
   check_string(x_col, "x_col", call = call)
+  if (!is.null(path)) check_string(path, "path", call = call)
   classes <- check_classes(classes, call = call)
   check_directory(directory, call = call)
   table <- check_table(df, "df", call = call)
   check_columns(table, x_col, "df", call = call)
   ids <- check_ids(table, x_col, "df", call = call)
   check_images(ids, directory, "df", call = call)
-  module <- pykd()
-  if (!pykd_has("teacher_logits")) {
-    abort_old_pykd("teacher_logits", call = call)
-  }
-  teacher <- resolve_model(teacher, call = call)
-  options <- list(
+  frame <- with_py_errors(pykd()$teacher_logits(
+    resolve_model(teacher, call = call), table_to_py(table, x_col),
+    directory = normalizePath(directory),
     x_col = x_col,
     classes = if (!is.null(classes)) as.list(classes),
     image_size = if (!is.null(image_size)) as.list(as.integer(image_size)),
     rescale = if (!is.null(rescale)) as.double(rescale),
     batch_size = as.integer(batch_size),
-    verbose = 0L
-  )
-  # Pass only the options this pykd version takes.
-  accepted <- py_parameters(module$teacher_logits)
-  if (!is.null(accepted)) {
-    options <- options[names(options) %in% accepted]
+    path = path
+  ), call = call)
+  py_frame_to_df(frame, call = call)
+}
+
+#' Out-of-fold teacher logits
+#'
+#' The recipe of training the teacher k times by cross-validation: the
+#' labeled rows are split into `folds` parts, one fresh teacher is trained
+#' without each part, and every image gets the logits of the teacher that
+#' did not see its label (unlabeled images get the average over all
+#' teachers). A student distilled from this table does not learn the
+#' teachers' memorised labels.
+#'
+#' @inheritParams distill
+#' @param build_teacher A function of no arguments returning a fresh,
+#'   untrained Keras model, called once per fold.
+#' @param folds Number of folds (at least 2).
+#' @param seed Seed for the fold split and the teachers' training.
+#' @param path Optional CSV path to also write the table to.
+#' @param ... Training options for each teacher, as for [train_scratch()]
+#'   (`learning_rate`, `optimizer`, ...).
+#' @return A data frame with `x_col` and one numeric column per class, in
+#'   the row order of `df`.
+#' @export
+#' @examples
+#' if (rkd_available()) {
+#'   ex <- rkd_example_data(tempfile())
+#'   oof <- out_of_fold_logits(
+#'     function() rkd_example_models()$teacher, ex$train, ex$directory,
+#'     folds = 2, classes = ex$classes, epochs = 1, verbose = FALSE
+#'   )
+#'   head(oof)
+#' }
+out_of_fold_logits <- function(build_teacher, df, directory, folds = 4,
+                               x_col = "image_id", y_col = "label",
+                               classes = NULL, batch_size = 32, epochs = 10,
+                               steps_per_epoch = NULL, augment = NULL,
+                               seed = 0, verbose = TRUE, path = NULL, ...) {
+  call <- environment()
+  if (!is.function(build_teacher)) {
+    abort_input(c(
+      "x" = "{.arg build_teacher} must be a function returning a fresh Keras model.",
+      "i" = "For example {.code function() rkd_example_models()$teacher}."
+    ), call = call)
   }
-  frame <- with_py_errors(do.call(module$teacher_logits, c(
-    list(teacher, table_to_py(table, x_col),
-         directory = normalizePath(directory)),
-    options
+  check_count(folds, "folds", call = call)
+  if (folds < 2) {
+    abort_input(c("x" = "{.arg folds} must be at least 2, not {folds}."), call = call)
+  }
+  if (!is.null(path)) check_string(path, "path", call = call)
+  run <- prepare_run(
+    df = df, directory = directory, validation = NULL, x_col = x_col,
+    y_col = y_col, classes = classes, image_size = NULL, rescale = NULL,
+    batch_size = batch_size, epochs = epochs, steps_per_epoch = steps_per_epoch,
+    validation_steps = NULL, augment = augment, seed = seed, verbose = verbose,
+    options = list(...), allowed = scratch_options, call = call
+  )
+  args <- run$args[setdiff(names(run$args), c("validation", "seed"))]
+  if (verbose) {
+    cli::cli_inform("Training {folds} teacher{?s}, one without each fold of the labeled rows.")
+  }
+  frame <- with_py_errors(do.call(pykd()$out_of_fold_logits, c(
+    list(build_teacher, run$train, folds = as.integer(folds),
+         seed = as.integer(seed), path = path),
+    args
   )), call = call)
   py_frame_to_df(frame, call = call)
 }
 
 # A pandas DataFrame as an R data.frame, through a dict of plain lists
-# (pykd.bridge.frame_to_lists when present, else DataFrame.to_dict("list"),
-# which gives native Python numbers and strings).
+# (DataFrame.to_dict("list") gives native Python numbers and strings).
 py_frame_to_df <- function(frame, call = NULL) {
-  bridge <- tryCatch(reticulate::import("pykd.bridge"), error = function(e) NULL)
-  columns <- with_py_errors(
-    if (!is.null(bridge) && reticulate::py_has_attr(bridge, "frame_to_lists")) {
-      bridge$frame_to_lists(frame)
-    } else {
-      frame$to_dict(orient = "list")
-    },
-    call = call
-  )
+  columns <- with_py_errors(frame$to_dict(orient = "list"), call = call)
   py_columns_to_df(columns)
 }
 

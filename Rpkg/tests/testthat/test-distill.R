@@ -170,25 +170,42 @@ test_that("the teacher may be an ensemble or a table of logits", {
   expect_true(all(as.data.frame(history)$distillation_loss > 0))
 })
 
-test_that("rkd_teacher_logits() gives a table usable as a teacher", {
+test_that("teacher_logits() gives a table that trains like the live teacher", {
   skip_if_no_pykd()
   ex <- local_example_data()
   models <- rkd_example_models(seed = 11)
-  if (!rkd:::pykd_has("teacher_logits")) {
-    expect_error(rkd_teacher_logits(models$teacher, ex$train, ex$directory),
-                 class = "rkd_old_pykd")
-    skip("the installed pykd has no teacher_logits()")
-  }
-  logits <- rkd_teacher_logits(models$teacher, ex$train, ex$directory,
-                               classes = ex$classes)
+  path <- withr::local_tempfile(fileext = ".csv")
+  logits <- teacher_logits(models$teacher, ex$train, ex$directory,
+                           classes = ex$classes, path = path)
   expect_s3_class(logits, "data.frame")
   expect_equal(nrow(logits), nrow(ex$train))
   expect_equal(names(logits), c("image_id", ex$classes))
-  expect_setequal(logits$image_id, ex$train$image_id)
-  history <- distill(logits, models$student, ex$train, ex$directory,
-                     classes = ex$classes, batch_size = 8, epochs = 1,
-                     steps_per_epoch = 2, verbose = FALSE)
-  expect_s3_class(history, "rkd_history")
+  expect_equal(logits$image_id, ex$train$image_id)
+  expect_true(file.exists(path))
+  run <- function(teacher) {
+    student <- rkd_example_models(seed = 12)$student
+    as.data.frame(distill(teacher, student, ex$train, ex$directory,
+                          classes = ex$classes, batch_size = 16, epochs = 2,
+                          steps_per_epoch = 3, seed = 3, verbose = FALSE))
+  }
+  expect_equal(run(logits), run(models$teacher), tolerance = 1e-5)
+})
+
+test_that("out_of_fold_logits() gives every training image one row", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  built <- 0
+  build <- function() {
+    built <<- built + 1
+    rkd_example_models(seed = built)$teacher
+  }
+  oof <- out_of_fold_logits(build, ex$train, ex$directory, folds = 2,
+                            classes = ex$classes, epochs = 1,
+                            steps_per_epoch = 2, verbose = FALSE)
+  expect_equal(built, 2)
+  expect_equal(oof$image_id, ex$train$image_id)
+  expect_true(all(is.finite(as.matrix(oof[ex$classes]))))
+  expect_snapshot(error = TRUE, out_of_fold_logits(1, ex$train, ex$directory))
 })
 
 test_that("options in ... reach pykd, and ones it does not take are named", {
