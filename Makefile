@@ -5,12 +5,15 @@ export RETICULATE_PYTHON := $(VENV_PY)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-python test-r vignettes check bench clean
+.PHONY: setup setup-python demo test test-python test-r vignettes check bench clean
 
 setup:
 	@bash scripts/setup.sh
 
-demo: setup
+setup-python:
+	@bash scripts/setup.sh python
+
+demo: setup-python
 	$(VENV_PY) -m pykd demo --out demo-output
 
 test: setup
@@ -28,7 +31,7 @@ vignettes: setup
 check: setup
 	bash scripts/test.sh check
 
-bench: setup
+bench: setup-python
 	$(VENV_PY) benchmarks/bench.py
 
 clean:
