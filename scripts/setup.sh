@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 
 R_PACKAGES="r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-knitr r-cran-rmarkdown pandoc
-  r-cran-ggplot2 r-cran-cli r-cran-roxygen2 r-cran-rcmdcheck r-cran-withr r-cran-rlang r-cran-tibble"
+  r-cran-ggplot2 r-cran-cli r-cran-roxygen2 r-cran-rcmdcheck r-cran-withr r-cran-rlang r-cran-tibble r-cran-jpeg"
 
 install_r() {
   local missing="" pkg
