@@ -35,6 +35,7 @@ def teacher_logits(
     batch_size: int = 32,
     teacher_outputs: str = "auto",
     teacher_combine: str = "logits",
+    teacher_precision: str = "float32",
     on_bad_image: str = "error",
     path: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
@@ -44,7 +45,7 @@ def teacher_logits(
     is also written there as CSV (or as .npy plus a `.ids.txt` file for a .npy path).
     """
     batch_size = whole_number(batch_size, "batch_size")
-    source = resolve_teacher(teacher, outputs=teacher_outputs, combine=teacher_combine)
+    source = resolve_teacher(teacher, outputs=teacher_outputs, combine=teacher_combine, precision=teacher_precision)
     if not isinstance(source, ModelTeacher):
         raise DataError("teacher_logits() needs a teacher model (or a list of models), not a table.")
     spec = image_spec(source.models[0], image_size, rescale)

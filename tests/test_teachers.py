@@ -87,3 +87,15 @@ def test_teacher_cache_on_disk_is_keyed_by_weights_and_reused(digits, run, tmp_p
     assert path.stat().st_mtime_ns == stamp  # read back, not recomputed
     run(tiny_model(seed=9), cache_dir=tmp_path / "cache")  # other weights: another file
     assert len(list((tmp_path / "cache").glob("teacher-*.npz"))) == 2
+
+
+def test_bfloat16_teacher_gives_close_logits_and_trains(digits, run):
+    teacher = tiny_model(seed=1)
+    exact = pykd.teacher_logits(teacher, digits["train_csv"], directory=digits["directory"])
+    fast = pykd.teacher_logits(teacher, digits["train_csv"], directory=digits["directory"], teacher_precision="bfloat16")
+    np.testing.assert_allclose(fast.iloc[:, 1:].to_numpy(), exact.iloc[:, 1:].to_numpy(), rtol=0.05, atol=0.05)
+    assert not np.array_equal(fast.iloc[:, 1:].to_numpy(), exact.iloc[:, 1:].to_numpy())
+    history = run(teacher, teacher_precision="bfloat16", augment={"rotation_range": 10})
+    assert np.isfinite(history.to_frame()["distillation_loss"]).all()
+    with pytest.raises(DataError, match="teacher_precision must be"):
+        run(teacher, teacher_precision="float16")

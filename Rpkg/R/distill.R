@@ -57,7 +57,9 @@
 #' @param ... Further `pykd` options, by their Python names:
 #'   `teacher_outputs` (`"auto"`, `"logits"` or `"probabilities"`),
 #'   `teacher_combine` (how an ensemble is averaged: `"logits"` or
-#'   `"probabilities"`), `student_outputs`,
+#'   `"probabilities"`), `teacher_precision` (`"bfloat16"` runs the teacher
+#'   about 1.6 times faster on CPUs with bf16 support and on recent GPUs),
+#'   `student_outputs`,
 #'   `optimizer`, `learning_rate`, `last_batch` (`"keep"` or `"drop"`),
 #'   `cache_teacher`, `cache_dir`, `on_bad_image` (`"error"` or `"skip"`),
 #'   `checkpoint_dir`, `resume`, `strategy` and `callbacks` (a list of Keras
@@ -148,7 +150,7 @@ scratch_options <- c("optimizer", "learning_rate", "last_batch",
                      "on_bad_image", "checkpoint_dir", "resume", "strategy",
                      "callbacks", "student_outputs")
 distill_options <- c("teacher_outputs", scratch_options, "cache_teacher",
-                     "cache_dir", "teacher_combine")
+                     "cache_dir", "teacher_combine", "teacher_precision")
 
 # Check everything that can be checked in R and build pykd's keyword
 # arguments (plain values only). Returns list(train, args, n_train).
