@@ -212,7 +212,12 @@ def batches_dataset(paths: Sequence[str], batches: Sequence[np.ndarray], spec: I
         raise ValueError("no batches to load")
     options = tf.data.Options()
     options.experimental_optimization.map_parallelization = True
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+    # A pipeline lives for one epoch. With autotuning on, a finished pipeline is torn
+    # down only when the autotune thread next wakes (its sleeps double from the start),
+    # which stalled each epoch's end; the untuned defaults (one call per core, a small
+    # prefetch buffer) keep decoding ahead of training.
+    options.autotune.enabled = False
+    return dataset.with_options(options).prefetch(2)
 
 
 def _check_one(path: str) -> str | None:
