@@ -6,17 +6,18 @@
 (f) the student's own plain fit() on the hard labels (the bound for a cached teacher)
 
 Each is fed by one tf.data pipeline, built once: shuffle the (path, label) rows
-every epoch, decode in parallel (the same ops as pykd), batch 64, prefetch.
-Augmentation, where a method gets it, is the same Keras layers pykd builds.
+every epoch, decode in parallel (the same ops as pykd), batch 64, prefetch, with
+tf.data autotuning off as in pykd's own pipeline.
+Augmentation, where a method gets it, is the augmenter pykd builds (pykd.images.build_augmenter).
 """
 
 from __future__ import annotations
 
 import time
 
-from pykd._tf import keras, tf
-
 import bench_models as bm
+
+from pykd._tf import keras, tf
 
 
 def file_dataset(paths, labels, *, seed: int, augmenter=None, augment_in_pipeline: bool = False) -> tf.data.Dataset:
@@ -30,7 +31,13 @@ def file_dataset(paths, labels, *, seed: int, augmenter=None, augment_in_pipelin
         # The built-in Distiller feeds the same x to teacher and student, so the
         # view must be made before the step: in the pipeline, once per batch.
         ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # pykd's own pipeline runs with autotuning off (pykd.images.batches_dataset); so does this
+    # one. With it on, an epoch's iterator is torn down only when tf.data's autotune thread
+    # next wakes (10 ms x (2^k - 1) after the start), so fit() epochs end at 0.64 / 1.28 /
+    # 2.56 s by chance: (c0) measured ~700 or ~1,300 img/s from round to round.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -74,6 +81,14 @@ def builtin_distiller(teacher, student) -> keras.Model:
     return distiller
 
 
+def keras_io_loss(kl, ce, y, teacher_logits, student_logits):
+    """The keras.io example's loss: alpha * CE(y, s) + (1 - alpha) * T^2 * KL(softmax(t/T) || softmax(s/T))."""
+    t = bm.TEMPERATURE
+    hard = ce(y, student_logits)
+    soft = kl(tf.nn.softmax(teacher_logits / t, axis=-1), tf.nn.softmax(student_logits / t, axis=-1))
+    return bm.ALPHA * hard + (1 - bm.ALPHA) * t * t * soft
+
+
 # ------------------------------------------------------------------ (d)
 class KerasIoDistiller(keras.Model):
     """The keras.io "Knowledge Distillation" example, in its train_step form.
@@ -107,12 +122,9 @@ class KerasIoDistiller(keras.Model):
         if self.augmenter is not None:
             x = self.augmenter(x, training=True)
         teacher_logits = self.teacher(x, training=False)
-        t = bm.TEMPERATURE
         with tf.GradientTape() as tape:
             student_logits = self.student(x, training=True)
-            hard = self.student_loss_fn(y, student_logits)
-            soft = self.kl(tf.nn.softmax(teacher_logits / t, axis=-1), tf.nn.softmax(student_logits / t, axis=-1))
-            loss = bm.ALPHA * hard + (1 - bm.ALPHA) * t * t * soft
+            loss = keras_io_loss(self.kl, self.student_loss_fn, y, teacher_logits, student_logits)
         variables = self.student.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         self.loss_tracker.update_state(loss)
@@ -137,7 +149,6 @@ class EagerLoop:
         self.kl = keras.losses.KLDivergence()
 
     def epoch(self, dataset) -> float:
-        t = bm.TEMPERATURE
         total, batches = 0.0, 0
         for x, y in dataset:
             if self.augmenter is not None:
@@ -145,9 +156,7 @@ class EagerLoop:
             teacher_logits = self.teacher(x, training=False)
             with tf.GradientTape() as tape:
                 student_logits = self.student(x, training=True)
-                hard = self.ce(y, student_logits)
-                soft = self.kl(tf.nn.softmax(teacher_logits / t, axis=-1), tf.nn.softmax(student_logits / t, axis=-1))
-                loss = bm.ALPHA * hard + (1 - bm.ALPHA) * t * t * soft
+                loss = keras_io_loss(self.kl, self.ce, y, teacher_logits, student_logits)
             variables = self.student.trainable_variables
             self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
             total += float(loss)  # the seed prints a running loss
@@ -159,3 +168,19 @@ class EagerLoop:
 def plain_student(student) -> keras.Model:
     student.compile(optimizer=keras.optimizers.Adam(1e-3), loss=_sparse_ce(), metrics=["accuracy"])
     return student
+
+
+# ------------------------------------------------------------------ the losses agree
+def loss_agreement(teacher, student, x, y) -> dict:
+    """On one batch: pykd's loss, (c)'s and (d)/(e)'s, so every method optimizes the same objective."""
+    import pykd
+
+    t_logits, s_logits = teacher(x, training=False), student(x, training=False)
+    reference = float(pykd.distillation_loss(y, s_logits, t_logits, temperature=bm.TEMPERATURE, alpha=bm.ALPHA))
+    builtin = builtin_distiller(teacher, student)
+    ours = keras_io_loss(keras.losses.KLDivergence(), _sparse_ce(), y, t_logits, s_logits)
+    return {
+        "pykd": reference,
+        "builtin_distiller": float(builtin.compute_loss(x=x, y=y, y_pred=s_logits, training=False)),
+        "keras_io": float(ours),
+    }

@@ -10,23 +10,31 @@ parameters) and student (~24k), batch 64, 64x64x3 images, it measures images/s o
   (d)  the keras.io example's Distiller (custom train_step), augmentation in the step
   (e)  a seed-style eager loop (Python for-loop, GradientTape, no tf.function)
   (f)  the student's own plain fit() without augmentation (the bound for (b))
-  (c0), (d0)  (c) and (d) without augmentation, the like-for-like partners of (b)
+  (c0), (d0)  (c) and (d) without augmentation: (b)'s like-for-like partners
 
-plus pykd with candidate changes applied by monkeypatching (XLA train steps, no
-per-step host sync), micro-benchmarks of XLA and bfloat16 for the teacher's
-forward pass and the train step, the cost of reading files against the same
-compiled step fed in-memory tensors, and (in fresh subprocesses) the peak
-memory of distill() at N and 8N rows and the effect of TensorFlow's oneDNN switch.
+and, next to them, pykd's opt-in bfloat16 teacher and candidate changes applied
+by monkeypatching (candidates.py: XLA, a decoded-image cache on disk; with
+--more-variants also XLA with augmentation, a bfloat16 student and no per-step
+host sync), micro-benchmarks of XLA and bfloat16,
+the cost of reading files against the same compiled step fed in-memory tensors,
+and, in fresh subprocesses, distill()'s peak memory at N and 8N rows and the
+effect of TensorFlow's oneDNN switch.
 
-Methods run in rounds (a, b, c, ... then again, each round in a rotated order),
-so machine drift hits all of them alike; each figure is the median over rounds,
-and each ratio the median of the per-round ratios (side by side, same round).
-Steady state only: the first epoch of every distill() call (tracing, and for
-(b) the one-off teacher-cache pass) and a warm-up fit() epoch of every Keras
-method are excluded; (b) is also reported with its cache pass included.
+Methods run in rounds (all of them, then all again, each round in a rotated
+order) so machine drift hits all alike; a figure is the median over rounds and
+a ratio the median of per-round ratios. Thresholds are the issue's; every
+PASS/FAIL is computed.
 
-Writes bench-output/bench.json and bench-output/bench.md. Never tune a figure to
-pass: the thresholds are the issue's and every PASS/FAIL is computed.
+WARM: every measurement in a round follows an unmeasured epoch of the same
+method in the same round. A graph that has just run another method's graphs
+runs its first epoch up to ~20-40% slower (measured here), so without this the
+method measured right after its own first epoch (distill()'s steady epochs)
+would be favoured over one measured cold (a single-epoch fit()). So: the first
+epoch of every distill() call (also tracing, and for (b) the one-off teacher
+cache pass), of every fit() call and of every replayed variant is not counted;
+(b) is also reported with its cache pass included.
+
+Writes bench-output/bench.json and bench-output/bench.md (for the README).
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -48,22 +57,26 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-import numpy as np  # noqa: E402
-
-import pykd  # noqa: E402  (sets TensorFlow's environment switches before TF loads)
-import pykd.api  # noqa: E402
-import pykd.loop  # noqa: E402
-from pykd._tf import keras, tf  # noqa: E402
-
 import baselines as bl  # noqa: E402
 import bench_models as bm  # noqa: E402
+import candidates as cand  # noqa: E402
+import numpy as np  # noqa: E402
+
+import pykd  # noqa: E402  (sets TensorFlow's environment before TensorFlow loads)
+import pykd.api  # noqa: E402
+import pykd.images  # noqa: E402
+import pykd.loop  # noqa: E402
+import pykd.stream  # noqa: E402
+from pykd._tf import keras, tf  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")  # many Steps objects each trace once: not a retracing problem
 
 TARGETS_TEXT = {
     "a_vs_best_keras": "(a) >= 1.1x the faster of (c) and (d)",
     "a_vs_eager": "(a) >= 2x (e)",
-    "b_vs_builtin": "(b) >= 3x (c0) [like for like: (c) without augmentation]",
+    "b_vs_builtin": "(b) >= 3x (c0), i.e. (c) without augmentation like (b)",
     "b_vs_student_fit": "(b) >= 0.8x (f)",
-    "file_cost": "reading files costs <= 10% against the same compiled step fed in-memory tensors [(b) and (a) loops]",
+    "file_cost": "files cost <= 10% vs the same compiled step fed in-memory tensors (worse of the (a) and (b) loops)",
     "memory": "peak RSS of distill() grows < 20% when the table grows 8x",
 }
 
@@ -72,45 +85,48 @@ def log(*parts) -> None:
     print(*parts, flush=True)
 
 
-def onednn_setting() -> str:
-    value = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
-    return "unset (TensorFlow's default: on)" if value is None else value
-
-
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
 
 
-# ====================================================================== pykd hooks
-# distill() is measured as it ships; these hooks only observe it (epoch times,
-# the cache pass) or, for the variant rows, swap in one candidate change.
-class Hooks:
-    epoch_seconds: list[float] = []
-    cache_seconds: list[float] = []
-    captured: dict = {}
-    steps_class = None  # None = pykd's own Steps
-    epoch_impl = None  # None = pykd's own train_epoch
-    capture_key: str | None = None
+def ratio_per_round(xs, ys):
+    return median([x / y for x, y in zip(xs, ys) if x and y])
 
 
+def on_autotune_wakeup(seconds: float) -> bool:
+    """True when an epoch ended 5-45 ms after a wake-up of tf.data's autotune thread.
+
+    That thread sleeps 10 ms, 20 ms, 40 ms, ... (doubling) from the pipeline's
+    start, so it wakes at 10 ms x (2^k - 1): 0.63, 1.27, 2.55, 5.11, 10.23 s.
+    """
+    return any(0.005 <= seconds - 0.01 * (2**k - 1) <= 0.045 for k in range(5, 13))
+
+
+def onednn_setting() -> str:
+    value = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    return "unset (TensorFlow's default: on)" if value is None else value
+
+
+# ====================================================================== hooks into pykd
+# distill() runs as shipped; the hooks only observe it (epoch times, the cache
+# pass, the arguments of each epoch) unless a variant asks for a patch.
 _ORIG_TRAIN_EPOCH = pykd.loop.train_epoch
-_ORIG_STEPS = pykd.loop.Steps
 _ORIG_CACHED_LOGITS = pykd.api.cached_logits
 
 
-def _timed_train_epoch(steps, plan, spec, callbacks, epoch, batch_logs):
-    impl = Hooks.epoch_impl or _ORIG_TRAIN_EPOCH
+class Hooks:
+    epoch_seconds: list[float] = []
+    cache_seconds: list[float] = []
+    last_epoch_call: tuple | None = None
+
+
+def _timed_train_epoch(*args, **kwargs):
     t0 = time.perf_counter()
-    out = impl(steps, plan, spec, callbacks, epoch, batch_logs)  # ends with a host read of the metric sums
+    out = _ORIG_TRAIN_EPOCH(*args, **kwargs)  # ends by reading the metric sums from the device
     Hooks.epoch_seconds.append(time.perf_counter() - t0)
-    if Hooks.capture_key:
-        Hooks.captured[Hooks.capture_key] = (steps, plan, spec)
+    Hooks.last_epoch_call = (args, kwargs)
     return out
-
-
-def _steps_factory(*args, **kwargs):
-    return (Hooks.steps_class or _ORIG_STEPS)(*args, **kwargs)
 
 
 def _timed_cached_logits(*args, **kwargs):
@@ -121,76 +137,94 @@ def _timed_cached_logits(*args, **kwargs):
 
 
 pykd.api.train_epoch = _timed_train_epoch
-pykd.api.Steps = _steps_factory
 pykd.api.cached_logits = _timed_cached_logits
 
 
-# ---------------------------------------------------------------- candidate changes
-def xla_train_step(steps: pykd.loop.Steps):
-    """pykd's own _train_step compiled with XLA.
-
-    ImageProjectiveTransformV3 (rotation/shift/zoom/shear) has no XLA kernel, so
-    with an augmenter the step is split: augment in the graph, then one
-    XLA-compiled function runs teacher, student, gradients and the update.
-    """
-    if steps.augmenter is None:
-        return tf.function(steps._train_step, jit_compile=True, reduce_retracing=True)
-    core = copy.copy(steps)  # shares the student, optimizer and metric variables
-    core.augmenter = None
-    compiled_core = tf.function(core._train_step, jit_compile=True, reduce_retracing=True)
-    augmenter = steps.augmenter
-
-    def step(rows, x):
-        return compiled_core(rows, augmenter(x, training=True))
-
-    return tf.function(step, reduce_retracing=True)
+@contextmanager
+def patched(module, **values):
+    """Temporarily replace attributes of `module` (e.g. pykd.api.Steps)."""
+    old = {}
+    for name, value in values.items():
+        if not hasattr(module, name):
+            raise AttributeError(f"{module.__name__}.{name} no longer exists: update benchmarks/bench.py")
+        old[name] = getattr(module, name)
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            setattr(module, name, value)
 
 
-class XlaSteps(_ORIG_STEPS):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.train_step = xla_train_step(self)
+def run_distill(ctx, *, teacher, student, augmented: bool, epochs: int, seed: int, **options):
+    Hooks.epoch_seconds, Hooks.cache_seconds, Hooks.last_epoch_call = [], [], None
+    t0 = time.perf_counter()
+    history = pykd.distill(
+        teacher, student, ctx["table"], directory=ctx["image_dir"],
+        batch_size=bm.BATCH_SIZE, epochs=epochs, temperature=bm.TEMPERATURE, alpha=bm.ALPHA,
+        augment=bm.AUGMENT if augmented else None, cache_teacher="auto", seed=seed, verbose=0, **options,
+    )  # fmt: skip
+    whole = time.perf_counter() - t0
+    if len(Hooks.epoch_seconds) != epochs:
+        raise RuntimeError(f"expected {epochs} timed epochs, got {Hooks.epoch_seconds}: update benchmarks/bench.py")
+    if bool(history.params.get("teacher_cache")) == augmented:
+        raise RuntimeError(f"teacher_cache={history.params.get('teacher_cache')} with augmented={augmented}")
+    return whole, list(Hooks.epoch_seconds), list(Hooks.cache_seconds), Captured(ctx, Hooks.last_epoch_call)
 
 
-def train_epoch_no_step_sync(steps, plan, spec, callbacks, epoch, batch_logs):
-    """pykd.loop.train_epoch reading the per-step `finite` flags once, at the end of the epoch.
+class Captured:
+    """One distill() epoch call, replayable: the same traced Steps, plan and image spec."""
 
-    A non-finite step already leaves the weights untouched (tf.cond), so the
-    error can be raised after the epoch without training on bad weights.
-    """
-    from pykd.errors import NonFiniteLossError
-    from pykd.images import batches_dataset
+    def __init__(self, ctx, call):
+        self.ctx = ctx
+        self.args, self.kwargs = list(call[0]), dict(call[1])
+        self.steps = next(a for a in self.args if isinstance(a, pykd.loop.Steps))
+        self.plan = next(a for a in self.args if isinstance(a, pykd.loop.EpochPlan))
+        for i, a in enumerate(self.args):  # no callbacks, no per-batch logs
+            if isinstance(a, keras.callbacks.CallbackList):
+                self.args[i] = keras.callbacks.CallbackList([])
+        self.after_epoch = None
 
-    steps.train_sums.assign(tf.zeros(6, tf.float64))
-    flags = []
-    for step, (rows, x) in enumerate(batches_dataset(plan.paths, plan.stream.take(plan.steps), spec)):
-        callbacks.on_train_batch_begin(step)
-        flags.append(steps.train_step(rows, x))
-        callbacks.on_train_batch_end(step, pykd.loop.train_means(steps) if batch_logs else {})
-    for step, ok in enumerate(flags):
-        if not bool(ok):
-            raise NonFiniteLossError(epoch + 1, step + 1)
-    return pykd.loop.train_means(steps)
+    def files_epoch(self) -> float:
+        """pykd's own train_epoch, as distill() runs it: files -> tf.data -> compiled step."""
+        t0 = time.perf_counter()
+        _ORIG_TRAIN_EPOCH(*self.args, **self.kwargs)
+        if self.after_epoch:
+            self.after_epoch()
+        return time.perf_counter() - t0
+
+    def memory_epoch(self) -> float | None:
+        """The same train_epoch and step, with batches_dataset answering from preloaded tensors."""
+        images = self.ctx["all_images"]
+        upcoming = copy.deepcopy(self.plan.stream).take(self.plan.steps)
+        ready = [(tf.constant(np.asarray(rows, np.int32)), tf.gather(images, rows)) for rows in upcoming]
+        used = []
+
+        def in_memory(paths, batches, spec):
+            assert all(np.array_equal(a, b) for a, b in zip(batches, upcoming)), "stream moved unexpectedly"
+            used.append(True)
+            return ready
+
+        with patched(pykd.loop, batches_dataset=in_memory):
+            seconds = self.files_epoch()
+        return seconds if used else None  # None: pykd's loop no longer reads through batches_dataset
 
 
 # ====================================================================== methods
 class Method:
-    key = ""
-    label = ""
-    what = ""
+    key = label = what = ""
     augmented = False
-    measured_epochs = 1
-    kind = "method"  # "method" (in the main table) or "variant" (a candidate pykd change)
+    kind = "method"  # "method": the main table; "variant": a candidate pykd change
 
     def __init__(self, ctx):
         self.ctx = ctx
-        self.per_round: list[float] = []  # images/s of the steady-state epochs, one value per round
+        self.per_round: list[float | None] = []
         self.extra: dict[str, list] = {}
 
     def setup(self) -> None:
         pass
 
-    def run_round(self, round_index: int) -> float:
+    def run_round(self, round_index: int) -> float | None:
         raise NotImplementedError
 
     def note(self, name, value) -> None:
@@ -198,51 +232,128 @@ class Method:
 
 
 class PykdDistill(Method):
-    steps_class = None
-    epoch_impl = None
+    """A fresh distill() call per round with 1 + k epochs; the first epoch is not counted."""
 
-    def __init__(self, ctx, key, label, what, augmented, measured_epochs, kind="method", steps_class=None, epoch_impl=None):
+    def __init__(self, ctx, key, label, what, augmented, measured_epochs):
         super().__init__(ctx)
         self.key, self.label, self.what, self.augmented = key, label, what, augmented
-        self.measured_epochs, self.kind = measured_epochs, kind
-        self.steps_class, self.epoch_impl = steps_class, epoch_impl
-        self.student = bm.clone(bm.student, ctx["student_weights"])
+        self.measured_epochs = measured_epochs
         self.teacher = bm.clone(bm.teacher, ctx["teacher_weights"])
+        self.student = bm.clone(bm.student, ctx["student_weights"])
+        self.captured: Captured | None = None
+        self.memory: list[float | None] = []
 
     def run_round(self, round_index):
-        ctx = self.ctx
-        epochs = 1 + self.measured_epochs
-        Hooks.epoch_seconds, Hooks.cache_seconds = [], []
-        Hooks.steps_class, Hooks.epoch_impl, Hooks.capture_key = self.steps_class, self.epoch_impl, self.key
-        t0 = time.perf_counter()
-        try:
-            history = pykd.distill(
-                self.teacher, self.student, ctx["table"], directory=ctx["image_dir"],
-                batch_size=bm.BATCH_SIZE, epochs=epochs, temperature=bm.TEMPERATURE, alpha=bm.ALPHA,
-                augment=bm.AUGMENT if self.augmented else None, cache_teacher="auto",
-                seed=round_index, verbose=0,
-            )  # fmt: skip
-        finally:
-            Hooks.steps_class = Hooks.epoch_impl = Hooks.capture_key = None
-        whole = time.perf_counter() - t0
-        times = list(Hooks.epoch_seconds)
-        assert len(times) == epochs, times
-        assert bool(history.params.get("teacher_cache")) == (not self.augmented), history.params
-        n = ctx["n"]
+        n, epochs = self.ctx["n"], 1 + self.measured_epochs
+        whole, times, cache, self.captured = run_distill(
+            self.ctx, teacher=self.teacher, student=self.student, augmented=self.augmented, epochs=epochs, seed=round_index
+        )
         self.note("first_epoch_seconds", times[0])
+        self.extra.setdefault("epoch_seconds", []).extend(times[1:])
         self.note("whole_call_images_per_s", epochs * n / whole)
-        if Hooks.cache_seconds:
-            cache = sum(Hooks.cache_seconds)
-            self.note("cache_pass_seconds", cache)
-            self.note("cache_pass_images_per_s", n / cache)
-            # The cache pass amortized over this run's epochs (tracing in epoch 1 included).
-            self.note("with_cache_pass_images_per_s", epochs * n / (cache + sum(times)))
         self.note("run_epochs", epochs)
+        if cache:
+            self.note("cache_pass_seconds", sum(cache))
+            self.note("cache_pass_images_per_s", n / sum(cache))
+            # The one-off cache pass amortized over this run's epochs (epoch 1's tracing included).
+            self.note("with_cache_pass_images_per_s", epochs * n / (sum(cache) + sum(times)))
         return self.measured_epochs * n / sum(times[1:])
+
+    def run_memory_epoch(self):
+        seconds = self.captured.memory_epoch()
+        self.memory.append(None if seconds is None else self.ctx["n"] / seconds)
+
+
+class PykdVariant(Method):
+    """distill() traced once at set-up with one candidate change; each round replays a steady-state epoch."""
+
+    kind = "variant"
+
+    def __init__(self, ctx, key, label, what, base, augmented, *, module_patches=(), teacher=None, student=None,
+                 wrap=None, epoch_patches=(), prepare=None, with_memory=False, options=None):  # fmt: skip
+        super().__init__(ctx)
+        self.key, self.label, self.what, self.base, self.augmented = key, label, what, base, augmented
+        self.module_patches, self.epoch_patches, self.wrap = module_patches, epoch_patches, wrap
+        self.prepare = prepare  # called at set-up; returns epoch_patches (for patches that need the data)
+        self.options = options or {}  # extra distill() arguments (an option pykd already has)
+        self.with_memory = with_memory  # also time the same Steps fed in-memory tensors, right after
+        self.memory: list[float | None] = []
+        self.teacher = teacher or bm.clone(bm.teacher, ctx["teacher_weights"])
+        self.student = student or bm.clone(bm.student, ctx["student_weights"])
+        self.error = None
+
+    def setup(self):
+        try:
+            if self.prepare:
+                self.epoch_patches = self.prepare(self.ctx)
+            with _patches(self.module_patches), _patches(self.epoch_patches):
+                _, _, _, self.captured = run_distill(
+                    self.ctx, teacher=self.teacher, student=self.student, augmented=self.augmented, epochs=1, seed=99,
+                    **self.options,
+                )  # fmt: skip
+            if self.wrap:
+                self.wrap(self.captured)
+        except Exception as err:  # a candidate that no longer fits pykd is reported, not fatal
+            self.error = f"{type(err).__name__}: {str(err).splitlines()[0][:240]}"
+            log(f"  variant {self.key} unavailable: {self.error}")
+
+    def run_round(self, round_index):
+        if self.error:
+            return None
+        with _patches(self.epoch_patches):
+            self.captured.files_epoch()  # unmeasured warm-up epoch (see WARM)
+            seconds = self.captured.files_epoch()
+            rate = self.ctx["n"] / seconds
+        self.note("epoch_seconds", seconds)
+        if self.with_memory:
+            seconds = self.captured.memory_epoch()
+            self.memory.append(None if seconds is None else self.ctx["n"] / seconds)
+        return rate
+
+
+@contextmanager
+def _patches(pairs):
+    if not pairs:
+        yield
+        return
+    module, values = pairs
+    with patched(module, **values):
+        yield
+
+
+def no_step_sync(captured: Captured) -> None:
+    """Candidate: do not read the `finite` flag every step; read all of an epoch's flags at its end.
+
+    A non-finite step already leaves the weights untouched (tf.cond), so raising
+    after the epoch trains on no bad weights; it only reports the step later.
+    """
+    steps = captured.steps
+    inner, flags = steps.train_step, []
+
+    def step(*args):
+        flags.append(inner(*args))
+        return True
+
+    def check():
+        bad = [i for i, ok in enumerate(flags) if not bool(ok)]
+        flags.clear()
+        if bad:
+            raise RuntimeError(f"non-finite step {bad[0] + 1}")
+
+    steps.train_step = step
+    captured.after_epoch = check
+
+
+def decoded_cache_patch(ctx):
+    """Set-up of the decoded-image-cache candidate: write the uint8 file, patch pykd.loop.batches_dataset."""
+    spec = pykd.images.ImageSpec(*bm.IMAGE_SHAPE)
+    cache = ctx.get("decoded_cache") or cand.DecodedImageCache(ctx["paths"], spec, Path(ctx["work"]) / "decoded.u8")
+    ctx["decoded_cache"] = cache
+    return (pykd.loop, {"batches_dataset": cache.batches_dataset})
 
 
 class KerasFit(Method):
-    """A Keras model trained with fit(); its first fit() epoch (tracing) is a warm-up."""
+    """A Keras model trained with fit() on a tf.data pipeline built once; one warm-up epoch at set-up."""
 
     def __init__(self, ctx, key, label, what, augmented, build, measured_epochs=1):
         super().__init__(ctx)
@@ -255,14 +366,19 @@ class KerasFit(Method):
         self.note("jit_compile", bool(self.model.jit_compile))
 
     def run_round(self, round_index):
+        # 1 + k epochs in one fit(); the first is not counted, as for distill() (see WARM below).
         timer = bl.EpochTimer()
-        self.model.fit(self.dataset, epochs=self.measured_epochs, verbose=0, shuffle=False, callbacks=[timer])
-        return self.measured_epochs * self.ctx["n"] / sum(timer.seconds)
+        self.model.fit(self.dataset, epochs=1 + self.measured_epochs, verbose=0, shuffle=False, callbacks=[timer])
+        return self.measured_epochs * self.ctx["n"] / sum(timer.seconds[1:])
 
 
 class Eager(Method):
     key, label, augmented = "e", "(e) seed-style eager loop", True
-    what = "Python for-loop over the tf.data batches; augmenter, teacher and a GradientTape step called eagerly"
+    what = "Python for-loop over the tf.data batches; augmenter, teacher and GradientTape step called eagerly"
+
+    def __init__(self, ctx, batches_per_round):
+        super().__init__(ctx)
+        self.batches = batches_per_round
 
     def setup(self):
         ctx = self.ctx
@@ -270,252 +386,199 @@ class Eager(Method):
             bm.clone(bm.teacher, ctx["teacher_weights"]), bm.clone(bm.student, ctx["student_weights"]), ctx["augmenter"]()
         )
         self.dataset = bl.file_dataset(ctx["paths"], ctx["labels"], seed=5)
-        self.loop.epoch(self.dataset.take(3))  # warm-up: first calls build the layers' kernels
+        self.loop.epoch(self.dataset.take(3))  # warm-up: the first calls build the layers
 
     def run_round(self, round_index):
+        # Eager has no per-epoch work to amortize, so a part of an epoch is a fair sample.
+        self.loop.epoch(self.dataset.take(2))  # unmeasured, as every method's first epoch of a round
         t0 = time.perf_counter()
-        self.loop.epoch(self.dataset)
-        return self.ctx["n"] / (time.perf_counter() - t0)
+        self.loop.epoch(self.dataset.take(self.batches))
+        return self.batches * bm.BATCH_SIZE / (time.perf_counter() - t0)
 
 
 def build_builtin(augmented):
     def build(ctx):
-        model = bl.builtin_distiller(bm.clone(bm.teacher, ctx["teacher_weights"]), bm.clone(bm.student, ctx["student_weights"]))
+        teacher, student = bm.clone(bm.teacher, ctx["teacher_weights"]), bm.clone(bm.student, ctx["student_weights"])
         aug = ctx["augmenter"]() if augmented else None
-        return model, bl.file_dataset(ctx["paths"], ctx["labels"], seed=1, augmenter=aug, augment_in_pipeline=True)
+        return bl.builtin_distiller(teacher, student), bl.file_dataset(
+            ctx["paths"], ctx["labels"], seed=1, augmenter=aug, augment_in_pipeline=True
+        )
 
     return build
 
 
 def build_keras_io(augmented):
     def build(ctx):
+        teacher, student = bm.clone(bm.teacher, ctx["teacher_weights"]), bm.clone(bm.student, ctx["student_weights"])
         aug = ctx["augmenter"]() if augmented else None
-        model = bl.keras_io_distiller(bm.clone(bm.teacher, ctx["teacher_weights"]), bm.clone(bm.student, ctx["student_weights"]), aug)
-        return model, bl.file_dataset(ctx["paths"], ctx["labels"], seed=2)
+        return bl.keras_io_distiller(teacher, student, aug), bl.file_dataset(ctx["paths"], ctx["labels"], seed=2)
 
     return build
 
 
 def build_plain(ctx):
-    return bl.plain_student(bm.clone(bm.student, ctx["student_weights"])), bl.file_dataset(ctx["paths"], ctx["labels"], seed=3)
-
-
-# ====================================================================== files vs memory
-class FileVsMemory:
-    """pykd's own train_epoch (files -> tf.data -> compiled step) against the same Steps fed preloaded tensors.
-
-    Both loops call the same traced `Steps.train_step`, read its `finite` flag
-    each step and make the same callback calls, so the difference is the cost of
-    reading, decoding and batching the files.
-    """
-
-    def __init__(self, ctx, source_key):
-        self.ctx, self.source_key = ctx, source_key
-        self.files: list[float] = []
-        self.memory: list[float] = []
-
-    def _memory_epoch(self, steps, plan):
-        images = self.ctx["all_images"]
-        batches = [(tf.constant(rows, tf.int32), tf.gather(images, rows)) for rows in plan.stream.take(plan.steps)]
-        callbacks = keras.callbacks.CallbackList([])
-        t0 = time.perf_counter()
-        steps.train_sums.assign(tf.zeros(6, tf.float64))
-        for step, (rows, x) in enumerate(batches):
-            callbacks.on_train_batch_begin(step)
-            if not bool(steps.train_step(rows, x)):
-                raise RuntimeError("non-finite step in the benchmark")
-            callbacks.on_train_batch_end(step, {})
-        pykd.loop.train_means(steps)
-        return len(batches), time.perf_counter() - t0
-
-    def run_round(self, round_index):
-        steps, plan, spec = Hooks.captured[self.source_key]
-        callbacks = keras.callbacks.CallbackList([])
-        t0 = time.perf_counter()
-        _ORIG_TRAIN_EPOCH(steps, plan, spec, callbacks, 0, False)
-        files = time.perf_counter() - t0
-        n_batches, memory = self._memory_epoch(steps, plan)
-        assert n_batches == plan.steps
-        self.files.append(files)
-        self.memory.append(memory)
-
-    def summary(self):
-        costs = [f / m - 1 for f, m in zip(self.files, self.memory)]
-        n = self.ctx["n"]
-        return {
-            "files_images_per_s": median([n / f for f in self.files]),
-            "memory_images_per_s": median([n / m for m in self.memory]),
-            "cost": median(costs),
-            "cost_per_round": [round(c, 4) for c in costs],
-        }
+    student = bm.clone(bm.student, ctx["student_weights"])
+    return bl.plain_student(student), bl.file_dataset(ctx["paths"], ctx["labels"], seed=3)
 
 
 # ====================================================================== micro-benchmarks
-class Micro:
-    """In-memory batches, so only the compute differs: XLA and bfloat16 for the teacher and the train step."""
+PIPE_PYKD = "input-only epoch: pykd.images.batches_dataset (decode JPEGs)"
+AUG_PYKD = "augmenter: pykd.images.build_augmenter (what every augmented method here uses)"
+AUG_CHAIN = "augmenter: stock Keras 3 chain (RandomRotation, RandomTranslation, RandomZoom, RandomFlip)"
+PIPE_CACHE = "input-only epoch: decoded-image cache (candidates.DecodedImageCache)"
 
-    def __init__(self, ctx, steps_per_sample=8):
-        self.ctx = ctx
-        self.n_steps = steps_per_sample
+
+class Micro:
+    """In-memory batches of 64, so only the compute differs: teacher forward, augmenter, decode."""
+
+    def __init__(self, ctx, n_batches=8):
+        self.ctx, self.n_batches = ctx, n_batches
         self.results: dict[str, list[float]] = {}
         self.errors: dict[str, str] = {}
         self.cases: dict = {}
 
     def setup(self):
         ctx = self.ctx
-        images = ctx["all_images"]
-        rows = [np.arange(i * bm.BATCH_SIZE, (i + 1) * bm.BATCH_SIZE) % len(ctx["labels"]) for i in range(self.n_steps)]
-        self.batches = [(tf.constant(r, tf.int32), tf.gather(images, r)) for r in rows]
-        tw, sw = ctx["teacher_weights"], ctx["student_weights"]
-        teacher32 = bm.clone(bm.teacher, tw)
-        teacher16 = bm.clone(bm.teacher, tw, dtype="mixed_bfloat16")
+        rows = [np.arange(i * bm.BATCH_SIZE, (i + 1) * bm.BATCH_SIZE) % ctx["n"] for i in range(self.n_batches)]
+        self.batches = [tf.gather(ctx["all_images"], r) for r in rows]
+        teacher32 = bm.clone(bm.teacher, ctx["teacher_weights"])
+        teacher16 = cand.bfloat16_copy(teacher32)
+        pykd_aug = ctx["augmenter"]()
+        keras_chain = bm.keras_chain_augmenter(0)
 
-        def forward(model):
-            return lambda rows, x: model(x, training=False)
+        def call(layer, training):
+            return lambda x: layer(x, training=training)
 
         cases = {
-            "teacher_forward_fp32": tf.function(forward(teacher32)),
-            "teacher_forward_fp32_xla": tf.function(forward(teacher32), jit_compile=True),
-            "teacher_forward_bf16": tf.function(forward(teacher16)),
-            "teacher_forward_bf16_xla": tf.function(forward(teacher16), jit_compile=True),
+            "teacher forward fp32": tf.function(call(teacher32, False)),
+            "teacher forward fp32 + XLA": tf.function(call(teacher32, False), jit_compile=True),
+            "teacher forward bf16": tf.function(call(teacher16, False)),
+            "teacher forward bf16 + XLA": tf.function(call(teacher16, False), jit_compile=True),
+            AUG_PYKD: tf.function(call(pykd_aug, True)),
+            AUG_CHAIN: tf.function(call(keras_chain, True)),
         }
-        logits = np.zeros((len(ctx["labels"]), bm.N_CLASSES), np.float32)
-        labels = np.asarray(ctx["labels"], np.int32)
-
-        def steps(student, *, teacher_fn=None, augmenter=None):
-            opt = keras.optimizers.Adam(1e-3)
-            opt.build(student.trainable_variables)
-            settings = pykd.loop.StepSettings(bm.TEMPERATURE, bm.ALPHA, False, True)
-            return _ORIG_STEPS(
-                student, opt, settings, train_labels=labels,
-                cached_teacher_logits=None if teacher_fn else logits, teacher_logits_fn=teacher_fn, augmenter=augmenter,
-            )  # fmt: skip
-
-        def student32():
-            return bm.clone(bm.student, sw)
-
-        def student16():
-            return bm.clone(bm.student, sw, dtype="mixed_bfloat16")
-
-        def teacher_logits(model):
-            return lambda x: model(x, training=False)
-
-        cached = steps(student32())
-        cases["step_cached_fp32"] = cached.train_step
-        cases["step_cached_fp32_xla"] = xla_train_step(steps(student32()))
-        cases["step_cached_bf16_student"] = steps(student16()).train_step
-        aug = steps(student32(), teacher_fn=teacher_logits(bm.clone(bm.teacher, tw)), augmenter=ctx["augmenter"]())
-        cases["step_augmented_fp32"] = aug.train_step
-        cases["step_augmented_fp32_xla"] = xla_train_step(
-            steps(student32(), teacher_fn=teacher_logits(bm.clone(bm.teacher, tw)), augmenter=ctx["augmenter"]())
-        )
-        cases["step_augmented_bf16_teacher"] = steps(
-            student32(), teacher_fn=teacher_logits(bm.clone(bm.teacher, tw, dtype="mixed_bfloat16")), augmenter=ctx["augmenter"]()
-        ).train_step
-        cases["step_augmented_bf16_teacher_xla"] = xla_train_step(
-            steps(student32(), teacher_fn=teacher_logits(bm.clone(bm.teacher, tw, dtype="mixed_bfloat16")), augmenter=ctx["augmenter"]())
-        )
         for name, fn in cases.items():
             try:
-                for rows, x in self.batches[:2]:
-                    np.asarray(fn(rows, x))
+                for x in self.batches[:2]:
+                    np.asarray(fn(x))
                 self.cases[name] = fn
             except Exception as err:  # e.g. an op without an XLA kernel
                 self.errors[name] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        # An epoch of input alone (no training): pykd's batches_dataset, and the decoded-image cache.
+        spec = pykd.images.ImageSpec(*bm.IMAGE_SHAPE)
+        stream = pykd.stream.BatchStream(ctx["n"], bm.BATCH_SIZE, shuffle=True, seed=0)
+        n_steps = stream.steps_per_pass
+        cache = ctx.get("decoded_cache")
+
+        def pipeline(make, tag):
+            def run():
+                t0 = time.perf_counter()
+                first = None
+                for _ in make(ctx["paths"], stream.take(n_steps), spec):
+                    if first is None:
+                        first = time.perf_counter()
+                end = time.perf_counter()
+                self.results.setdefault(f"input start-up to first batch, ms ({tag})", []).append(1000 * (first - t0))
+                return end - t0
+
+            return run
+
+        self.pipelines = {PIPE_PYKD: pipeline(pykd.images.batches_dataset, "pykd")}
+        if cache is not None:
+            self.pipelines[PIPE_CACHE] = pipeline(cache.batches_dataset, "decoded cache")
+        for run in self.pipelines.values():
+            run()
 
     def run_round(self, round_index):
-        names = list(self.cases)
-        names = names[round_index % len(names):] + names[: round_index % len(names)]
-        for name in names:
-            fn = self.cases[name]
+        for name, fn in self.cases.items():
+            np.asarray(fn(self.batches[0]))  # warm-up (see WARM)
             t0 = time.perf_counter()
-            for rows, x in self.batches:
-                out = fn(rows, x)
+            for x in self.batches:
+                out = fn(x)
             np.asarray(out)
-            self.results.setdefault(name, []).append(self.n_steps * bm.BATCH_SIZE / (time.perf_counter() - t0))
+            self.results.setdefault(name, []).append(self.n_batches * bm.BATCH_SIZE / (time.perf_counter() - t0))
+        for name, run in self.pipelines.items():
+            self.results.setdefault(name, []).append(self.ctx["n"] / run())
 
     def summary(self):
         out = {name: median(values) for name, values in self.results.items()}
         ratios = {}
-
-        def ratio(a, b):
+        pairs = [
+            ("teacher forward fp32 + XLA", "teacher forward fp32"),
+            ("teacher forward bf16", "teacher forward fp32"),
+            ("teacher forward bf16 + XLA", "teacher forward fp32"),
+            (AUG_PYKD, AUG_CHAIN),
+            (PIPE_CACHE, PIPE_PYKD),
+        ]
+        for a, b in pairs:
             if a in self.results and b in self.results:
-                ratios[f"{a} / {b}"] = median([x / y for x, y in zip(self.results[a], self.results[b])])
-
-        ratio("teacher_forward_fp32_xla", "teacher_forward_fp32")
-        ratio("teacher_forward_bf16", "teacher_forward_fp32")
-        ratio("teacher_forward_bf16_xla", "teacher_forward_fp32")
-        ratio("step_cached_fp32_xla", "step_cached_fp32")
-        ratio("step_cached_bf16_student", "step_cached_fp32")
-        ratio("step_augmented_fp32_xla", "step_augmented_fp32")
-        ratio("step_augmented_bf16_teacher", "step_augmented_fp32")
-        ratio("step_augmented_bf16_teacher_xla", "step_augmented_fp32")
+                ratios[f"{a} / {b}"] = ratio_per_round(self.results[a], self.results[b])
         return {"images_per_s": out, "ratios": ratios, "errors": self.errors}
 
 
 # ====================================================================== subprocess probes
 def memory_probe(ctx, rows: int, workdir: Path) -> dict:
-    tables = {}
+    runs = {}
     for size in (rows, 8 * rows):
         directory = workdir / f"mem_{size}"
         table = bm.replicate(ctx["table"], Path(ctx["image_dir"]), directory, size)
         csv = workdir / f"mem_{size}.csv"
         table.to_csv(csv, index=False)
-        tables[size] = (csv, directory)
-    runs = {}
-    for size, (csv, directory) in tables.items():
         out = subprocess.run(
             [sys.executable, str(HERE / "memory_probe.py"), str(csv), str(directory)],
             capture_output=True, text=True, env=dict(os.environ), check=False,
         )  # fmt: skip
         if out.returncode != 0:
-            raise RuntimeError(f"memory probe ({size} rows) failed:\n{out.stderr[-2000:]}")
+            raise RuntimeError(f"memory probe ({size} rows) failed:\n{out.stderr[-3000:]}")
         runs[size] = json.loads(out.stdout.strip().splitlines()[-1])
-        log(f"  memory: {size} rows -> peak RSS {runs[size]['peak_rss_mb']} MB "
-            f"(before distill {runs[size]['peak_rss_before_distill_mb']} MB, {runs[size]['seconds']} s)")  # fmt: skip
+        r = runs[size]
+        log(f"  memory: {size} rows -> peak RSS {r['peak_rss_mb']:.0f} MB "
+            f"(before distill {r['peak_rss_before_distill_mb']:.0f} MB, "
+            f"ru_maxrss {r['ru_maxrss_mb']:.0f} MB, {r['seconds']} s)")  # fmt: skip
     small, big = runs[rows], runs[8 * rows]
+    grow_small = small["peak_rss_mb"] - small["peak_rss_before_distill_mb"]
+    grow_big = big["peak_rss_mb"] - big["peak_rss_before_distill_mb"]
     return {
         "rows": [rows, 8 * rows],
         "runs": [small, big],
         "ratio": big["peak_rss_mb"] / small["peak_rss_mb"],
         "growth_mb": big["peak_rss_mb"] - small["peak_rss_mb"],
-        "distill_growth_ratio": (big["peak_rss_mb"] - big["peak_rss_before_distill_mb"])
-        / max(small["peak_rss_mb"] - small["peak_rss_before_distill_mb"], 1e-9),
+        "distill_own_mb": [grow_small, grow_big],
     }
 
 
 ONEDNN_PROBE = r"""
-import json, os, sys, time
+import json, sys, time
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 import numpy as np
-import pykd, pykd.loop
+import pykd
 from pykd._tf import keras, tf
-import bench_models as bm
-tw = bm.teacher().get_weights(); sw = bm.student().get_weights()
-x = tf.random.uniform((bm.BATCH_SIZE,) + bm.IMAGE_SHAPE, 0, 255, seed=0)
-rows = tf.range(bm.BATCH_SIZE)
-labels = np.zeros(bm.BATCH_SIZE, np.int32)
-def steps(student, teacher_fn=None, augmenter=None):
-    opt = keras.optimizers.Adam(1e-3); opt.build(student.trainable_variables)
-    s = pykd.loop.StepSettings(bm.TEMPERATURE, bm.ALPHA, False, True)
-    return pykd.loop.Steps(student, opt, s, train_labels=labels, teacher_logits_fn=teacher_fn, augmenter=augmenter,
-        cached_teacher_logits=None if teacher_fn else np.zeros((bm.BATCH_SIZE, bm.N_CLASSES), np.float32))
-t32 = bm.clone(bm.teacher, tw); t16 = bm.clone(bm.teacher, tw, "mixed_bfloat16")
+import bench_models as bm, candidates as cand
+t32 = bm.teacher(); t16 = cand.bfloat16_copy(t32); s32 = bm.student()
 aug = pykd.images.build_augmenter(pykd.Augmentation(**bm.AUGMENT), 0)
-cases = {
-    "teacher_forward_fp32": tf.function(lambda r, x: t32(x, training=False)),
-    "teacher_forward_fp32_xla": tf.function(lambda r, x: t32(x, training=False), jit_compile=True),
-    "teacher_forward_bf16": tf.function(lambda r, x: t16(x, training=False)),
-    "step_cached_fp32": steps(bm.clone(bm.student, sw)).train_step,
-    "step_augmented_fp32": steps(bm.clone(bm.student, sw), lambda x: t32(x, training=False), aug).train_step,
-}
+opt = keras.optimizers.Adam(1e-3)
+x = tf.random.uniform((bm.BATCH_SIZE,) + bm.IMAGE_SHAPE, 0, 255, seed=0)
+y = tf.zeros((bm.BATCH_SIZE,), tf.int32)
+ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+def student_step(x):
+    with tf.GradientTape() as tape:
+        loss = ce(y, s32(x, training=True))
+    g = tape.gradient(loss, s32.trainable_variables)
+    opt.apply_gradients(zip(g, s32.trainable_variables))
+    return loss
+def f32(x): return t32(x, training=False)
+def f16(x): return t16(x, training=False)
+def fa(x): return aug(x, training=True)
+cases = {"teacher forward fp32": tf.function(f32), "teacher forward fp32 + XLA": tf.function(f32, jit_compile=True),
+         "teacher forward bf16": tf.function(f16), "student train step fp32": tf.function(student_step),
+         "augmenter (pykd.images.build_augmenter)": tf.function(fa)}
+for fn in cases.values():
+    np.asarray(fn(x)); np.asarray(fn(x))
 out = {}
-for name, fn in cases.items():
-    fn(rows, x); np.asarray(fn(rows, x))
 for name, fn in cases.items():
     t0 = time.perf_counter()
     for _ in range(int(sys.argv[3])):
-        r = fn(rows, x)
+        r = fn(x)
     np.asarray(r)
     out[name] = int(sys.argv[3]) * bm.BATCH_SIZE / (time.perf_counter() - t0)
 print(json.dumps(out))
@@ -533,46 +596,83 @@ def onednn_probe(pairs: int, steps: int) -> dict:
                 capture_output=True, text=True, env=env, check=False,
             )  # fmt: skip
             if out.returncode != 0:
-                raise RuntimeError(f"oneDNN probe failed:\n{out.stderr[-2000:]}")
+                raise RuntimeError(f"oneDNN probe failed:\n{out.stderr[-3000:]}")
             results[flag].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    names = list(results["0"][0])
     table = {}
-    for name in names:
+    for name in results["0"][0]:
         off = median([r[name] for r in results["0"]])
         on = median([r[name] for r in results["1"]])
         table[name] = {"onednn_off": off, "onednn_on": on, "on_over_off": on / off}
     return table
 
 
-# ====================================================================== report
-def fmt(value, digits=0):
-    if value is None:
-        return "n/a"
-    return f"{value:,.{digits}f}"
+# ====================================================================== the line-up
+def build_methods(ctx, args):
+    a = PykdDistill(ctx, "a", "(a) pykd.distill, augmented", "augmenter + teacher + student in one compiled step", True, 1)
+    b = PykdDistill(
+        ctx, "b", "(b) pykd.distill, teacher cache",
+        "augment=None, cache_teacher='auto': teacher logits computed once, gathered per step", False, 2,
+    )  # fmt: skip
+    methods: list[Method] = [
+        a,
+        b,
+        KerasFit(ctx, "c", "(c) keras.distillation.Distiller",
+                 "LogitsDistillation(loss=KLDivergence()) under fit(); augmentation in tf.data", True, build_builtin(True)),
+        KerasFit(ctx, "d", "(d) keras.io Distiller",
+                 "keras.Model with its own train_step under fit(); augmentation in the step", True, build_keras_io(True)),
+        Eager(ctx, args.eager_batches),
+        KerasFit(ctx, "f", "(f) student plain fit()",
+                 "the student alone on hard labels, same pipeline (the bound for (b))", False, build_plain, 2),
+        KerasFit(ctx, "c0", "(c0) keras.distillation.Distiller, no aug", "(c) without augmentation", False, build_builtin(False)),
+        KerasFit(ctx, "d0", "(d0) keras.io Distiller, no aug", "(d) without augmentation", False, build_keras_io(False)),
+    ]  # fmt: skip
+    if args.skip_variants:
+        return methods, a, b
+    xla = (pykd.api, {"Steps": cand.xla_steps_class(pykd.loop.Steps)})
+    control = "control: pykd's train_epoch replayed on distill()'s own Steps"
+    methods += [
+        PykdVariant(ctx, "a_replay", "(a) replayed, unpatched", control, "a", True, with_memory=True),
+        PykdVariant(ctx, "a_bf16", "(a) with teacher_precision='bfloat16'", "pykd's opt-in bfloat16 teacher (not the default)",
+                    "a", True, options={"teacher_precision": "bfloat16"}),
+        PykdVariant(ctx, "b_replay", "(b) replayed, unpatched", control, "b", False, with_memory=True),
+        PykdVariant(ctx, "b_xla", "(b) + XLA train step", "Steps.train_step under tf.function(jit_compile=True)",
+                    "b", False, module_patches=xla),
+        PykdVariant(ctx, "b_dcache", "(b) + decoded-image cache",
+                    "epochs read decoded uint8 rows from one file on disk (candidates.DecodedImageCache)",
+                    "b", False, prepare=decoded_cache_patch, with_memory=True),
+    ]  # fmt: skip
+    if args.more_variants:
+        methods += [
+            PykdVariant(ctx, "a_xla", "(a) + XLA train step",
+                        "the step after augmentation under tf.function(jit_compile=True)", "a", True, module_patches=xla),
+            PykdVariant(ctx, "b_bf16", "(b) + bfloat16 student", "the student trains in mixed_bfloat16 (float32 variables)",
+                        "b", False, student=bm.clone(bm.student, ctx["student_weights"], dtype="mixed_bfloat16")),
+            PykdVariant(ctx, "b_nosync", "(b) + no per-step sync", "the finite flags read once per epoch, not every step",
+                        "b", False, wrap=no_step_sync),
+        ]  # fmt: skip
+    return methods, a, b
 
 
-def per_round_ratio(a: Method, b_values: list[float]) -> float | None:
-    pairs = [x / y for x, y in zip(a.per_round, b_values) if x and y]
-    return median(pairs)
-
-
+# ====================================================================== main
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="rounds of every method (default 5)")
     parser.add_argument("--images", type=int, default=1792, help="training images (default 1792 = 28 batches of 64)")
-    parser.add_argument("--memory-rows", type=int, default=256, help="N for the memory probe (N and 8N rows)")
-    parser.add_argument("--onednn-pairs", type=int, default=1, help="pairs of oneDNN off/on subprocess probes (0 = skip)")
+    parser.add_argument("--eager-batches", type=int, default=14, help="batches of (e) per round (default 14, half an epoch)")
+    parser.add_argument("--memory-rows", type=int, default=256, help="N for the memory probe: N and 8N rows")
+    parser.add_argument("--onednn-pairs", type=int, default=1, help="oneDNN off/on subprocess pairs (0 = skip)")
     parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--skip-variants", action="store_true", help="skip the candidate-change rows and micro-benchmarks")
+    parser.add_argument("--skip-variants", action="store_true", help="no candidate-change rows, no micro-benchmarks")
+    parser.add_argument("--more-variants", action="store_true",
+                        help="also XLA with augmentation, a bfloat16 student, no per-step sync")
     parser.add_argument("--out", default=str(ROOT / "bench-output"))
     args = parser.parse_args()
     started = time.perf_counter()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    log(f"pykd benchmark: {args.images} images 64x64x3, batch {bm.BATCH_SIZE}, {args.rounds} rounds, "
-        f"{os.cpu_count()} CPUs, TF {tf.__version__}, Keras {keras.__version__}, "
-        f"TF_ENABLE_ONEDNN_OPTS={onednn_setting()}")  # fmt: skip
+    log(f"pykd benchmark: {args.images} JPEGs 64x64x3, batch {bm.BATCH_SIZE}, {args.rounds} rounds, {os.cpu_count()} CPUs, "
+        f"TF {tf.__version__}, Keras {keras.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn_setting()}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="pykd-bench-") as tmp:
         work = Path(tmp)
         image_dir = work / "images"
@@ -581,133 +681,50 @@ def main() -> int:
         teacher0, student0 = bm.teacher(), bm.student()
         paths = [str(image_dir / i) for i in table["image_id"]]
         ctx = {
-            "n": len(table),
-            "table": table,
-            "image_dir": str(image_dir),
-            "paths": paths,
+            "n": len(table), "table": table, "image_dir": str(image_dir), "paths": paths, "work": str(work),
             "labels": table["label"].astype(int).tolist(),
-            "teacher_weights": teacher0.get_weights(),
-            "student_weights": student0.get_weights(),
+            "teacher_weights": teacher0.get_weights(), "student_weights": student0.get_weights(),
             "augmenter": lambda: pykd.images.build_augmenter(pykd.Augmentation(**bm.AUGMENT), 0),
-        }
+        }  # fmt: skip
         ctx["all_images"] = tf.stack([bm.decode(tf.constant(p)) for p in paths])
         log(f"  wrote {len(table)} JPEGs; teacher {teacher0.count_params():,} params, student {student0.count_params():,}")
+        # A teacher whose soft targets are not near-uniform, so the KL terms are not ~0 when compared.
+        sharp = bm.clone(bm.teacher, [w * 3.0 for w in ctx["teacher_weights"]])
+        agreement = bl.loss_agreement(sharp, student0, ctx["all_images"][:64], tf.constant(ctx["labels"][:64], tf.int32))
+        worst = max(abs(v - agreement["pykd"]) / max(abs(agreement["pykd"]), 1e-12) for v in agreement.values())
+        agreement["max_relative_difference"] = worst
+        log(f"  one batch's loss: pykd {agreement['pykd']:.6f}, "
+            f"keras.distillation.Distiller {agreement['builtin_distiller']:.6f}, "
+            f"keras.io-style {agreement['keras_io']:.6f} (max relative difference {worst:.1e})")  # fmt: skip
+        if worst > 1e-3:
+            log("  WARNING: the methods do not optimize the same loss; the comparison is not like for like")
 
-        methods: list[Method] = [
-            PykdDistill(ctx, "a", "(a) pykd.distill, augmented", "distill(augment=...): augmenter + teacher + student in one tf.function per step", True, 1),
-            PykdDistill(ctx, "b", "(b) pykd.distill, teacher cache", "distill(augment=None, cache_teacher='auto'): teacher logits computed once, gathered per step", False, 3),
-            KerasFit(ctx, "c", "(c) keras.distillation.Distiller", "built-in Distiller + LogitsDistillation(KLDivergence()) under fit(); augmentation in tf.data", True, build_builtin(True)),
-            KerasFit(ctx, "d", "(d) keras.io Distiller", "keras.Model with custom train_step under fit(); augmentation inside the step", True, build_keras_io(True)),
-            Eager(ctx),
-            KerasFit(ctx, "f", "(f) student plain fit()", "the student alone, hard labels, fit() on the same pipeline (bound for (b))", False, build_plain, 3),
-            KerasFit(ctx, "c0", "(c0) keras.distillation.Distiller, no aug", "(c) without augmentation", False, build_builtin(False)),
-            KerasFit(ctx, "d0", "(d0) keras.io Distiller, no aug", "(d) without augmentation", False, build_keras_io(False)),
-        ]
-        if not args.skip_variants:
-            methods += [
-                PykdDistill(ctx, "a_xla", "(a) + XLA train step", "(a) with the step after augmentation under tf.function(jit_compile=True)", True, 1, "variant", steps_class=XlaSteps),
-                PykdDistill(ctx, "b_xla", "(b) + XLA train step", "(b) with Steps.train_step under tf.function(jit_compile=True)", False, 3, "variant", steps_class=XlaSteps),
-                PykdDistill(ctx, "b_nosync", "(b) + no per-step sync", "(b) with the finite flags read once per epoch instead of every step", False, 3, "variant", epoch_impl=train_epoch_no_step_sync),
-                PykdDistill(ctx, "b_xla_nosync", "(b) + XLA + no per-step sync", "both changes", False, 3, "variant", steps_class=XlaSteps, epoch_impl=train_epoch_no_step_sync),
-            ]
+        methods, a, b = build_methods(ctx, args)
+        micro = None if args.skip_variants else Micro(ctx)
         t0 = time.perf_counter()
         for m in methods:
             m.setup()
-        log(f"  set-up and warm-up of the Keras baselines: {time.perf_counter() - t0:.1f} s")
-        io_b, io_a = FileVsMemory(ctx, "b"), FileVsMemory(ctx, "a")
-        micro = None if args.skip_variants else Micro(ctx)
         if micro:
-            t0 = time.perf_counter()
             micro.setup()
-            log(f"  micro-benchmark set-up (tracing, XLA compiles): {time.perf_counter() - t0:.1f} s")
+        log(f"  set-up, tracing and warm-up epochs: {time.perf_counter() - t0:.0f} s")
 
         for r in range(args.rounds):
             t_round = time.perf_counter()
             order = methods[r % len(methods):] + methods[: r % len(methods)]
             for m in order:
                 m.per_round.append(m.run_round(r))
-            io_b.run_round(r)
-            io_a.run_round(r)
+                if m in (a, b):
+                    m.run_memory_epoch()  # right after: the same Steps fed in-memory tensors
             if micro:
                 micro.run_round(r)
             log(f"  round {r + 1}/{args.rounds} ({time.perf_counter() - t_round:.0f} s): "
-                + ", ".join(f"{m.key} {m.per_round[-1]:.0f}" for m in methods) + " img/s")  # fmt: skip
+                + ", ".join(f"{m.key} {m.per_round[-1] or 0:.0f}" for m in methods) + " img/s")  # fmt: skip
 
         memory = None if args.skip_memory else memory_probe(ctx, args.memory_rows, work)
     onednn = onednn_probe(args.onednn_pairs, 8) if args.onednn_pairs > 0 else None
 
-    # ------------------------------------------------------------ figures
-    by = {m.key: m for m in methods}
-    med = {k: median(m.per_round) for k, m in by.items()}
-    best_keras = [max(c, d) for c, d in zip(by["c"].per_round, by["d"].per_round)]
-    ratios = {
-        "a / max(c, d)": per_round_ratio(by["a"], best_keras),
-        "a / c": per_round_ratio(by["a"], by["c"].per_round),
-        "a / d": per_round_ratio(by["a"], by["d"].per_round),
-        "a / e": per_round_ratio(by["a"], by["e"].per_round),
-        "b / c0": per_round_ratio(by["b"], by["c0"].per_round),
-        "b / c": per_round_ratio(by["b"], by["c"].per_round),
-        "b / d0": per_round_ratio(by["b"], by["d0"].per_round),
-        "b / f": per_round_ratio(by["b"], by["f"].per_round),
-        "b incl. cache pass / c0": median(
-            [x / y for x, y in zip(by["b"].extra["with_cache_pass_images_per_s"], by["c0"].per_round)]
-        ),
-        "c / e": per_round_ratio(by["c"], by["e"].per_round),
-        "f / c0": per_round_ratio(by["f"], by["c0"].per_round),
-    }
-    for key in ("a_xla",):
-        if key in by:
-            ratios[f"{key} / max(c, d)"] = per_round_ratio(by[key], best_keras)
-            ratios[f"{key} / a"] = per_round_ratio(by[key], by["a"].per_round)
-    for key in ("b_xla", "b_nosync", "b_xla_nosync"):
-        if key in by:
-            ratios[f"{key} / f"] = per_round_ratio(by[key], by["f"].per_round)
-            ratios[f"{key} / b"] = per_round_ratio(by[key], by["b"].per_round)
-    io = {"b": io_b.summary(), "a": io_a.summary()}
-
-    def verdict(value, threshold, higher_is_better=True):
-        if value is None:
-            return "n/a"
-        return "PASS" if (value >= threshold if higher_is_better else value <= threshold) else "FAIL"
-
-    targets = [
-        ("a_vs_best_keras", ratios["a / max(c, d)"], 1.1, True, "x"),
-        ("a_vs_eager", ratios["a / e"], 2.0, True, "x"),
-        ("b_vs_builtin", ratios["b / c0"], 3.0, True, "x"),
-        ("b_vs_student_fit", ratios["b / f"], 0.8, True, "x"),
-        ("file_cost", max(io["b"]["cost"], io["a"]["cost"]), 0.10, False, "%"),
-        ("memory", None if memory is None else memory["ratio"] - 1, 0.20, False, "%"),
-    ]
-    target_rows = [
-        {"target": key, "text": TARGETS_TEXT[key], "value": value, "threshold": thr, "unit": unit,
-         "result": verdict(value, thr, hi)}
-        for key, value, thr, hi, unit in targets
-    ]  # fmt: skip
-
-    results = {
-        "command": "make bench  (= .venv/bin/python benchmarks/bench.py)",
-        "config": {
-            "images": ctx["n"], "image_shape": list(bm.IMAGE_SHAPE), "batch_size": bm.BATCH_SIZE,
-            "rounds": args.rounds, "teacher_params": int(teacher0.count_params()),
-            "student_params": int(student0.count_params()), "temperature": bm.TEMPERATURE, "alpha": bm.ALPHA,
-            "augmentation": bm.AUGMENT, "cpus": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__,
-            "TF_ENABLE_ONEDNN_OPTS": onednn_setting(),
-            "keras_jit_compile": {k: by[k].extra.get("jit_compile", [None])[0] for k in ("c", "d", "f", "c0", "d0")},
-            "seconds": None,
-        },  # fmt: skip
-        "methods": {
-            k: {"label": m.label, "what": m.what, "augmented": m.augmented, "kind": m.kind,
-                "images_per_s": med[k], "per_round": m.per_round, "extra": m.extra}
-            for k, m in by.items()
-        },  # fmt: skip
-        "ratios": ratios,
-        "files_vs_memory": io,
-        "micro": None if micro is None else micro.summary(),
-        "onednn": onednn,
-        "memory": memory,
-        "targets": target_rows,
-    }
+    results = summarize(args, ctx, teacher0, student0, methods, a, b, micro, memory, onednn)
+    results["loss_agreement"] = agreement
     results["config"]["seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "bench.json").write_text(json.dumps(results, indent=2, default=float))
     md = markdown(results)
@@ -718,86 +735,206 @@ def main() -> int:
     return 0
 
 
+def summarize(args, ctx, teacher0, student0, methods, a, b, micro, memory, onednn) -> dict:
+    by = {m.key: m for m in methods}
+    rounds = lambda key: by[key].per_round  # noqa: E731
+    best_keras = [max(c, d) for c, d in zip(rounds("c"), rounds("d"))]
+    ratios = {
+        "a / max(c, d)": ratio_per_round(rounds("a"), best_keras),
+        "a / c": ratio_per_round(rounds("a"), rounds("c")),
+        "a / d": ratio_per_round(rounds("a"), rounds("d")),
+        "a / e": ratio_per_round(rounds("a"), rounds("e")),
+        "b / c0": ratio_per_round(rounds("b"), rounds("c0")),
+        "b / d0": ratio_per_round(rounds("b"), rounds("d0")),
+        "b / c": ratio_per_round(rounds("b"), rounds("c")),
+        "b / f": ratio_per_round(rounds("b"), rounds("f")),
+        "b incl. cache pass / c0": ratio_per_round(b.extra["with_cache_pass_images_per_s"], rounds("c0")),
+        "c / c0 (cost of augmentation)": ratio_per_round(rounds("c"), rounds("c0")),
+        "c / e": ratio_per_round(rounds("c"), rounds("e")),
+        "f / c0": ratio_per_round(rounds("f"), rounds("c0")),
+    }
+    variants = {}
+    for m in methods:
+        if m.kind != "variant":
+            continue
+        control = m.base if m.key.endswith("_replay") else f"{m.base}_replay"
+        v = {"vs unpatched": ratio_per_round(m.per_round, rounds(control)), "unpatched": control}
+        v["error"] = m.error
+        own = m.extra.get("epoch_seconds", [])
+        v["epochs on an autotune wake-up"] = [sum(map(on_autotune_wakeup, own)), len(own)]
+        if m.base == "a":
+            v["vs max(c, d)"] = ratio_per_round(m.per_round, best_keras)
+            v["vs e"] = ratio_per_round(m.per_round, rounds("e"))
+        else:
+            v["vs c0"] = ratio_per_round(m.per_round, rounds("c0"))
+            v["vs f"] = ratio_per_round(m.per_round, rounds("f"))
+        if getattr(m, "with_memory", False):  # its cost of files, against its own Steps fed in-memory tensors
+            v["files cost"] = median([mem / x - 1 for x, mem in zip(m.per_round, m.memory) if x and mem])
+        variants[m.key] = v
+    wakeups = {key: [sum(map(on_autotune_wakeup, by[key].extra["epoch_seconds"])), len(by[key].extra["epoch_seconds"])]
+               for key in ("a", "b")}  # fmt: skip
+    io = {}
+    for key, m in (("b", b), ("a", a)):
+        # Cost of files = epoch time from files / epoch time from memory - 1.
+        costs = [mem / f - 1 for f, mem in zip(m.per_round, m.memory) if f and mem]
+        io[key] = {
+            "files_images_per_s": median(m.per_round), "memory_images_per_s": median(m.memory),
+            "cost": median(costs), "cost_per_round": costs,
+        }  # fmt: skip
+    costs = [c for c in (io["b"]["cost"], io["a"]["cost"]) if c is not None]
+    targets = [
+        ("a_vs_best_keras", ratios["a / max(c, d)"], 1.1, True, "x"),
+        ("a_vs_eager", ratios["a / e"], 2.0, True, "x"),
+        ("b_vs_builtin", ratios["b / c0"], 3.0, True, "x"),
+        ("b_vs_student_fit", ratios["b / f"], 0.8, True, "x"),
+        ("file_cost", max(costs) if len(costs) == 2 else None, 0.10, False, "%"),
+        ("memory", None if memory is None else memory["ratio"] - 1, 0.20, False, "%"),
+    ]
+
+    def verdict(value, threshold, higher_is_better):
+        if value is None:
+            return "n/a"
+        return "PASS" if (value >= threshold if higher_is_better else value <= threshold) else "FAIL"
+
+    return {
+        "command": "make bench  (= .venv/bin/python benchmarks/bench.py)",
+        "config": {
+            "images": ctx["n"], "image_shape": list(bm.IMAGE_SHAPE), "batch_size": bm.BATCH_SIZE, "rounds": args.rounds,
+            "teacher_params": int(teacher0.count_params()), "student_params": int(student0.count_params()),
+            "temperature": bm.TEMPERATURE, "alpha": bm.ALPHA, "augmentation": bm.AUGMENT,
+            "eager_batches_per_round": args.eager_batches, "cpus": os.cpu_count(),
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "TF_ENABLE_ONEDNN_OPTS": onednn_setting(),
+            "keras_jit_compile": {k: by[k].extra.get("jit_compile", [None])[0] for k in ("c", "d", "f", "c0", "d0")},
+        },  # fmt: skip
+        "methods": {
+            m.key: {"label": m.label, "what": m.what, "augmented": m.augmented, "kind": m.kind,
+                    "images_per_s": median(m.per_round), "per_round": m.per_round, "extra": m.extra}
+            for m in methods
+        },  # fmt: skip
+        "ratios": ratios,
+        "distill_epochs_on_an_autotune_wakeup": wakeups,
+        "variants": variants,
+        "files_vs_memory": io,
+        "micro": None if micro is None else micro.summary(),
+        "onednn": onednn,
+        "memory": memory,
+        "targets": [
+            {"target": key, "text": TARGETS_TEXT[key], "value": value, "threshold": thr, "unit": unit,
+             "result": verdict(value, thr, hi)}
+            for key, value, thr, hi, unit in targets
+        ],  # fmt: skip
+    }
+
+
+def fmt(value, digits=0, suffix=""):
+    return "n/a" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
 def markdown(res) -> str:
     cfg, methods, ratios = res["config"], res["methods"], res["ratios"]
-    c0 = methods["c0"]["images_per_s"]
-    f = methods["f"]["images_per_s"]
+    c0, f = methods["c0"]["images_per_s"], methods["f"]["images_per_s"]
     lines = [
-        f"Measured with `make bench` (`.venv/bin/python benchmarks/bench.py`): {cfg['images']} JPEG images "
-        f"{cfg['image_shape'][0]}x{cfg['image_shape'][1]}x3, batch {cfg['batch_size']}, teacher "
-        f"{cfg['teacher_params']:,} params, student {cfg['student_params']:,} params, {cfg['cpus']} CPUs, "
-        f"TensorFlow {cfg['tensorflow']}, Keras {cfg['keras']}, TF_ENABLE_ONEDNN_OPTS={cfg['TF_ENABLE_ONEDNN_OPTS']}. "
-        f"Medians over {cfg['rounds']} alternating rounds, steady-state epochs; ratios are medians of per-round ratios.",
+        f"`make bench` (`.venv/bin/python benchmarks/bench.py`): {cfg['images']} JPEGs {cfg['image_shape'][0]}x"
+        f"{cfg['image_shape'][1]}x3, batch {cfg['batch_size']}, teacher {cfg['teacher_params']:,} params, student "
+        f"{cfg['student_params']:,}, {cfg['cpus']} CPUs, TensorFlow {cfg['tensorflow']}, Keras {cfg['keras']}, "
+        f"TF_ENABLE_ONEDNN_OPTS={cfg['TF_ENABLE_ONEDNN_OPTS']}. Images/s are medians over {cfg['rounds']} alternating "
+        "rounds of steady-state epochs; ratios are medians of per-round ratios.",
         "",
         "| method | augmented | images/s | vs (c0) | vs (f) |",
         "|---|:-:|--:|--:|--:|",
     ]
-    for key, m in methods.items():
-        if m["kind"] != "method":
-            continue
-        v = m["images_per_s"]
-        lines.append(f"| {m['label']} | {'yes' if m['augmented'] else 'no'} | {fmt(v)} | {fmt(v / c0, 2)}x | {fmt(v / f, 2)}x |")
-    b = methods["b"]["extra"]
-    lines.append(
-        f"| (b) incl. its one-off cache pass, over the run's {b['run_epochs'][0]} epochs | no | "
-        f"{fmt(median(b['with_cache_pass_images_per_s']))} | {fmt(median(b['with_cache_pass_images_per_s']) / c0, 2)}x | "
-        f"{fmt(median(b['with_cache_pass_images_per_s']) / f, 2)}x |"
-    )
+    for m in methods.values():
+        if m["kind"] == "method":
+            v = m["images_per_s"]
+            aug = "yes" if m["augmented"] else "no"
+            lines.append(f"| {m['label']} | {aug} | {fmt(v)} | {fmt(v / c0, 2, 'x')} | {fmt(v / f, 2, 'x')} |")
+    bx = methods["b"]["extra"]
+    amort = median(bx["with_cache_pass_images_per_s"])
     lines += [
+        f"| (b) with its one-off cache pass, over the run's {bx['run_epochs'][0]} epochs | no | {fmt(amort)} | "
+        f"{fmt(amort / c0, 2, 'x')} | {fmt(amort / f, 2, 'x')} |",
         "",
-        f"Teacher-cache pass: {fmt(median(b['cache_pass_seconds']), 2)} s for {cfg['images']} images "
-        f"({fmt(median(b['cache_pass_images_per_s']))} img/s). Keras resolves jit_compile to "
-        f"{res['config']['keras_jit_compile']['c']} for the baselines on a CPU-only machine.",
+        f"The teacher-cache pass took {fmt(median(bx['cache_pass_seconds']), 2)} s for {cfg['images']} images "
+        f"({fmt(median(bx['cache_pass_images_per_s']))} img/s). Keras resolves jit_compile to "
+        f"{cfg['keras_jit_compile']['c']} for the Keras methods on a CPU-only machine.",
         "",
         "| target | measured | threshold | result |",
         "|---|--:|--:|:-:|",
     ]
     for t in res["targets"]:
-        value = "n/a" if t["value"] is None else (f"{t['value']:.2f}x" if t["unit"] == "x" else f"{100 * t['value']:+.1f}%")
-        thr = f"{t['threshold']}x" if t["unit"] == "x" else f"{100 * t['threshold']:.0f}%"
+        if t["unit"] == "x":
+            value, thr = fmt(t["value"], 2, "x"), f"{t['threshold']}x"
+        else:
+            value, thr = ("n/a" if t["value"] is None else f"{100 * t['value']:+.1f}%"), f"{100 * t['threshold']:.0f}%"
         lines.append(f"| {t['text']} | {value} | {thr} | **{t['result']}** |")
     lines += ["", "| ratio (median of per-round ratios) | value |", "|---|--:|"]
-    lines += [f"| {k} | {fmt(v, 2)}x |" for k, v in ratios.items()]
+    lines += [f"| {k} | {fmt(v, 2, 'x')} |" for k, v in ratios.items()]
+    w = res["distill_epochs_on_an_autotune_wakeup"]
+    lines += [
+        "",
+        f"Steady distill() epochs that ended 5-45 ms after a wake-up of tf.data's autotune thread "
+        f"(10 ms x (2^k - 1) after the epoch's pipeline started: 0.63, 1.27, 2.55, 5.11 s): "
+        f"(a) {w['a'][0]} of {w['a'][1]}, (b) {w['b'][0]} of {w['b'][1]}.",
+    ]
     io = res["files_vs_memory"]
     lines += [
         "",
-        "| pykd loop fed from files vs the same compiled step fed in-memory tensors | files img/s | memory img/s | cost of files |",
+        "| pykd's train_epoch: files vs the same compiled step fed in-memory tensors "
+        "| files img/s | in-memory img/s | cost of files |",
         "|---|--:|--:|--:|",
     ]
     for key, name in (("b", "(b) cached teacher"), ("a", "(a) augmented, teacher every step")):
         r = io[key]
-        lines.append(f"| {name} | {fmt(r['files_images_per_s'])} | {fmt(r['memory_images_per_s'])} | {100 * r['cost']:+.1f}% |")
-    variants = [(k, m) for k, m in methods.items() if m["kind"] == "variant"]
-    if variants:
-        lines += ["", "Candidate pykd changes (monkeypatched here, not shipped):", "",
-                  "| variant | images/s | vs unpatched | vs (f) | vs max(c, d) |", "|---|--:|--:|--:|--:|"]  # fmt: skip
-        for key, m in variants:
-            base = "a" if key.startswith("a") else "b"
-            vs_base = ratios.get(f"{key} / {base}")
-            lines.append(
-                f"| {m['label']} | {fmt(m['images_per_s'])} | {fmt(vs_base, 2)}x | "
-                f"{fmt(ratios.get(f'{key} / f'), 2) + 'x' if f'{key} / f' in ratios else ''} | "
-                f"{fmt(ratios.get(f'{key} / max(c, d)'), 2) + 'x' if f'{key} / max(c, d)' in ratios else ''} |"
-            )
-    micro = res.get("micro")
-    if micro:
-        lines += ["", "XLA and bfloat16 on this CPU (in-memory batches of 64):", "", "| case | images/s |", "|---|--:|"]
-        lines += [f"| {k} | {fmt(v)} |" for k, v in micro["images_per_s"].items()]
-        lines += [f"| {k} | {fmt(v, 2)}x |" for k, v in micro["ratios"].items()]
-        lines += [f"| {k} | failed: {v} |" for k, v in micro["errors"].items()]
-    if res.get("onednn"):
-        lines += ["", "TensorFlow's oneDNN switch (fresh processes, in-memory batches):", "",
-                  "| case | TF_ENABLE_ONEDNN_OPTS=0 | =1 | on/off |", "|---|--:|--:|--:|"]  # fmt: skip
-        for k, v in res["onednn"].items():
-            lines.append(f"| {k} | {fmt(v['onednn_off'])} | {fmt(v['onednn_on'])} | {fmt(v['on_over_off'], 2)}x |")
-    mem = res.get("memory")
-    if mem:
-        s, b8 = mem["runs"]
+        cost = "n/a" if r["cost"] is None else f"{100 * r['cost']:+.1f}%"
+        lines.append(f"| {name} | {fmt(r['files_images_per_s'])} | {fmt(r['memory_images_per_s'])} | {cost} |")
+    if res["variants"]:
         lines += [
             "",
-            f"Memory: distill() in a fresh process, {mem['rows'][0]} rows -> peak RSS {s['peak_rss_mb']:.0f} MB; "
-            f"{mem['rows'][1]} rows -> {b8['peak_rss_mb']:.0f} MB (x{mem['ratio']:.3f}, {mem['growth_mb']:+.0f} MB). "
-            f"Before distill() (imports, models) {s['peak_rss_before_distill_mb']:.0f} / {b8['peak_rss_before_distill_mb']:.0f} MB.",
+            "Candidate pykd changes (benchmarks/candidates.py, monkeypatched here; not in pykd):",
+            "",
+            "| variant | images/s | vs unpatched | target ratios with it |",
+            "|---|--:|--:|---|",
+        ]
+        for key, v in res["variants"].items():
+            m = methods[key]
+            if v["error"]:
+                lines.append(f"| {m['label']} | n/a | n/a | unavailable: {v['error']} |")
+                continue
+            if key.startswith("a"):
+                target = f"vs max(c, d) {fmt(v['vs max(c, d)'], 2, 'x')}, vs (e) {fmt(v['vs e'], 2, 'x')}"
+            else:
+                target = f"vs (c0) {fmt(v['vs c0'], 2, 'x')}, vs (f) {fmt(v['vs f'], 2, 'x')}"
+            if "files cost" in v:
+                cost = None if v["files cost"] is None else 100 * v["files cost"]
+                target += f"; files cost vs the same Steps in memory {fmt(cost, 1, '%')}"
+            base = "distill() epochs" if v["unpatched"] in ("a", "b") else f"({v['unpatched'][0]}) replayed"
+            hits, n = v["epochs on an autotune wake-up"]
+            target += f"; epochs ending on an autotune wake-up: {hits}/{n}"
+            lines.append(f"| {m['label']} | {fmt(m['images_per_s'])} | {fmt(v['vs unpatched'], 2, 'x')} vs {base} | {target} |")
+    micro = res.get("micro")
+    if micro:
+        lines += ["", "Micro-benchmarks (in-memory batches of 64; the input rows read one epoch of images without training):", "",
+                  "| case | value |", "|---|--:|"]  # fmt: skip
+        for k, v in micro["images_per_s"].items():
+            lines.append(f"| {k} | {fmt(v, 1) if ' ms ' in k else fmt(v) + ' img/s'} |")
+        lines += [f"| {k} | {fmt(v, 2, 'x')} |" for k, v in micro["ratios"].items()]
+        lines += [f"| {k} | failed: {v} |" for k, v in micro["errors"].items()]
+    if res.get("onednn"):
+        lines += ["", "TensorFlow's oneDNN switch (fresh processes, in-memory batches, img/s):", "",
+                  "| case | TF_ENABLE_ONEDNN_OPTS=0 | =1 | on / off |", "|---|--:|--:|--:|"]  # fmt: skip
+        for k, v in res["onednn"].items():
+            lines.append(f"| {k} | {fmt(v['onednn_off'])} | {fmt(v['onednn_on'])} | {fmt(v['on_over_off'], 2, 'x')} |")
+    mem = res.get("memory")
+    if mem:
+        s, big = mem["runs"]
+        lines += [
+            "",
+            f"Memory, distill() in a fresh process each (peak RSS = VmHWM): {mem['rows'][0]} rows -> {s['peak_rss_mb']:.0f} MB, "
+            f"{mem['rows'][1]} rows -> {big['peak_rss_mb']:.0f} MB (x{mem['ratio']:.3f}, {mem['growth_mb']:+.0f} MB). "
+            f"Of that, before distill() (imports, models): {s['peak_rss_before_distill_mb']:.0f} / "
+            f"{big['peak_rss_before_distill_mb']:.0f} MB; added by distill(): {mem['distill_own_mb'][0]:.0f} / "
+            f"{mem['distill_own_mb'][1]:.0f} MB.",
         ]
     return "\n".join(lines) + "\n"
 

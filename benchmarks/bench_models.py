@@ -22,9 +22,26 @@ BATCH_SIZE = 64
 TEMPERATURE = 3.0
 ALPHA = 0.1  # weight of the hard-label term (pykd's default and convention)
 
-# One augmentation for every augmented method: pykd builds its layers from this
-# (pykd.images.build_augmenter) and the baselines get the very same layers.
+# One augmentation for every augmented method: pykd builds its augmenter from this
+# (pykd.images.build_augmenter) and the baselines get the very same augmenter.
 AUGMENT = dict(rotation_range=15.0, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1, horizontal_flip=True)
+
+
+def keras_chain_augmenter(seed: int = 0) -> keras.Sequential:
+    """AUGMENT as stock Keras 3 layers, one resampling per layer (what a Keras user writes; pykd's old augmenter)."""
+    import math
+
+    L, a = keras.layers, AUGMENT
+    return keras.Sequential(
+        [
+            L.RandomRotation(a["rotation_range"] / 360.0, fill_mode="reflect", seed=seed),
+            L.RandomTranslation(a["height_shift_range"], a["width_shift_range"], fill_mode="reflect", seed=seed + 1),
+            L.RandomZoom(a["zoom_range"], fill_mode="reflect", seed=seed + 2),
+            L.RandomFlip("horizontal", seed=seed + 3),
+        ]
+        + ([L.RandomShear(x_factor=math.tan(math.radians(a["shear_range"])), seed=seed + 4)] if a.get("shear_range") else []),
+        name="keras_chain_augmentation",
+    )
 
 
 def _layer_kwargs(dtype):
