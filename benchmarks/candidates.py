@@ -47,16 +47,10 @@ def xla_steps_class(base):
 
 # ---------------------------------------------------------------- bfloat16 teacher
 def bfloat16_copy(model: keras.Model) -> keras.Model:
-    """An inference copy of `model` computing in bfloat16 (weights stay float32, outputs bfloat16).
+    """An inference copy of `model` computing in bfloat16: pykd's own teacher_precision="bfloat16" twin."""
+    from pykd.teacher import _bfloat16_twin
 
-    Used by the micro-benchmark (teacher forward in bf16); distill() itself has
-    teacher_precision="bfloat16" for this now.
-    """
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    for layer in clone._flatten_layers(include_self=False):
-        layer.dtype_policy = "mixed_bfloat16"
-    return clone
+    return _bfloat16_twin(model)
 
 
 # ---------------------------------------------------------------- decoded-image cache on disk
