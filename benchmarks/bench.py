@@ -12,10 +12,11 @@ parameters) and student (~24k), batch 64, 64x64x3 images, it measures images/s o
   (f)  the student's own plain fit() without augmentation (the bound for (b))
   (c0), (d0)  (c) and (d) without augmentation: (b)'s like-for-like partners
 
-and, next to them, pykd's opt-in bfloat16 teacher and candidate changes applied
-by monkeypatching (candidates.py: XLA, a decoded-image cache on disk; with
---more-variants also XLA with augmentation, a bfloat16 student and no per-step
-host sync), micro-benchmarks of XLA and bfloat16,
+and, next to them, pykd's own options switched the other way (a float32
+teacher; JPEG decoding every epoch instead of the decoded-image cache), candidate
+changes applied by monkeypatching (candidates.py: XLA; with --more-variants also
+XLA with augmentation, a bfloat16 student and no per-step host sync),
+micro-benchmarks of XLA, bfloat16 and the input pipelines,
 the cost of reading files against the same compiled step fed in-memory tensors,
 and, in fresh subprocesses, distill()'s peak memory at N and 8N rows and the
 effect of TensorFlow's oneDNN switch.
@@ -30,8 +31,8 @@ method in the same round. A graph that has just run another method's graphs
 runs its first epoch up to ~20-40% slower (measured here), so without this the
 method measured right after its own first epoch (distill()'s steady epochs)
 would be favoured over one measured cold (a single-epoch fit()). So: the first
-epoch of every distill() call (also tracing, and for (b) the one-off teacher
-cache pass), of every fit() call and of every replayed variant is not counted;
+epoch of every distill() call (also tracing; the one-off decoding of the images
+and, for (b), of the teacher's logits come before it), of every fit() call and of every replayed variant is not counted;
 (b) is also reported with its cache pass included.
 
 Writes bench-output/bench.json and bench-output/bench.md (for the README).
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import platform
@@ -64,10 +66,12 @@ import numpy as np  # noqa: E402
 
 import pykd  # noqa: E402  (sets TensorFlow's environment before TensorFlow loads)
 import pykd.api  # noqa: E402
+import pykd.image_cache  # noqa: E402
 import pykd.images  # noqa: E402
 import pykd.loop  # noqa: E402
 import pykd.stream  # noqa: E402
 from pykd._tf import keras, tf  # noqa: E402
+from pykd.teacher import _bfloat16_twin  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # many Steps objects each trace once: not a retracing problem
 
@@ -113,6 +117,7 @@ def onednn_setting() -> str:
 # pass, the arguments of each epoch) unless a variant asks for a patch.
 _ORIG_TRAIN_EPOCH = pykd.loop.train_epoch
 _ORIG_CACHED_LOGITS = pykd.api.cached_logits
+_ORIG_IMAGE_SOURCE = pykd.api.image_source
 
 
 class Hooks:
@@ -136,8 +141,16 @@ def _timed_cached_logits(*args, **kwargs):
     return out
 
 
+def _timed_image_source(*args, **kwargs):
+    t0 = time.perf_counter()
+    out = _ORIG_IMAGE_SOURCE(*args, **kwargs)
+    Hooks.cache_seconds.append(time.perf_counter() - t0)  # the one-off decoding into the image cache
+    return out
+
+
 pykd.api.train_epoch = _timed_train_epoch
 pykd.api.cached_logits = _timed_cached_logits
+pykd.api.image_source = _timed_image_source
 
 
 @contextmanager
@@ -159,11 +172,12 @@ def patched(module, **values):
 def run_distill(ctx, *, teacher, student, augmented: bool, epochs: int, seed: int, **options):
     Hooks.epoch_seconds, Hooks.cache_seconds, Hooks.last_epoch_call = [], [], None
     t0 = time.perf_counter()
-    history = pykd.distill(
-        teacher, student, ctx["table"], directory=ctx["image_dir"],
-        batch_size=bm.BATCH_SIZE, epochs=epochs, temperature=bm.TEMPERATURE, alpha=bm.ALPHA,
-        augment=bm.AUGMENT if augmented else None, cache_teacher="auto", seed=seed, verbose=0, **options,
-    )  # fmt: skip
+    with patched(pykd.image_cache.DecodedImages, close=lambda self: None):  # deleted with the work directory
+        history = pykd.distill(
+            teacher, student, ctx["table"], directory=ctx["image_dir"],
+            batch_size=bm.BATCH_SIZE, epochs=epochs, temperature=bm.TEMPERATURE, alpha=bm.ALPHA,
+            augment=bm.AUGMENT if augmented else None, cache_teacher="auto", seed=seed, verbose=0, **options,
+        )  # fmt: skip
     whole = time.perf_counter() - t0
     if len(Hooks.epoch_seconds) != epochs:
         raise RuntimeError(f"expected {epochs} timed epochs, got {Hooks.epoch_seconds}: update benchmarks/bench.py")
@@ -193,21 +207,27 @@ class Captured:
             self.after_epoch()
         return time.perf_counter() - t0
 
-    def memory_epoch(self) -> float | None:
-        """The same train_epoch and step, with batches_dataset answering from preloaded tensors."""
+    def memory_epoch(self) -> float:
+        """The same train_epoch and step, its plan's image source answering from preloaded tensors."""
         images = self.ctx["all_images"]
+        if isinstance(self.plan.images, pykd.image_cache.DecodedImages):
+            images = tf.cast(images, tf.uint8)  # what that source yields (exact: whole pixel values); no retracing
         upcoming = copy.deepcopy(self.plan.stream).take(self.plan.steps)
         ready = [(tf.constant(np.asarray(rows, np.int32)), tf.gather(images, rows)) for rows in upcoming]
-        used = []
 
-        def in_memory(paths, batches, spec):
-            assert all(np.array_equal(a, b) for a, b in zip(batches, upcoming)), "stream moved unexpectedly"
-            used.append(True)
-            return ready
+        class Preloaded:
+            @staticmethod
+            def batches(batches):
+                assert all(np.array_equal(a, b) for a, b in zip(batches, upcoming)), "stream moved unexpectedly"
+                return ready
 
-        with patched(pykd.loop, batches_dataset=in_memory):
-            seconds = self.files_epoch()
-        return seconds if used else None  # None: pykd's loop no longer reads through batches_dataset
+        plan = dataclasses.replace(self.plan, images=Preloaded())
+        args = [plan if a is self.plan else a for a in self.args]
+        t0 = time.perf_counter()
+        _ORIG_TRAIN_EPOCH(*args, **self.kwargs)
+        if self.after_epoch:
+            self.after_epoch()
+        return time.perf_counter() - t0
 
 
 # ====================================================================== methods
@@ -344,14 +364,6 @@ def no_step_sync(captured: Captured) -> None:
     captured.after_epoch = check
 
 
-def decoded_cache_patch(ctx):
-    """Set-up of the decoded-image-cache candidate: write the uint8 file, patch pykd.loop.batches_dataset."""
-    spec = pykd.images.ImageSpec(*bm.IMAGE_SHAPE)
-    cache = ctx.get("decoded_cache") or cand.DecodedImageCache(ctx["paths"], spec, Path(ctx["work"]) / "decoded.u8")
-    ctx["decoded_cache"] = cache
-    return (pykd.loop, {"batches_dataset": cache.batches_dataset})
-
-
 class KerasFit(Method):
     """A Keras model trained with fit() on a tf.data pipeline built once; one warm-up epoch at set-up."""
 
@@ -422,10 +434,10 @@ def build_plain(ctx):
 
 
 # ====================================================================== micro-benchmarks
-PIPE_PYKD = "input-only epoch: pykd.images.batches_dataset (decode JPEGs)"
+PIPE_PYKD = "input-only epoch: pykd.images.FileImages (decode JPEGs)"
 AUG_PYKD = "augmenter: pykd.images.build_augmenter (what every augmented method here uses)"
 AUG_CHAIN = "augmenter: stock Keras 3 chain (RandomRotation, RandomTranslation, RandomZoom, RandomFlip)"
-PIPE_CACHE = "input-only epoch: decoded-image cache (candidates.DecodedImageCache)"
+PIPE_CACHE = "input-only epoch: pykd.image_cache.DecodedImages (cache_images)"
 
 
 class Micro:
@@ -442,7 +454,7 @@ class Micro:
         rows = [np.arange(i * bm.BATCH_SIZE, (i + 1) * bm.BATCH_SIZE) % ctx["n"] for i in range(self.n_batches)]
         self.batches = [tf.gather(ctx["all_images"], r) for r in rows]
         teacher32 = bm.clone(bm.teacher, ctx["teacher_weights"])
-        teacher16 = cand.bfloat16_copy(teacher32)
+        teacher16 = _bfloat16_twin(teacher32)
         pykd_aug = ctx["augmenter"]()
         keras_chain = bm.keras_chain_augmenter(0)
 
@@ -464,17 +476,18 @@ class Micro:
                 self.cases[name] = fn
             except Exception as err:  # e.g. an op without an XLA kernel
                 self.errors[name] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
-        # An epoch of input alone (no training): pykd's batches_dataset, and the decoded-image cache.
+        # An epoch of input alone (no training): JPEG files, and pykd's decoded-image cache.
         spec = pykd.images.ImageSpec(*bm.IMAGE_SHAPE)
         stream = pykd.stream.BatchStream(ctx["n"], bm.BATCH_SIZE, shuffle=True, seed=0)
         n_steps = stream.steps_per_pass
-        cache = ctx.get("decoded_cache")
+        decoded = _ORIG_IMAGE_SOURCE(True, ctx["paths"], spec, cache_dir=Path(ctx["work"]) / "decoded", passes=2,
+                                     batch_size=bm.BATCH_SIZE)
 
-        def pipeline(make, tag):
+        def pipeline(source, tag):
             def run():
                 t0 = time.perf_counter()
                 first = None
-                for _ in make(ctx["paths"], stream.take(n_steps), spec):
+                for _ in source.batches(stream.take(n_steps)):
                     if first is None:
                         first = time.perf_counter()
                 end = time.perf_counter()
@@ -483,9 +496,10 @@ class Micro:
 
             return run
 
-        self.pipelines = {PIPE_PYKD: pipeline(pykd.images.batches_dataset, "pykd")}
-        if cache is not None:
-            self.pipelines[PIPE_CACHE] = pipeline(cache.batches_dataset, "decoded cache")
+        self.pipelines = {
+            PIPE_PYKD: pipeline(pykd.images.FileImages(ctx["paths"], spec), "JPEG files"),
+            PIPE_CACHE: pipeline(decoded, "decoded cache"),
+        }
         for run in self.pipelines.values():
             run()
 
@@ -553,8 +567,9 @@ sys.path[:0] = [sys.argv[1], sys.argv[2]]
 import numpy as np
 import pykd
 from pykd._tf import keras, tf
-import bench_models as bm, candidates as cand
-t32 = bm.teacher(); t16 = cand.bfloat16_copy(t32); s32 = bm.student()
+import bench_models as bm
+from pykd.teacher import _bfloat16_twin
+t32 = bm.teacher(); t16 = _bfloat16_twin(t32); s32 = bm.student()
 aug = pykd.images.build_augmenter(pykd.Augmentation(**bm.AUGMENT), 0)
 opt = keras.optimizers.Adam(1e-3)
 x = tf.random.uniform((bm.BATCH_SIZE,) + bm.IMAGE_SHAPE, 0, 255, seed=0)
@@ -632,14 +647,15 @@ def build_methods(ctx, args):
     control = "control: pykd's train_epoch replayed on distill()'s own Steps"
     methods += [
         PykdVariant(ctx, "a_replay", "(a) replayed, unpatched", control, "a", True, with_memory=True),
-        PykdVariant(ctx, "a_bf16", "(a) with teacher_precision='bfloat16'", "pykd's opt-in bfloat16 teacher (not the default)",
-                    "a", True, options={"teacher_precision": "bfloat16"}),
+        PykdVariant(ctx, "a_fp32", "(a) with teacher_precision='float32'",
+                    "the teacher in float32 (what 'auto' picks on hardware without native bfloat16)",
+                    "a", True, options={"teacher_precision": "float32"}),
         PykdVariant(ctx, "b_replay", "(b) replayed, unpatched", control, "b", False, with_memory=True),
         PykdVariant(ctx, "b_xla", "(b) + XLA train step", "Steps.train_step under tf.function(jit_compile=True)",
                     "b", False, module_patches=xla),
-        PykdVariant(ctx, "b_dcache", "(b) + decoded-image cache",
-                    "epochs read decoded uint8 rows from one file on disk (candidates.DecodedImageCache)",
-                    "b", False, prepare=decoded_cache_patch, with_memory=True),
+        PykdVariant(ctx, "b_files", "(b) with cache_images=False",
+                    "every epoch decodes the JPEG files again instead of reading the decoded-image cache",
+                    "b", False, options={"cache_images": False}, with_memory=True),
     ]  # fmt: skip
     if args.more_variants:
         methods += [
@@ -675,6 +691,9 @@ def main() -> int:
         f"TF {tf.__version__}, Keras {keras.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn_setting()}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="pykd-bench-") as tmp:
         work = Path(tmp)
+        # distill()'s temporary decoded-image files go here, and are kept until the end
+        # (see run_distill): variants replay epochs after their distill() call returned.
+        tempfile.tempdir = str(work)
         image_dir = work / "images"
         table = bm.write_images(image_dir, args.images, seed=0)
         keras.utils.set_random_seed(0)

@@ -32,7 +32,8 @@ from .checks import (
 from .errors import DataError
 from .frames import read_table, resolve_table
 from .history import History
-from .images import Augmentation, build_augmenter
+from .image_cache import DecodedImages, image_source
+from .images import Augmentation, FileImages, build_augmenter
 from .loop import EpochPlan, Steps, StepSettings, run_test, train_epoch
 from .stream import BatchStream
 from .teacher import (
@@ -78,6 +79,7 @@ def _fit(
     seed,
     verbose,
     cache_teacher,
+    cache_images,
     cache_dir,
     on_bad_image,
     checkpoint_dir,
@@ -94,6 +96,7 @@ def _fit(
     one_of(verbose, "verbose", (0, 1, 2))
     one_of(last_batch, "last_batch", ("keep", "drop"))
     one_of(cache_teacher, "cache_teacher", ("auto", True, False))
+    one_of(cache_images, "cache_images", ("auto", True, False))
     augment = Augmentation.coerce(augment)
     if resume and checkpoint_dir is None:
         raise DataError("resume=True needs checkpoint_dir= to resume from.")
@@ -155,100 +158,123 @@ def _fit(
         opt = make_optimizer(optimizer, learning_rate)
         opt.build(student.trainable_variables)
 
-    cached = None
-    teacher_fn = None
-    if isinstance(source, TableTeacher):
-        cached = source.lookup(train_table)
-    elif isinstance(source, ModelTeacher):
-        if cache_teacher is True or (cache_teacher == "auto" and augmenter is None):
-            # A resumed run finds the logits beside its checkpoint instead of recomputing them.
-            cached = cached_logits(
-                source, train_table, spec, batch_size, cache_dir if cache_dir is not None else checkpoint_dir,
-                progress_printer(verbose, f"Teacher logits for {len(train_table)} images (computed once, reused every epoch)"),
-            )
-        else:
-            if strategy is not None:
-                with strategy.scope():
-                    twins = [clone_model(m) for m in source.models]
-                    source = ModelTeacher(twins, outputs=teacher_outputs, combine=teacher_combine,
-                                          precision=teacher_precision)
-            teacher_fn = source.logits
-
     train_stream = BatchStream(len(train_table), batch_size, shuffle=True, seed=seed, last_batch=last_batch)
     steps = steps_per_epoch or train_stream.steps_per_pass
     val_stream = val_steps = None
     if val_table is not None:
         val_stream = BatchStream(len(val_table), batch_size, shuffle=False, seed=0, last_batch="keep")
         val_steps = validation_steps or val_stream.steps_per_pass
+    teacher_pass = isinstance(source, ModelTeacher) and (
+        cache_teacher is True or (cache_teacher == "auto" and augmenter is None))
+    # Decoded once into a file when that pays (see image_cache); closed in the finally below.
+    # Kept beside the checkpoint like the teacher's logits, so a resumed run reuses it.
+    image_dir = cache_dir if cache_dir is not None else checkpoint_dir
+    train_images = val_images = None
+    try:
+        train_images = image_source(
+            cache_images, train_table.paths, spec, cache_dir=image_dir,
+            passes=epochs * steps / train_stream.steps_per_pass + teacher_pass, batch_size=batch_size,
+            progress=progress_printer(verbose, f"Decoding {len(train_table)} training images once"),
+        )
+        if val_table is not None:
+            val_images = image_source(
+                cache_images, val_table.paths, spec, cache_dir=image_dir,
+                passes=epochs * val_steps / val_stream.steps_per_pass, batch_size=batch_size,
+                progress=progress_printer(verbose, f"Decoding {len(val_table)} validation images once"),
+            )
+        cached = None
+        teacher_fn = None
+        if isinstance(source, TableTeacher):
+            cached = source.lookup(train_table)
+        elif isinstance(source, ModelTeacher):
+            if teacher_pass:
+                # A resumed run finds the logits beside its checkpoint instead of recomputing them.
+                cached = cached_logits(
+                    source, train_table, train_images, batch_size, cache_dir if cache_dir is not None else checkpoint_dir,
+                    progress_printer(verbose, f"Teacher logits for {len(train_table)} images (once, reused every epoch)"),
+                )
+            else:
+                if strategy is not None:
+                    with strategy.scope():
+                        twins = [clone_model(m) for m in source.models]
+                        source = ModelTeacher(twins, outputs=teacher_outputs, combine=teacher_combine,
+                                              precision=teacher_precision)
+                teacher_fn = source.logits
 
-    settings = StepSettings(temperature, alpha if mode == "distill" else 1.0, student_probabilities, mode == "distill")
-    compiled = Steps(
-        student, opt, settings,
-        train_labels=train_table.labels,
-        test_labels=None if val_table is None else val_table.labels,
-        teacher_logits_fn=teacher_fn,
-        cached_teacher_logits=cached,
-        augmenter=augmenter,
-        strategy=strategy,
-    )
-    history = History(
-        params={
-            "mode": mode,
-            "temperature": temperature if mode == "distill" else None,
-            "alpha": alpha if mode == "distill" else 1.0,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "steps_per_epoch": steps,
-            "validation_steps": val_steps,
-            "n_train": len(train_table),
-            "n_labeled": train_table.n_labeled,
-            "n_validation": 0 if val_table is None else len(val_table),
-            "classes": None if train_table.classes is None else list(train_table.classes),
-            "image_size": [spec.height, spec.width],
-            "teacher_params": getattr(source, "params", None),
-            "student_params": int(student.count_params()),
-            "teacher_cache": cached is not None,
-            "augmented": augmenter is not None,
-            "last_batch": last_batch,
-            "seed": seed,
-            "replicas": 1 if strategy is None else int(strategy.num_replicas_in_sync),
-        }
-    )
+        settings = StepSettings(temperature, alpha if mode == "distill" else 1.0, student_probabilities, mode == "distill")
+        compiled = Steps(
+            student, opt, settings, spec,
+            train_labels=train_table.labels,
+            test_labels=None if val_table is None else val_table.labels,
+            teacher_logits_fn=teacher_fn,
+            cached_teacher_logits=cached,
+            augmenter=augmenter,
+            strategy=strategy,
+        )
+        history = History(
+            params={
+                "mode": mode,
+                "temperature": temperature if mode == "distill" else None,
+                "alpha": alpha if mode == "distill" else 1.0,
+                "batch_size": batch_size,
+                "epochs": epochs,
+                "steps_per_epoch": steps,
+                "validation_steps": val_steps,
+                "n_train": len(train_table),
+                "n_labeled": train_table.n_labeled,
+                "n_validation": 0 if val_table is None else len(val_table),
+                "classes": None if train_table.classes is None else list(train_table.classes),
+                "image_size": [spec.height, spec.width],
+                "teacher_params": getattr(source, "params", None),
+                "teacher_precision": getattr(source, "precision", None),
+                "student_params": int(student.count_params()),
+                "teacher_cache": cached is not None,
+                "augmented": augmenter is not None,
+                "image_cache": isinstance(train_images, DecodedImages),
+                "last_batch": last_batch,
+                "seed": seed,
+                "replicas": 1 if strategy is None else int(strategy.num_replicas_in_sync),
+            }
+        )
 
-    parts = {"student": student.variables, "optimizer": opt.variables}
-    if augmenter is not None:
-        parts["augmenter"] = augmenter.variables
-    run_key = {"mode": mode, "batch_size": batch_size, "steps": steps, "n_train": len(train_table),
-               "ids": digest(train_table.ids)}
-    start_epoch = 0
-    if resume:
-        start_epoch = _resume(checkpoint_dir, run_key, parts, train_stream, val_stream, history)
-    callback_list = keras.callbacks.CallbackList(
-        list(callbacks or []), add_progbar=verbose > 0, model=student, verbose=verbose, epochs=epochs, steps=steps
-    )
-    validate = None
-    if val_table is not None:
-        def validate():
-            return run_test(compiled, val_table.paths, val_stream, val_steps, spec)
+        parts = {"student": student.variables, "optimizer": opt.variables}
+        if augmenter is not None:
+            parts["augmenter"] = augmenter.variables
+        run_key = {"mode": mode, "batch_size": batch_size, "steps": steps, "n_train": len(train_table),
+                   "ids": digest(train_table.ids)}
+        start_epoch = 0
+        if resume:
+            start_epoch = _resume(checkpoint_dir, run_key, parts, train_stream, val_stream, history)
+        callback_list = keras.callbacks.CallbackList(
+            list(callbacks or []), add_progbar=verbose > 0, model=student, verbose=verbose, epochs=epochs, steps=steps
+        )
+        validate = None
+        if val_table is not None:
+            def validate():
+                return run_test(compiled, val_images, val_stream, val_steps)
 
-    def save_checkpoint():
-        checkpoint.save(checkpoint_dir, parts=parts, meta={
-            "run_key": run_key,
-            "records": history.records,
-            "train_stream": train_stream.get_state(),
-            "val_stream": None if val_stream is None else val_stream.get_state(),
-        })  # fmt: skip
+        def save_checkpoint():
+            checkpoint.save(checkpoint_dir, parts=parts, meta={
+                "run_key": run_key,
+                "records": history.records,
+                "train_stream": train_stream.get_state(),
+                "val_stream": None if val_stream is None else val_stream.get_state(),
+            })  # fmt: skip
 
-    _run_epochs(
-        compiled, EpochPlan(train_table.paths, train_stream, steps), spec, history, callback_list,
-        range(start_epoch, epochs), validate, save_checkpoint if checkpoint_dir is not None else None,
-        batch_logs=verbose == 1 or bool(callbacks),
-    )
-    if student is not user_student:
-        user_student.set_weights(student.get_weights())
-    history.params["seconds"] = round(time.perf_counter() - started, 3)
-    history.params["stopped_early"] = len(history.records) < epochs
-    return history
+        _run_epochs(
+            compiled, EpochPlan(train_images, train_stream, steps), history, callback_list,
+            range(start_epoch, epochs), validate, save_checkpoint if checkpoint_dir is not None else None,
+            batch_logs=verbose == 1 or bool(callbacks),
+        )
+        if student is not user_student:
+            user_student.set_weights(student.get_weights())
+        history.params["seconds"] = round(time.perf_counter() - started, 3)
+        history.params["stopped_early"] = len(history.records) < epochs
+        return history
+    finally:
+        for images in (train_images, val_images):
+            if images is not None:
+                images.close()
 
 
 def _resume(checkpoint_dir, run_key: dict, parts: dict, train_stream, val_stream, history: History) -> int:
@@ -271,7 +297,7 @@ def _resume(checkpoint_dir, run_key: dict, parts: dict, train_stream, val_stream
     return len(history.records)
 
 
-def _run_epochs(compiled, plan, spec, history, callbacks, epochs, validate, save_checkpoint, *, batch_logs) -> None:
+def _run_epochs(compiled, plan, history, callbacks, epochs, validate, save_checkpoint, *, batch_logs) -> None:
     """The epoch loop: train, validate, record, checkpoint, then tell the callbacks."""
     student = compiled.student
     student.stop_training = False
@@ -279,7 +305,7 @@ def _run_epochs(compiled, plan, spec, history, callbacks, epochs, validate, save
     logs: dict = {}
     for epoch in epochs:
         callbacks.on_epoch_begin(epoch)
-        logs = train_epoch(compiled, plan, spec, callbacks, epoch, batch_logs)
+        logs = train_epoch(compiled, plan, callbacks, epoch, batch_logs)
         if validate is not None:
             val = validate()
             logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
@@ -319,12 +345,13 @@ def distill(
     seed: int | None = None,
     verbose: int = 1,
     cache_teacher="auto",
+    cache_images="auto",
     cache_dir: str | os.PathLike | None = None,
     on_bad_image: str = "error",
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     teacher_combine: str = "logits",
-    teacher_precision: str = "float32",
+    teacher_precision: str = "auto",
     student_outputs: str = "auto",
     strategy: tf.distribute.Strategy | None = None,
 ) -> History:
@@ -338,8 +365,19 @@ def distill(
         column (NA = unlabeled) or a list of one-hot columns (all-zero row = unlabeled).
         Unlabeled rows learn from the teacher alone.
     The loss per row is alpha * hard + (1 - alpha) * T^2 * KL(teacher || student).
-    teacher_precision: "bfloat16" runs the teacher's forward pass in bfloat16, about 1.6x
-        faster on CPUs with bf16 support and on recent GPUs; logits round to ~3 digits.
+    teacher_precision: "auto" (the default) runs the teacher's forward pass in bfloat16
+        where the hardware computes it natively (CPUs with avx512_bf16/amx_bf16, GPUs of
+        compute capability 8.0+), about 1.8x faster, and in float32 elsewhere; logits then
+        round to ~3 significant digits. "float32" or "bfloat16" forces either.
+    cache_teacher: "auto" computes the teacher's logits once per image and reuses them
+        every epoch when there is no augmentation; True insists, False never caches.
+    cache_images: "auto" decodes every image once into a uint8 file and reads epochs
+        from it when that is exact (files already at the model's size), the run reads
+        more rows than the table holds, and the file fits in half the free disk space;
+        True always (resized pixels round to whole grey levels); False never.
+    cache_dir: where both caches are kept and reused by later runs; by default
+        checkpoint_dir, and without either the decoded images go to a temporary
+        file deleted at the end of the run.
     strategy: a tf.distribute.Strategy (MirroredStrategy, MultiWorkerMirroredStrategy, ...);
         batch_size is then the global batch, split across replicas.
     Returns a History with one record per epoch.
@@ -369,6 +407,7 @@ def train_scratch(
     callbacks: Sequence[keras.callbacks.Callback] | None = None,
     seed: int | None = None,
     verbose: int = 1,
+    cache_images="auto",
     on_bad_image: str = "error",
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
@@ -418,9 +457,9 @@ def evaluate(
     if table.n_labeled == 0:
         raise DataError("The evaluation table has no labeled rows.")
     settings = StepSettings(1.0, 1.0, outputs_are_probabilities(model, model_outputs, "model"), False)
-    steps = Steps(model, None, settings, test_labels=table.labels)
+    steps = Steps(model, None, settings, spec, test_labels=table.labels)
     stream = BatchStream(len(table), batch_size, shuffle=False, seed=0)
-    return run_test(steps, table.paths, stream, stream.steps_per_pass, spec)
+    return run_test(steps, FileImages(table.paths, spec), stream, stream.steps_per_pass)
 
 
 __all__ = ["distill", "train_scratch", "evaluate", "tf"]

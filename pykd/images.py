@@ -165,23 +165,27 @@ class ImageSpec:
     def key(self) -> str:
         return f"{self.height}x{self.width}x{self.channels}*{self.rescale}"
 
+    def to_inputs(self, pixels: tf.Tensor) -> tf.Tensor:
+        """Model inputs from a batch of pixel values (uint8 or float32, 0..255): float32, rescaled."""
+        images = tf.cast(pixels, tf.float32)
+        return images if self.rescale is None else images * self.rescale
+
 
 def decode(path: tf.Tensor, spec: ImageSpec) -> tf.Tensor:
-    """Read one file into a float32 (height, width, channels) tensor.
+    """Read one file into a float32 (height, width, channels) tensor of pixel values, 0..255.
 
     Grayscale, RGBA and differently sized images are converted, not rejected.
+    Rescaling is left to the step (ImageSpec.to_inputs), whatever the image source.
     """
     raw = tf.io.read_file(path)
     image = tf.io.decode_image(raw, channels=spec.channels, expand_animations=False)
     image = tf.image.resize(tf.cast(image, tf.float32), spec.size)
     image.set_shape((spec.height, spec.width, spec.channels))
-    if spec.rescale is not None:
-        image = image * spec.rescale
     return image
 
 
 def batches_dataset(paths: Sequence[str], batches: Sequence[np.ndarray], spec: ImageSpec) -> tf.data.Dataset:
-    """A dataset yielding (rows, images) for each batch of row indices, in order.
+    """A dataset yielding (rows, pixels) for each batch of row indices, in order.
 
     Batches are full except where a pass of the table ended; each run of full
     batches closed by a short one is decoded element-wise in parallel and batched.
@@ -220,6 +224,22 @@ def batches_dataset(paths: Sequence[str], batches: Sequence[np.ndarray], spec: I
     return dataset.with_options(options).prefetch(2)
 
 
+class FileImages:
+    """A table's images read from their files on every pass (decode, resize): (rows, float32 pixels) batches."""
+
+    def __init__(self, paths: Sequence[str], spec: ImageSpec):
+        self.paths = tuple(paths)
+        self.spec = spec
+
+    def dataset(self, batches: Sequence[np.ndarray]) -> tf.data.Dataset:
+        return batches_dataset(self.paths, batches, self.spec)
+
+    batches = dataset  # what the loop iterates without a strategy: the same pipeline
+
+    def close(self) -> None:
+        """Nothing to release: the files are the user's."""
+
+
 def _check_one(path: str) -> str | None:
     try:
         with Image.open(path) as image:
@@ -234,6 +254,20 @@ def find_bad_images(paths: Sequence[str], workers: int = 4) -> dict[int, str]:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         reasons = list(pool.map(_check_one, paths, chunksize=64))
     return {i: r for i, r in enumerate(reasons) if r is not None}
+
+
+def _size_of(path: str) -> tuple[int, int] | None:
+    try:
+        with Image.open(path) as image:  # reads the header only
+            return image.height, image.width
+    except Exception:  # unreadable files are find_bad_images' business
+        return None
+
+
+def image_sizes(paths: Sequence[str], workers: int = 4) -> list[tuple[int, int] | None]:
+    """(height, width) of every file from its header, without decoding the pixels."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_size_of, paths, chunksize=64))
 
 
 def report_bad_images(bad: Mapping[str, str], policy: str) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._tf import keras, tf
 from .errors import NonFiniteLossError
-from .images import ImageSpec, batches_dataset
+from .images import FileImages, ImageSpec
 from .losses import as_logits, combine, row_terms
 from .stream import BatchStream
 
@@ -40,6 +40,7 @@ class Steps:
         student: keras.Model,
         optimizer: keras.optimizers.Optimizer,
         settings: StepSettings,
+        spec: ImageSpec,
         *,
         train_labels: np.ndarray | None = None,
         test_labels: np.ndarray | None = None,
@@ -48,6 +49,7 @@ class Steps:
         augmenter: keras.Model | None = None,
         strategy: tf.distribute.Strategy | None = None,
     ):
+        self.spec = spec  # turns each batch's pixels into model inputs inside the step
         self.student = student
         self.optimizer = optimizer
         self.settings = settings
@@ -79,8 +81,11 @@ class Steps:
 
         return run
 
-    def distribute(self, dataset: tf.data.Dataset):
-        return dataset if self.strategy is None else self.strategy.experimental_distribute_dataset(dataset)
+    def feed(self, images: FileImages, batches):
+        """(rows, images) per batch of row indices; under a strategy, a dataset split across replicas."""
+        if self.strategy is None:
+            return images.batches(batches)
+        return self.strategy.experimental_distribute_dataset(images.dataset(batches))
 
     def _student_logits(self, x, training):
         return as_logits(self.student(x, training=training), self.settings.student_probabilities)
@@ -93,6 +98,7 @@ class Steps:
     def _train_step(self, rows, x, global_rows):
         s = self.settings
         labels, mask = self._labels(self.train_labels, rows)
+        x = self.spec.to_inputs(x)
         if self.augmenter is not None:
             x = self.augmenter(x, training=True)
         teacher = None
@@ -142,7 +148,7 @@ class Steps:
 
     def _test_step(self, rows, x):
         labels, mask = self._labels(self.test_labels, rows)
-        logits = self._student_logits(x, training=False)
+        logits = self._student_logits(self.spec.to_inputs(x), training=False)
         hard, _ = row_terms(labels, mask, logits, None, 1.0)
         self._accumulate(self.test_sums, hard, hard, tf.zeros_like(hard), logits, labels, mask)
 
@@ -177,17 +183,20 @@ def test_means(steps: Steps) -> dict[str, float]:
     return {"loss": means["student_loss"], "accuracy": means["accuracy"], "n": int(sums[_LABELED])}
 
 
-def run_test(steps: Steps, paths, stream: BatchStream, n_steps: int, spec: ImageSpec) -> dict[str, float]:
-    """Evaluate `n_steps` batches from `stream` (continuing where it stopped)."""
+def run_test(steps: Steps, images: FileImages, stream: BatchStream, n_steps: int) -> dict[str, float]:
+    """Evaluate `n_steps` batches from `stream` (continuing where it stopped).
+
+    images: where batches come from: FileImages, or image_cache.DecodedImages.
+    """
     steps.test_sums.assign(tf.zeros(6, tf.float64))
-    for rows, x in steps.distribute(batches_dataset(paths, stream.take(n_steps), spec)):
+    for rows, x in steps.feed(images, stream.take(n_steps)):
         steps.test_step(rows, x)
     return test_means(steps)
 
 
 @dataclass
 class EpochPlan:
-    paths: tuple
+    images: FileImages  # or image_cache.DecodedImages: anything with .batches() and .dataset()
     stream: BatchStream
     steps: int
 
@@ -195,7 +204,6 @@ class EpochPlan:
 def train_epoch(
     steps: Steps,
     plan: EpochPlan,
-    spec: ImageSpec,
     callbacks: keras.callbacks.CallbackList,
     epoch: int,
     batch_logs: bool,
@@ -203,7 +211,7 @@ def train_epoch(
     """One epoch of `plan.steps` batches; raises NonFiniteLossError on a NaN/Inf step."""
     steps.train_sums.assign(tf.zeros(6, tf.float64))
     batches = plan.stream.take(plan.steps)
-    dataset = steps.distribute(batches_dataset(plan.paths, batches, spec))
+    dataset = steps.feed(plan.images, batches)
     for step, ((rows, x), batch) in enumerate(zip(dataset, batches)):
         callbacks.on_train_batch_begin(step)
         if not bool(steps.train_step(rows, x, tf.constant(len(batch), tf.float32))):

@@ -20,6 +20,7 @@ from .api import train_scratch
 from .checks import drop_bad_images, image_spec, whole_number
 from .errors import DataError
 from .frames import resolve_table
+from .images import FileImages
 from .teacher import ModelTeacher, compute_logits, resolve_teacher
 
 
@@ -35,7 +36,7 @@ def teacher_logits(
     batch_size: int = 32,
     teacher_outputs: str = "auto",
     teacher_combine: str = "logits",
-    teacher_precision: str = "float32",
+    teacher_precision: str = "auto",
     on_bad_image: str = "error",
     path: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
@@ -51,7 +52,7 @@ def teacher_logits(
     spec = image_spec(source.models[0], image_size, rescale)
     table = resolve_table(data, directory=directory, x_col=x_col, y_col=None, name="teacher")
     (table,) = drop_bad_images([table], on_bad_image)
-    values = compute_logits(source, table, spec, batch_size)
+    values = compute_logits(source, FileImages(table.paths, spec), np.arange(len(table)), batch_size)
     width = values.shape[1]
     if classes is not None and len(classes) != width:
         raise DataError(f"classes has {len(classes)} names but the teacher outputs {width} classes.")

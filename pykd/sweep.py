@@ -40,7 +40,7 @@ def sweep(
             teacher, train, directory=directory, x_col=x_col, image_size=options.get("image_size"),
             rescale=options.get("rescale"), batch_size=options.get("batch_size", 32),
             teacher_outputs=options.get("teacher_outputs", "auto"), on_bad_image=options.get("on_bad_image", "error"),
-            teacher_precision=options.get("teacher_precision", "float32"),
+            teacher_precision=options.get("teacher_precision", "auto"),
         )
         options.pop("teacher_outputs", None)
         options.pop("teacher_precision", None)

@@ -9,8 +9,10 @@ size, never by batch position), optionally kept on disk, and reused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pandas as pd
 from ._tf import keras, tf
 from .errors import DataError
 from .frames import Table, read_table
-from .images import ImageSpec, batches_dataset
+from .images import FileImages, ImageSpec
 from .losses import as_logits
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -86,12 +88,14 @@ class ModelTeacher:
     """One model or an ensemble; `logits(x)` runs in inference mode (training=False)."""
 
     def __init__(
-        self, models: Sequence[keras.Model], *, outputs: str = "auto", combine: str = "logits", precision: str = "float32"
+        self, models: Sequence[keras.Model], *, outputs: str = "auto", combine: str = "logits", precision: str = "auto"
     ):
         if combine not in ("logits", "probabilities"):
             raise DataError(f"teacher_combine must be 'logits' or 'probabilities', not {combine!r}.")
-        if precision not in ("float32", "bfloat16"):
-            raise DataError(f"teacher_precision must be 'float32' or 'bfloat16', not {precision!r}.")
+        if precision not in ("auto", "float32", "bfloat16"):
+            raise DataError(f"teacher_precision must be 'auto', 'float32' or 'bfloat16', not {precision!r}.")
+        if precision == "auto":
+            precision = "bfloat16" if native_bfloat16() else "float32"
         self.probabilities = [outputs_are_probabilities(m, outputs, "teacher") for m in models]
         self.models = [m if precision == "float32" else _bfloat16_twin(m) for m in models]
         self.combine = combine
@@ -121,6 +125,25 @@ class ModelTeacher:
             for weight in model.weights:
                 digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
         return digest.hexdigest()[:16]
+
+
+@functools.cache
+def native_bfloat16() -> bool:
+    """Whether this machine computes bfloat16 in hardware, where a bf16 teacher is faster.
+
+    GPUs: compute capability 8.0 or newer (Ampere on). CPUs: the avx512_bf16 or
+    amx_bf16 instructions (read from /proc/cpuinfo on Linux). Elsewhere bfloat16
+    is emulated and slower than float32, so "auto" keeps float32.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = [tf.config.experimental.get_device_details(g) for g in gpus]
+        return all(tuple(d.get("compute_capability", (0, 0))) >= (8, 0) for d in details)
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
 
 
 def _bfloat16_twin(model: keras.Model) -> keras.Model:
@@ -185,7 +208,7 @@ def is_logits_table(teacher) -> bool:
 
 
 def resolve_teacher(
-    teacher, *, outputs: str = "auto", combine: str = "logits", precision: str = "float32", x_col: str = "image_id"
+    teacher, *, outputs: str = "auto", combine: str = "logits", precision: str = "auto", x_col: str = "image_id"
 ):
     """A ModelTeacher or TableTeacher from what the user passed."""
     if is_logits_table(teacher):
@@ -197,14 +220,17 @@ def resolve_teacher(
     return ModelTeacher(models, outputs=outputs, combine=combine, precision=precision)
 
 
-def compute_logits(teacher: ModelTeacher, table: Table, spec: ImageSpec, batch_size: int, progress=None) -> np.ndarray:
-    """Teacher logits for every row of `table`, in row order, without augmentation."""
-    rows = np.arange(len(table))
+def compute_logits(teacher: ModelTeacher, images: FileImages, rows: np.ndarray, batch_size: int, progress=None) -> np.ndarray:
+    """Teacher logits for `rows` of an image source, in that order, without augmentation."""
     batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
-    predict = tf.function(teacher.logits, reduce_retracing=True)
-    out = np.zeros((len(table), teacher.n_outputs[0]), dtype=np.float32)
-    for step, (batch_rows, images) in enumerate(batches_dataset(table.paths, batches, spec)):
-        out[batch_rows.numpy()] = predict(images).numpy()
+    out = np.zeros((len(rows), teacher.n_outputs[0]), dtype=np.float32)
+    done = 0
+    for step, (_, x) in enumerate(images.batches(batches)):
+        # Eager on purpose: a one-off pass, and a tf.function made per run would be traced
+        # anew by every run in the process, which TensorFlow warns about after five.
+        logits = teacher.logits(images.spec.to_inputs(x)).numpy()
+        out[done:done + len(logits)] = logits
+        done += len(logits)
         if progress is not None:
             progress(step + 1, len(batches))
     return out
@@ -213,22 +239,22 @@ def compute_logits(teacher: ModelTeacher, table: Table, spec: ImageSpec, batch_s
 def cached_logits(
     teacher: ModelTeacher,
     table: Table,
-    spec: ImageSpec,
+    images: FileImages,
     batch_size: int,
     cache_dir: str | os.PathLike | None = None,
     progress=None,
 ) -> np.ndarray:
-    """compute_logits, reusing and extending a per-teacher file in `cache_dir`."""
+    """Logits for every row of `table` (whose images `images` holds), reusing and extending a file in `cache_dir`."""
     if cache_dir is None:
-        return compute_logits(teacher, table, spec, batch_size, progress)
-    path = Path(cache_dir) / f"teacher-{teacher.fingerprint(spec)}.npz"
+        return compute_logits(teacher, images, np.arange(len(table)), batch_size, progress)
+    path = Path(cache_dir) / f"teacher-{teacher.fingerprint(images.spec)}.npz"
     known: dict[str, np.ndarray] = {}
     if path.is_file():
         with np.load(path) as saved:
             known = dict(zip(saved["ids"].tolist(), saved["logits"]))
     todo = np.array([i not in known for i in table.ids])
     if todo.any():
-        fresh = compute_logits(teacher, table.subset(np.flatnonzero(todo)), spec, batch_size, progress)
+        fresh = compute_logits(teacher, images, np.flatnonzero(todo), batch_size, progress)
         known.update(zip(np.asarray(table.ids)[todo].tolist(), fresh))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")

@@ -28,6 +28,7 @@ SCRIPT = textwrap.dedent(
                 steps_per_epoch=6, validation_steps=5, seed=4, verbose=0, strategy=strategy, cache_teacher=cache,
             )
             out[f"{{name}}-{{cache}}"] = {{"history": history.to_dict(), "replicas": history.params["replicas"],
+                                          "image_cache": history.params["image_cache"],
                                           "weights": [w.tolist() for w in student.get_weights()]}}
     json.dump(out, open(sys.argv[1], "w"))
     """
@@ -42,6 +43,8 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path):
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = json.loads(out.read_text())
+    # The teacher-cache pass makes a second pass over the images, so those runs read decoded copies.
+    assert [runs[f"two-{cache}"]["image_cache"] for cache in ("True", "False")] == [True, False]
     for cache in ("True", "False"):
         one, two = runs[f"one-{cache}"], runs[f"two-{cache}"]
         assert (one["replicas"], two["replicas"]) == (1, 2)

@@ -91,7 +91,7 @@ def test_teacher_cache_on_disk_is_keyed_by_weights_and_reused(digits, run, tmp_p
 
 def test_bfloat16_teacher_gives_close_logits_and_trains(digits, run):
     teacher = tiny_model(seed=1)
-    exact = pykd.teacher_logits(teacher, digits["train_csv"], directory=digits["directory"])
+    exact = pykd.teacher_logits(teacher, digits["train_csv"], directory=digits["directory"], teacher_precision="float32")
     fast = pykd.teacher_logits(teacher, digits["train_csv"], directory=digits["directory"], teacher_precision="bfloat16")
     np.testing.assert_allclose(fast.iloc[:, 1:].to_numpy(), exact.iloc[:, 1:].to_numpy(), rtol=0.05, atol=0.05)
     assert not np.array_equal(fast.iloc[:, 1:].to_numpy(), exact.iloc[:, 1:].to_numpy())
@@ -99,3 +99,12 @@ def test_bfloat16_teacher_gives_close_logits_and_trains(digits, run):
     assert np.isfinite(history.to_frame()["distillation_loss"]).all()
     with pytest.raises(DataError, match="teacher_precision must be"):
         run(teacher, teacher_precision="float16")
+
+
+def test_auto_precision_follows_the_hardware_and_is_recorded(digits, run):
+    from pykd.teacher import native_bfloat16
+
+    teacher = tiny_model(seed=1)
+    history = run(teacher)
+    assert history.params["teacher_precision"] == ("bfloat16" if native_bfloat16() else "float32")
+    assert run(teacher, teacher_precision="float32").params["teacher_precision"] == "float32"
