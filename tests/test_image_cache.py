@@ -38,9 +38,12 @@ def test_decoded_batches_equal_decoded_files(digits):
     assert isinstance(source, DecodedImages)
     batches = [np.array([5, 0, 17, 3]), np.arange(40, 100), np.array([len(paths) - 1])]
     try:
-        for (rows_a, a), (rows_b, b) in zip(source.dataset(batches), FileImages(paths, spec).dataset(batches), strict=True):
-            np.testing.assert_array_equal(rows_a.numpy(), rows_b.numpy())
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+        for read in (source.batches, source.dataset):  # the loop's reader and the strategies' dataset
+            pairs = zip(read(batches), FileImages(paths, spec).batches(batches), strict=True)
+            for (rows_a, a), (rows_b, b) in pairs:
+                assert a.dtype == "uint8"  # a quarter of float32's bytes in flight
+                np.testing.assert_array_equal(rows_a.numpy(), rows_b.numpy())
+                np.testing.assert_array_equal(spec.to_inputs(a).numpy(), spec.to_inputs(b).numpy())
     finally:
         source.close()
     assert not source.path.exists()
