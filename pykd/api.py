@@ -367,7 +367,7 @@ def distill(
     The loss per row is alpha * hard + (1 - alpha) * T^2 * KL(teacher || student).
     teacher_precision: "auto" (the default) runs the teacher's forward pass in bfloat16
         where the hardware computes it natively (CPUs with avx512_bf16/amx_bf16, GPUs of
-        compute capability 8.0+), about 1.8x faster, and in float32 elsewhere; logits then
+        compute capability 8.0+), 1.6-1.9x faster in `make bench`, and in float32 elsewhere; logits then
         round to ~3 significant digits. "float32" or "bfloat16" forces either.
     cache_teacher: "auto" computes the teacher's logits once per image and reuses them
         every epoch when there is no augmentation; True insists, False never caches.

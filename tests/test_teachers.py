@@ -101,6 +101,25 @@ def test_bfloat16_teacher_gives_close_logits_and_trains(digits, run):
         run(teacher, teacher_precision="float16")
 
 
+def test_mixed_bfloat16_student_trains_with_float32_weights(digits, run):
+    """The README tells GPU users to build the student under Keras' mixed_bfloat16 policy."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        student = tiny_model(seed=2)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    before = [w.copy() for w in student.get_weights()]
+    history = pykd.distill(tiny_model(seed=1), student, digits["train_csv"], directory=digits["directory"],
+                           classes=digits["classes"], epochs=2, steps_per_epoch=4, batch_size=16, seed=3, verbose=0)
+    frame = history.to_frame()
+    assert np.isfinite(frame[["loss", "distillation_loss"]].to_numpy()).all()
+    assert all(w.dtype == np.float32 for w in student.get_weights())
+    assert any(not np.array_equal(a, b) for a, b in zip(before, student.get_weights()))
+    assert student.compute_dtype == "bfloat16"
+
+
 def test_auto_precision_follows_the_hardware_and_is_recorded(digits, run):
     from pykd.teacher import native_bfloat16
 
