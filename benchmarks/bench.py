@@ -295,7 +295,10 @@ class PykdDistill(Method):
 
 
 class PykdVariant(Method):
-    """distill() traced once at set-up with one candidate change; each round replays a steady-state epoch."""
+    """distill() traced once at set-up with one candidate change; each round replays steady-state epochs.
+
+    One timed epoch after a warm-up, or with_memory: files, memory, memory, files (see run_round).
+    """
 
     kind = "variant"
 
