@@ -57,8 +57,11 @@ def image_spec(model: keras.Model, image_size, rescale) -> ImageSpec:
         height, width = size
     if height is None or width is None:
         raise DataError("The student accepts any image size: pass image_size=(height, width).")
-    if rescale is not None and (not isinstance(rescale, (int, float)) or not math.isfinite(rescale)):
-        raise DataError(f"rescale must be a number (e.g. 1/255) or None, not {rescale!r}.")
+    if rescale is not None and (isinstance(rescale, bool) or not isinstance(rescale, numbers.Real)
+                                or not math.isfinite(rescale) or rescale == 0):
+        raise DataError("rescale must be a finite number other than 0, or None, not {rescale}.",
+                        "Pixels are multiplied by rescale: use {example} to scale them to [0, 1], or {none} to leave them.",
+                        rescale=rescale, example=Setting("rescale", Text("1/255")), none=None)
     return ImageSpec(int(height), int(width), int(channels), None if rescale is None else float(rescale))
 
 

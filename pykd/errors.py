@@ -1,11 +1,142 @@
-"""Exceptions raised to users: their messages are the user interface."""
+"""Exceptions raised to users: their fields are the user interface.
+
+A DataError keeps the problem, the fix and the values they mention apart, so
+each language can phrase them in its own syntax. Python shows one message
+(`image_size is [228, 228] ... pass on_bad_image='skip'`); the R package asks
+for `render("r")` and shows cli bullets with R values (`c(228, 228)`,
+`on_bad_image = "skip"`). Templates name values as `{name}`; only those names
+are replaced, so any other brace in a message is left alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LANGUAGES = ("python", "r")
+SHOWN = 5  # how many rows, names or values a message lists before "and N more"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An argument as the user would type it: on_bad_image='skip' / on_bad_image = "skip"."""
+
+    name: str
+    value: object
+
+
+@dataclass(frozen=True)
+class Few:
+    """The first SHOWN items of a long list, then "and N more" (rows, file names, labels)."""
+
+    items: tuple
+
+    def __init__(self, items):
+        object.__setattr__(self, "items", tuple(dict.fromkeys(items)))
+
+
+@dataclass(frozen=True)
+class Text:
+    """A value shown as it is, never quoted (a class name inside a sentence, a path)."""
+
+    text: str
+
+
+def few(items) -> Few:
+    return Few(items)
+
+
+def literal(value, language: str = "python") -> str:
+    """`value` as code in `language`: strings quoted, lists as [..] or c(..), None as None or NULL."""
+    r = language == "r"
+    if isinstance(value, Setting):
+        return f"{value.name} = {literal(value.value, language)}" if r else f"{value.name}={literal(value.value)}"
+    if isinstance(value, Few):
+        shown = ", ".join(literal(v, language) for v in value.items[:SHOWN])
+        more = len(value.items) - SHOWN
+        return shown + (f" and {more} more" if more > 0 else "")
+    if isinstance(value, Text):
+        return value.text
+    if value is None:
+        return "NULL" if r else "None"
+    if isinstance(value, bool):
+        return ("TRUE" if value else "FALSE") if r else repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' if r else repr(value)
+    if isinstance(value, dict):
+        items = [(f"{k} = " if r else f"{k!r}: ") + literal(v, language) for k, v in value.items()]
+        return f"list({', '.join(items)})" if r else "{" + ", ".join(items) + "}"
+    if isinstance(value, (int, float)) or _is_numpy_number(value):
+        return _number(value, r)
+    if isinstance(value, Sequence) or _is_numpy_array(value):
+        items = ", ".join(literal(v, language) for v in list(value))
+        return f"c({items})" if r else f"[{items}]"
+    return type(value).__name__ if r else repr(value)
+
+
+def _number(value, r: bool) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return ("Inf" if value > 0 else "-Inf") if r else repr(value)
+        if r and value == int(value) and abs(value) < 1e15:
+            return str(int(value))  # R prints 228, not 228.0
+    return repr(value)
+
+
+def _is_numpy_number(value) -> bool:
+    return type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0
+
+
+def _is_numpy_array(value) -> bool:
+    return type(value).__module__ == "numpy" and getattr(value, "ndim", 0) >= 1
+
+
+def fill(template: str, values: dict, language: str = "python") -> str:
+    """Replace each `{name}` whose name is in `values` by that value written in `language`."""
+    names = "|".join(re.escape(k) for k in values)
+    if not names:
+        return template
+    return re.sub(r"\{(" + names + r")\}", lambda m: literal(values[m.group(1)], language), template)
 
 
 class DataError(ValueError):
     """A table, an image or an argument that cannot be trained on.
 
     Raised before the first training step, so nothing has changed yet.
+    problem: what is wrong; fix: what to do about it (may be None);
+    values: the offending values the two templates name as `{name}`.
     """
+
+    def __init__(self, problem: str, fix: str | None = None, **values):
+        self.problem = problem
+        self.fix = fix
+        self.values = values
+        super().__init__(self.message("python"))
+
+    def render(self, language: str = "python") -> dict:
+        """{"problem": str, "fix": str or None}, values written in `language` ("python" or "r")."""
+        if language not in LANGUAGES:
+            raise ValueError(f"language must be one of {LANGUAGES}, not {language!r}")
+        return {
+            "problem": fill(self.problem, self.values, language),
+            "fix": None if self.fix is None else fill(self.fix, self.values, language),
+        }
+
+    def message(self, language: str = "python") -> str:
+        parts = self.render(language)
+        return parts["problem"] if parts["fix"] is None else f"{parts['problem']} {parts['fix']}"
+
+    def __reduce__(self):  # picklable with its fields (multiprocessing, pytest-xdist)
+        return (_rebuild, (self.problem, self.fix, self.values))
+
+
+def _rebuild(problem, fix, values):
+    return DataError(problem, fix, **values)
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, Setting, Text, few, literal
 
 UNLABELED = -1
-_SHOW = 5  # how many offending rows or names a message lists
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,11 @@ def read_table(data, *, name: str = "train") -> pd.DataFrame:
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.is_file():
-            raise DataError(f"The {name} table {str(path)!r} does not exist.")
+            raise DataError(f"The {name} table {{path}} does not exist.", "Give a data frame, or the path of a CSV file with one row per image.", path=str(path))
         try:
             return pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise DataError(f"The {name} table {str(path)!r} is not a readable CSV file: {err}") from err
+            raise DataError(f"The {name} table {{path}} is not a readable CSV file: {err}", path=str(path)) from err
     if isinstance(data, Mapping):
         # reticulate turns a length-1 R vector into a scalar: wrap it back.
         columns = {
@@ -79,17 +78,9 @@ def read_table(data, *, name: str = "train") -> pd.DataFrame:
 
 
 def _rows(mask: np.ndarray) -> str:
-    """'rows 3, 9 and 12' for the first few True positions, counted from 1."""
-    where = np.flatnonzero(mask) + 1
-    shown = ", ".join(str(i) for i in where[:_SHOW])
-    more = f" and {len(where) - _SHOW} more" if len(where) > _SHOW else ""
-    return f"row{'s' if len(where) > 1 else ''} {shown}{more}"
-
-
-def _values(values) -> str:
-    values = list(dict.fromkeys(values))
-    shown = ", ".join(repr(v) for v in values[:_SHOW])
-    return shown + (f" and {len(values) - _SHOW} more" if len(values) > _SHOW else "")
+    """'rows 3, 9, 12' for the True positions, counted from 1 (numbers read the same in R and Python)."""
+    where = (np.flatnonzero(mask) + 1).tolist()
+    return f"row{'s' if len(where) > 1 else ''} {literal(few(where))}"
 
 
 def _is_missing(series: pd.Series) -> np.ndarray:
@@ -115,8 +106,12 @@ def _integer_labels(series: pd.Series, classes: Sequence[str] | None, name: str,
         mask = np.zeros(len(series), bool)
         mask[np.flatnonzero(~missing)[bad.to_numpy()]] = True
         raise DataError(
-            f"The {name} table's label column {col!r} has values that are not whole-number "
-            f"class ids ({_values(present[bad.to_numpy()])}) in {_rows(mask)}."
+            f"The {name} table's label column {{col}} has values that are not whole-number "
+            f"class ids ({{bad}}) in {_rows(mask)}.",
+            "Labels are class ids counted from 0, or class names when classes lists them (e.g. {example})."
+            if classes is None else "Labels must be class ids counted from 0 or names in classes ({classes}).",
+            col=col, bad=few(present[bad.to_numpy()].tolist()), example=Setting("classes", ["CBB", "CMD"]),
+            classes=few(classes or ()),
         )
     labels[~missing] = numeric.to_numpy(dtype=np.float64).astype(np.int64)
     n_classes = len(classes) if classes is not None else None
@@ -126,8 +121,10 @@ def _integer_labels(series: pd.Series, classes: Sequence[str] | None, name: str,
     if outside.any():
         allowed = f"0..{n_classes - 1}" if n_classes else "0 or more"
         raise DataError(
-            f"The {name} table's label column {col!r} has labels outside the classes "
-            f"({_values(labels[outside].tolist())}; expected {allowed}) in {_rows(outside)}."
+            f"The {name} table's label column {{col}} has labels outside the classes "
+            f"({{bad}}; expected {allowed}) in {_rows(outside)}.",
+            "Fix those labels, or give classes with every class name.",
+            col=col, bad=few(labels[outside].tolist()),
         )
     return labels
 
@@ -138,17 +135,55 @@ def _one_hot_labels(frame: pd.DataFrame, cols: list[str], name: str) -> np.ndarr
     not_binary = ~np.isin(block, (0.0, 1.0)).all(axis=1)
     if not_binary.any():
         raise DataError(
-            f"The {name} table's one-hot columns {cols} must hold only 0 and 1; "
-            f"{_rows(not_binary)} do not."
+            f"The {name} table's one-hot columns {{cols}} must hold only 0 and 1; {_rows(not_binary)} do not.",
+            "Each one-hot column is 1 for rows of its class and 0 otherwise.",
+            cols=cols,
         )
     hits = block.sum(axis=1)
     several = hits > 1
     if several.any():
         raise DataError(
-            f"The {name} table has one-hot rows with more than one 1 ({_rows(several)}): "
-            "each image needs exactly one class, or none for an unlabeled image."
+            f"The {name} table has one-hot rows with more than one 1 ({_rows(several)}).",
+            "Each image needs exactly one class, or none (a row of zeros) for an unlabeled image.",
         )
     return np.where(hits == 1, block.argmax(axis=1), UNLABELED).astype(np.int64)
+
+
+def check_classes(classes: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Class names as strings: at least two, each once."""
+    if classes is None:
+        return None
+    if isinstance(classes, str) or not isinstance(classes, Sequence):
+        raise DataError("classes must be a list of class names, not {value}.", "For example {example}.",
+                        value=classes if isinstance(classes, str) else Text(type(classes).__name__),
+                        example=Setting("classes", ["CBB", "CBSD", "CGM", "CMD", "Healthy"]))
+    names = tuple(str(c) for c in classes)
+    if len(names) < 2:
+        raise DataError("classes must name at least two classes, not {classes}.",
+                        "A classifier tells two or more classes apart; list them all in class-id order.",
+                        classes=list(names))
+    repeated = [c for c in dict.fromkeys(names) if names.count(c) > 1]
+    if repeated:
+        raise DataError("classes names {repeated} more than once.", "Give each class once, in class-id order.",
+                        repeated=few(repeated))
+    return names
+
+
+def _one_hot_classes(label_cols: list[str], classes: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The classes of one-hot columns: the columns' names, or `classes` naming them anew in the same order."""
+    repeated = [c for c in dict.fromkeys(label_cols) if label_cols.count(c) > 1]
+    if repeated:
+        raise DataError("y_col names {repeated} more than once.", "Give each one-hot column once.", repeated=few(repeated))
+    if classes is None:
+        return check_classes(label_cols)
+    reordered = set(classes) == set(label_cols) and list(classes) != list(label_cols)
+    if len(classes) != len(label_cols) or reordered:
+        raise DataError(
+            "classes ({classes}) does not match the one-hot columns ({columns}).",
+            "With one-hot labels the classes are the columns in order: leave classes out, or list them in y_col's order.",
+            classes=list(classes), columns=list(label_cols),
+        )
+    return classes
 
 
 def resolve_table(
@@ -167,47 +202,50 @@ def resolve_table(
     missing_cols = [c for c in [x_col, *label_cols] if c not in frame.columns]
     if missing_cols:
         raise DataError(
-            f"The {name} table has no column{'s' if len(missing_cols) > 1 else ''} "
-            f"{_values(missing_cols)}; its columns are {_values(list(frame.columns))}."
+            f"The {name} table has no column{'s' if len(missing_cols) > 1 else ''} {{missing}}; its columns are {{present}}.",
+            "Set x_col and y_col to the table's column names.",
+            missing=few(missing_cols), present=few(list(frame.columns)),
         )
     if len(frame) == 0:
-        raise DataError(f"The {name} table is empty: it has no rows to train or evaluate on.")
+        raise DataError(f"The {name} table is empty: it has no rows to train or evaluate on.", "Give a table with one row per image.")
 
     ids = frame[x_col]
     no_id = _is_missing(ids)
     if no_id.any():
-        raise DataError(f"The {name} table's column {x_col!r} is empty in {_rows(no_id)}.")
+        raise DataError(
+            f"The {name} table's column {{x_col}} is empty in {_rows(no_id)}.",
+            "Remove those rows or fill in their file names.", x_col=x_col,
+        )
     ids = ids.astype(str).str.strip()
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         raise DataError(
-            f"The {name} table has duplicate {x_col} values ({_values(ids[dup])}) in {_rows(dup)}: "
-            "each image may appear once."
+            f"The {name} table has duplicate {x_col} values ({{dup}}) in {_rows(dup)}.",
+            "Each image may appear once: keep one row per image.",
+            dup=few(ids[dup].tolist()),
         )
 
-    if classes is not None:
-        classes = tuple(str(c) for c in classes)
+    classes = check_classes(classes)
     if not label_cols:
         labels = np.full(len(frame), UNLABELED, dtype=np.int64)
     elif len(label_cols) == 1:
         labels = _integer_labels(frame[label_cols[0]], classes, name, label_cols[0])
     else:
-        if classes is not None and len(classes) != len(label_cols):
-            raise DataError(
-                f"classes has {len(classes)} names but y_col lists {len(label_cols)} one-hot columns."
-            )
+        classes = _one_hot_classes(label_cols, classes)
         labels = _one_hot_labels(frame, label_cols, name)
-        classes = classes or tuple(label_cols)
 
     directory = Path(directory)
     if not directory.is_dir():
-        raise DataError(f"The image directory {str(directory)!r} does not exist.")
+        raise DataError("The image directory {directory} does not exist.", "Set directory to the folder that holds the image files.",
+                        directory=str(directory))
     paths = tuple(str(directory / i) for i in ids)
     if check_files:
         absent = np.array([not os.path.isfile(p) for p in paths])
         if absent.any():
             raise DataError(
                 f"{int(absent.sum())} of {len(paths)} image files in the {name} table are missing "
-                f"from {str(directory)!r}: {_values(ids[absent])}."
+                "from {directory}: {absent}.",
+                "Check directory and x_col, or drop the rows whose images are missing.",
+                directory=str(directory), absent=few(ids[absent].tolist()),
             )
     return Table(ids=tuple(ids), paths=paths, labels=labels, classes=classes, name=name)

@@ -8,6 +8,7 @@ and runs inside the compiled train step, so teacher and student see one view.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +18,11 @@ import numpy as np
 from PIL import Image
 
 from ._tf import keras, tf
-from .errors import DataError
+from .errors import DataError, Setting, few
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+# Shifts and zoom are fractions of the image: 1 or more would shift it out of view or zoom to nothing.
+FRACTIONS = ("width_shift_range", "height_shift_range", "zoom_range")
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,22 @@ class Augmentation:
     def __post_init__(self):
         for field in ("rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range"):
             value = getattr(self, field)
-            if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
-                raise DataError(f"Augmentation {field} must be a number >= 0, not {value!r}.")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0 or not math.isfinite(value):
+                raise DataError(f"Augmentation {field} must be a number >= 0, not {{value}}.",
+                                "Ranges are symmetric: a range r draws from -r to r; use 0 to turn it off.", value=value)
+            object.__setattr__(self, field, float(value))
+        for field in FRACTIONS:
+            value = getattr(self, field)
+            if value >= 1:
+                raise DataError(f"Augmentation {field} must be a fraction below 1, not {{value}}.",
+                                "Use for example {example} for up to 20%.", value=value, example=Setting(field, 0.2))
+        if not isinstance(self.horizontal_flip, (bool, np.bool_)):
+            raise DataError("Augmentation horizontal_flip must be True or False, not {value}.", value=self.horizontal_flip)
+        object.__setattr__(self, "horizontal_flip", bool(self.horizontal_flip))
         if self.fill_mode not in FILL_MODES:
-            raise DataError(f"Augmentation fill_mode must be one of {FILL_MODES}, not {self.fill_mode!r}.")
+            raise DataError("Augmentation fill_mode must be one of {modes}, not {value}.",
+                            "The default {default} mirrors the image at its edges.",
+                            modes=list(FILL_MODES), value=self.fill_mode, default="reflect")
 
     @classmethod
     def coerce(cls, value) -> Augmentation | None:
@@ -58,9 +73,11 @@ class Augmentation:
         if isinstance(value, Mapping):
             unknown = set(value) - set(cls.__dataclass_fields__)
             if unknown:
-                raise DataError(f"Unknown augmentation settings: {sorted(unknown)}.")
+                raise DataError("Unknown augmentation settings: {unknown}.", "The settings are {known}.",
+                                unknown=few(sorted(unknown)), known=few(list(cls.__dataclass_fields__)))
             return cls(**dict(value))
-        raise DataError(f"augment must be None, a pykd.Augmentation or a dict, not {type(value).__name__}.")
+        raise DataError(f"augment must be None, a pykd.Augmentation or a dict, not {type(value).__name__}.",
+                        "For example {example}.", example=Setting("augment", {"horizontal_flip": True}))
 
     @property
     def is_identity(self) -> bool:
