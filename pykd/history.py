@@ -15,20 +15,35 @@ class History:
     """One record per epoch, plus what was trained (`params`, plain values only).
 
     loss is the mean total loss over the epoch's rows; student_loss and accuracy
-    are over its labeled rows; distillation_loss is the mean T^2-scaled KL term.
-    val_loss and val_accuracy are the student's hard-label loss and accuracy.
+    are over its labeled rows; distillation_loss is the mean T^2-scaled KL term
+    (a scratch run has none). val_loss and val_accuracy are the student's
+    hard-label loss and accuracy. As in Keras, `history` maps each metric to its
+    values per epoch, `epoch` lists the epochs (from 0) and `model` is the student.
     """
 
     records: list[dict] = field(default_factory=list)
     params: dict = field(default_factory=dict)
+    model: object = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.records)
 
     @property
     def columns(self) -> list[str]:
+        scratch = self.params.get("mode") == "scratch"
+        train = [c for c in TRAIN_COLUMNS if not (scratch and c == "distillation_loss")]
         validated = any("val_loss" in r for r in self.records)
-        return list(TRAIN_COLUMNS) + (list(VALIDATION_COLUMNS) if validated else [])
+        return train + (list(VALIDATION_COLUMNS) if validated else [])
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """{metric: [value per epoch]}, as keras.callbacks.History.history."""
+        return {c: [r.get(c) for r in self.records] for c in self.columns if c != "epoch"}
+
+    @property
+    def epoch(self) -> list[int]:
+        """The epochs trained, counted from 0 as Keras does."""
+        return [int(r["epoch"]) - 1 for r in self.records]
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{c: r.get(c) for c in self.columns} for r in self.records], columns=self.columns)

@@ -48,6 +48,7 @@ class Steps:
         cached_teacher_logits: np.ndarray | None = None,
         augmenter: keras.Model | None = None,
         strategy: tf.distribute.Strategy | None = None,
+        run_eagerly: bool = False,
     ):
         self.spec = spec  # turns each batch's pixels into model inputs inside the step
         self.student = student
@@ -67,8 +68,10 @@ class Steps:
             self.test_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
         # _distributed returns a fresh closure per run: TensorFlow counts retraces per
         # function object, and a bound method would share one count across all runs.
-        self.train_step = tf.function(self._distributed(self._train_step), reduce_retracing=True)
-        self.test_step = tf.function(self._distributed(self._test_step), reduce_retracing=True)
+        # run_eagerly runs the very same steps op by op, for prints and breakpoints.
+        compile_step = (lambda f: f) if run_eagerly else (lambda f: tf.function(f, reduce_retracing=True))
+        self.train_step = compile_step(self._distributed(self._train_step))
+        self.test_step = compile_step(self._distributed(self._test_step))
 
     def _distributed(self, step):
         """Run `step` on every replica; global-batch arguments are split by the dataset."""
@@ -112,11 +115,16 @@ class Steps:
             per_row = combine(hard, soft, s.alpha)
             # Divided by the rows of the whole (global) batch: replicas' gradients are summed.
             loss = tf.reduce_sum(per_row) / global_rows
-        grads = tape.gradient(loss, variables)
+            # As compile() does: a LossScaleOptimizer scales the loss here and unscales the
+            # gradients when it applies them; any other optimizer returns the loss unchanged.
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, variables)
         finite = tf.math.is_finite(loss)
-        for g in grads:
-            if g is not None:
-                finite = finite & tf.reduce_all(tf.math.is_finite(g))
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # (A LossScaleOptimizer skips steps with overflowing gradients itself and lowers its scale.)
+            for g in grads:
+                if g is not None:
+                    finite = finite & tf.reduce_all(tf.math.is_finite(g))
         if self.strategy is not None:  # every replica must take the same branch
             context = tf.distribute.get_replica_context()
             failed = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))

@@ -1,4 +1,5 @@
-"""Model helpers: load, save, freeze/unfreeze from a named layer, and small example models."""
+"""Models: loading, introspection (input shape, output width, softmax ends), saving,
+freezing from a named layer, and small example models."""
 
 from __future__ import annotations
 
@@ -6,17 +7,86 @@ import os
 from pathlib import Path
 
 from ._tf import keras
-from .errors import DataError
-from .teacher import input_shape, load_model, output_width
+from .errors import DataError, few
 
 __all__ = ["load_model", "save_model", "set_trainable", "count_params", "describe", "example_teacher", "example_student"]
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def load_model(model, *, role: str = "model") -> keras.Model:
+    """A Keras model, or one loaded from a .keras/.h5 path."""
+    if isinstance(model, keras.Model):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.is_file():
+            raise DataError(f"The {role} file {{path}} does not exist.", "Check the path, or pass the model itself.", path=str(path))
+        if path.suffix.lower() not in MODEL_SUFFIXES:
+            raise DataError(f"The {role} file {{path}} is not a .keras or .h5 model file.",
+                            "Save whole models with save_model() to a .keras file.", path=str(path))
+        try:
+            return keras.models.load_model(path, compile=False)
+        except Exception as err:
+            raise DataError(f"Could not load the {role} from {{path}}: {err}", path=str(path)) from err
+    raise DataError(f"The {role} must be a Keras model or a path to a .keras/.h5 file, not {type(model).__name__}.",
+                    "Build it with Keras, or load it with load_model().")
+
+
+def _last_layer(model: keras.Model) -> keras.layers.Layer:
+    layer = model.layers[-1]
+    while isinstance(layer, keras.Model) and layer.layers:  # nested Sequential / Functional
+        layer = layer.layers[-1]
+    return layer
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """True when the model's last layer applies softmax (its outputs are probabilities)."""
+    layer = _last_layer(model)
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    activation = getattr(layer, "activation", None)
+    return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+
+
+def outputs_are_probabilities(model: keras.Model, declared: str, role: str) -> bool:
+    if declared == "auto":
+        return ends_in_softmax(model)
+    if declared in ("logits", "probabilities"):
+        return declared == "probabilities"
+    raise DataError(f"{role}_outputs must be one of {{allowed}}, not {{declared}}.",
+                    "'auto' reads it from the last layer; say 'probabilities' for a model ending in softmax.",
+                    allowed=["auto", "logits", "probabilities"], declared=declared)
+
+
+def output_width(model: keras.Model) -> int:
+    shape = model.outputs[0].shape if getattr(model, "outputs", None) else model.output_shape
+    return int(shape[-1])
+
+
+def input_shape(model: keras.Model) -> tuple:
+    """(height, width, channels) of the model's image input; entries may be None."""
+    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else tuple(model.input_shape)
+    if len(shape) != 4:
+        raise DataError(
+            f"Model {model.name!r} takes inputs of shape {shape}; an image model takes (batch, height, width, channels).",
+            "Give a model whose input is a batch of images, e.g. keras.Input((224, 224, 3)).",
+        )
+    return shape[1:]
+
+
+def clone_model(model: keras.Model) -> keras.Model:
+    """A twin with the same weights (built under the caller's strategy scope, if any)."""
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> str:
     """Save a whole model to a .keras (or legacy .h5) file; returns the path."""
     path = Path(path)
     if path.suffix not in (".keras", ".h5"):
-        raise DataError(f"Save models to a .keras (or .h5) file, not {str(path)!r}.")
+        raise DataError("Save models to a .keras (or .h5) file, not {path}.", "End the file name in .keras.", path=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return str(path)
@@ -53,9 +123,10 @@ def set_trainable(model: keras.Model, trainable: bool, from_layer: str | None = 
     layers = _flat_layers(model)
     names = [layer.name for layer in layers]
     if from_layer not in names:
-        close = [n for n in names if from_layer.split("_")[0] in n][:5]
-        hint = f" Similar names: {close}." if close else ""
-        raise DataError(f"The model has no layer named {from_layer!r}.{hint}")
+        close = [n for n in names if from_layer.split("_")[0] in n]
+        raise DataError("The model has no layer named {name}.",
+                        "Similar names: {close}." if close else "Its layers are {close}.",
+                        name=from_layer, close=few(close or names))
     for container in _containers(model):
         container.trainable = True
     start = names.index(from_layer)

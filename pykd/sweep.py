@@ -10,7 +10,8 @@ from ._tf import keras
 from .api import distill
 from .images import Augmentation
 from .precompute import teacher_logits
-from .teacher import is_logits_table, load_model
+from .models import load_model
+from .teacher import is_logits_table
 
 
 def sweep(

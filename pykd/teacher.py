@@ -24,65 +24,7 @@ from .errors import DataError
 from .frames import Table, read_table
 from .images import FileImages, ImageSpec
 from .losses import as_logits
-
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-def load_model(model, *, role: str = "model") -> keras.Model:
-    """A Keras model, or one loaded from a .keras/.h5 path."""
-    if isinstance(model, keras.Model):
-        return model
-    if isinstance(model, (str, os.PathLike)):
-        path = Path(model)
-        if not path.is_file():
-            raise DataError(f"The {role} file {str(path)!r} does not exist.")
-        if path.suffix.lower() not in MODEL_SUFFIXES:
-            raise DataError(f"The {role} file {str(path)!r} is not a .keras or .h5 model file.")
-        try:
-            return keras.models.load_model(path, compile=False)
-        except Exception as err:
-            raise DataError(f"Could not load the {role} from {str(path)!r}: {err}") from err
-    raise DataError(f"The {role} must be a Keras model or a path to a .keras/.h5 file, not {type(model).__name__}.")
-
-
-def _last_layer(model: keras.Model) -> keras.layers.Layer:
-    layer = model.layers[-1]
-    while isinstance(layer, keras.Model) and layer.layers:  # nested Sequential / Functional
-        layer = layer.layers[-1]
-    return layer
-
-
-def ends_in_softmax(model: keras.Model) -> bool:
-    """True when the model's last layer applies softmax (its outputs are probabilities)."""
-    layer = _last_layer(model)
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    activation = getattr(layer, "activation", None)
-    return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
-
-
-def outputs_are_probabilities(model: keras.Model, declared: str, role: str) -> bool:
-    if declared == "auto":
-        return ends_in_softmax(model)
-    if declared in ("logits", "probabilities"):
-        return declared == "probabilities"
-    raise DataError(f"{role}_outputs must be 'auto', 'logits' or 'probabilities', not {declared!r}.")
-
-
-def output_width(model: keras.Model) -> int:
-    shape = model.outputs[0].shape if getattr(model, "outputs", None) else model.output_shape
-    return int(shape[-1])
-
-
-def input_shape(model: keras.Model) -> tuple:
-    """(height, width, channels) of the model's image input; entries may be None."""
-    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else tuple(model.input_shape)
-    if len(shape) != 4:
-        raise DataError(
-            f"Model {model.name!r} takes inputs of shape {shape}; an image model takes (batch, height, width, channels)."
-        )
-    return shape[1:]
-
+from .models import load_model, output_width, outputs_are_probabilities
 
 class ModelTeacher:
     """One model or an ensemble; `logits(x)` runs in inference mode (training=False)."""

@@ -1,0 +1,150 @@
+"""Building a run from its Plan: everything that changes state, in one place.
+
+Seed, strategy scope, optimizer, augmenter, batch streams, image sources,
+the teacher's logits and the compiled steps. The student is compiled with the
+run's optimizer, its hard-label loss and an accuracy metric, as Keras' fit()
+would have it, so standard callbacks (ReduceLROnPlateau, EarlyStopping on
+val_accuracy, TensorBoard, ...) find what they look for.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, field
+
+from ._tf import keras, tf
+from .image_cache import image_source
+from .images import build_augmenter
+from .loop import EpochPlan, Steps, StepSettings
+from .models import clone_model
+from .plan import Plan
+from .progress import progress_printer, timed
+from .stream import BatchStream
+from .teacher import ModelTeacher, TableTeacher, cached_logits
+
+
+@dataclass
+class Run:
+    """A built run: what Trainer.fit() trains. Close it (or use `with`) to release the image caches."""
+
+    plan: Plan
+    student: keras.Model  # the model trained: the user's, or its twin under a strategy
+    optimizer: keras.optimizers.Optimizer
+    augmenter: keras.Model | None
+    steps: Steps
+    train: EpochPlan
+    validation: EpochPlan | None
+    teacher_cache: bool
+    timings: dict = field(default_factory=dict)
+    _resources: ExitStack = field(default_factory=ExitStack, repr=False)
+
+    @property
+    def user_student(self) -> keras.Model:
+        return self.plan.student
+
+    def close(self) -> None:
+        self._resources.close()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def build(plan: Plan) -> Run:
+    """Make everything the run needs; the caches it opens are released by Run.close()."""
+    s = plan.settings
+    if s.seed is not None:
+        keras.utils.set_random_seed(s.seed)
+    student, optimizer, augmenter = _in_scope(plan)
+    train_stream = BatchStream(len(plan.train), s.batch_size, shuffle=True, seed=s.seed, last_batch=s.last_batch)
+    steps = s.steps_per_epoch or train_stream.steps_per_pass
+    val_stream = val_steps = None
+    if plan.validation is not None:
+        val_stream = BatchStream(len(plan.validation), s.batch_size, shuffle=False, seed=0, last_batch="keep")
+        val_steps = s.validation_steps or val_stream.steps_per_pass
+    resources = ExitStack()
+    try:
+        teacher_pass = isinstance(plan.teacher, ModelTeacher) and (
+            s.cache_teacher is True or (s.cache_teacher == "auto" and augmenter is None))
+        timings: dict = {}
+        passes = s.epochs * steps / train_stream.steps_per_pass + teacher_pass
+        train_images = _images(plan, plan.train, passes, resources, timings)
+        val_images = None
+        if plan.validation is not None:
+            val_images = _images(plan, plan.validation, s.epochs * val_steps / val_stream.steps_per_pass, resources, timings)
+        cached, teacher_fn = _teacher_logits(plan, train_images, teacher_pass, timings)
+        compiled = Steps(
+            student, optimizer, StepSettings(s.temperature, s.alpha if plan.distilling else 1.0,
+                                             plan.student_probabilities, plan.distilling),
+            plan.spec, train_labels=plan.train.labels,
+            test_labels=None if plan.validation is None else plan.validation.labels,
+            teacher_logits_fn=teacher_fn, cached_teacher_logits=cached, augmenter=augmenter,
+            strategy=s.strategy, run_eagerly=s.run_eagerly,
+        )  # fmt: skip
+        validation = None if val_images is None else EpochPlan(val_images, val_stream, val_steps)
+        return Run(plan, student, optimizer, augmenter, compiled, EpochPlan(train_images, train_stream, steps),
+                   validation, cached is not None, timings, resources)
+    except BaseException:
+        resources.close()
+        raise
+
+
+def _in_scope(plan: Plan):
+    """The student, optimizer and augmenter, made under the strategy's scope when there is one."""
+    s = plan.settings
+    with s.strategy.scope() if s.strategy is not None else nullcontext():
+        # Variables must live under the strategy's scope: train a twin, copied back at the end.
+        student = clone_model(plan.student) if s.strategy is not None else plan.student
+        augmenter = build_augmenter(s.augment, s.seed)
+        if augmenter is not None:
+            augmenter.build((None, plan.spec.height, plan.spec.width, plan.spec.channels))
+        optimizer = s.optimizer if s.learning_rate is None else s.optimizer(learning_rate=s.learning_rate)
+        optimizer.build(student.trainable_variables)
+        student.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not plan.student_probabilities),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+        # Built now so that callbacks can read the metric's direction (accuracy: higher is better).
+        student._compile_metrics.build(tf.zeros((1,), tf.int32), tf.zeros((1, plan.n_classes)))
+    return student, optimizer, augmenter
+
+
+def _images(plan: Plan, table, passes: float, resources: ExitStack, timings: dict):
+    s = plan.settings
+    image_dir = s.cache_dir if s.cache_dir is not None else s.checkpoint_dir
+    name = "training" if table is plan.train else "validation"
+    with timed(timings, "seconds_images"):
+        images = image_source(
+            s.cache_images, table.paths, plan.spec, cache_dir=image_dir, passes=passes, batch_size=s.batch_size,
+            progress=progress_printer(s.verbose, f"Decoding {len(table)} {name} images once"),
+        )
+    resources.callback(images.close)
+    return images
+
+
+def _teacher_logits(plan: Plan, train_images, teacher_pass: bool, timings: dict):
+    """(cached logits per training row, or None; a teacher function for the step, or None)."""
+    s = plan.settings
+    source = plan.teacher
+    if isinstance(source, TableTeacher):
+        return source.lookup(plan.train), None
+    if not isinstance(source, ModelTeacher):
+        return None, None
+    if teacher_pass:
+        # Kept beside the checkpoint: a resumed run finds the logits instead of recomputing them.
+        with timed(timings, "seconds_teacher"):
+            logits = cached_logits(
+                source, plan.train, train_images, s.batch_size, s.cache_dir if s.cache_dir is not None else s.checkpoint_dir,
+                progress_printer(s.verbose, f"Teacher logits for {len(plan.train)} images (once, reused every epoch)"),
+            )
+        return logits, None
+    if s.strategy is not None:
+        with s.strategy.scope():
+            o = plan.options
+            source = ModelTeacher([clone_model(m) for m in source.models], outputs=o.teacher_outputs,
+                                  combine=o.teacher_combine, precision=source.precision)
+    return None, source.logits
+

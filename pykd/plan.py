@@ -1,0 +1,224 @@
+"""Preparing a run: every check, once, before anything changes.
+
+`prepare()` turns what the user passed (an `Options` and the models and tables)
+into a frozen `Plan`: validated settings, resolved tables, the teacher source
+and the image spec. It changes nothing: no seed is set, no variable is made,
+no file is written, so a bad input raises DataError with the student untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._tf import keras, tf
+from .checks import (
+    callback_list,
+    check_labels_fit,
+    check_model_fits,
+    drop_bad_images,
+    image_spec,
+    label_layout,
+    loss_settings,
+    one_of,
+    optimizer_recipe,
+    verbosity,
+    whole_number,
+)
+from .errors import DataError, Setting
+from .frames import Table, read_table, resolve_table
+from .images import Augmentation, ImageSpec
+from .models import load_model, output_width, outputs_are_probabilities
+from .teacher import ModelTeacher, TableTeacher, resolve_teacher
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything distill() and train_scratch() take besides the models and the training table.
+
+    The fields are the keyword arguments of distill(), with its defaults; see its
+    docstring for what each means. train_scratch() leaves the teacher's at theirs.
+    """
+
+    directory: str | os.PathLike
+    validation: object = None
+    x_col: str = "image_id"
+    y_col: object = "label"
+    classes: object = None
+    image_size: object = None
+    rescale: float | None = None
+    batch_size: int = 32
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    validation_steps: int | None = None
+    temperature: float = 3.0
+    alpha: float = 0.1
+    teacher_outputs: str = "auto"
+    teacher_combine: str = "logits"
+    teacher_precision: str = "auto"
+    student_outputs: str = "auto"
+    optimizer: object = "adam"
+    learning_rate: object = None
+    augment: object = None
+    last_batch: str = "keep"
+    callbacks: object = None
+    seed: int | None = None
+    verbose: object = "auto"
+    cache_teacher: object = "auto"
+    cache_images: object = "auto"
+    cache_dir: str | os.PathLike | None = None
+    on_bad_image: str = "error"
+    checkpoint_dir: str | os.PathLike | None = None
+    resume: bool = False
+    strategy: object = None
+    run_eagerly: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked scalar settings of a run."""
+
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int | None
+    validation_steps: int | None
+    seed: int | None
+    temperature: float
+    alpha: float
+    verbose: int
+    last_batch: str
+    cache_teacher: object
+    cache_images: object
+    augment: Augmentation | None
+    optimizer: object  # an optimizer object, or its class (made under the strategy's scope)
+    learning_rate: object
+    callbacks: tuple
+    cache_dir: str | None
+    checkpoint_dir: str | None
+    resume: bool
+    strategy: tf.distribute.Strategy | None
+    run_eagerly: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run, fully checked: what build() makes and Trainer.fit() trains."""
+
+    mode: str  # "distill" or "scratch"
+    settings: Settings
+    student: keras.Model
+    spec: ImageSpec
+    student_probabilities: bool
+    train: Table
+    validation: Table | None
+    n_classes: int
+    teacher: ModelTeacher | TableTeacher | None = None
+    options: Options = field(repr=False, default=None)
+
+    @property
+    def distilling(self) -> bool:
+        return self.mode == "distill"
+
+    @property
+    def augmented(self) -> bool:
+        return self.settings.augment is not None and not self.settings.augment.is_identity
+
+
+def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
+    """Check everything about a run and return its Plan; raise DataError naming what is wrong."""
+    settings = check_settings(options)
+    student = load_model(student, role="student")
+    spec = image_spec(student, options.image_size, options.rescale)
+    probabilities = outputs_are_probabilities(student, options.student_outputs, "student")
+    train_table, val_table = _tables(train, options)
+    n_classes = len(train_table.classes) if train_table.classes else output_width(student)
+    check_model_fits(student, spec, n_classes, "student")
+    for table in (train_table, val_table):
+        if table is not None:
+            check_labels_fit(table, n_classes)
+    source = None
+    if mode == "distill":
+        source = _teacher(teacher, options, spec, n_classes)
+    else:
+        train_table = train_table.subset(np.flatnonzero(train_table.labels >= 0))
+        if len(train_table) == 0:
+            raise DataError("The train table has no labeled rows: a scratch student needs labels.")
+    train_table, val_table = drop_bad_images([train_table, val_table], options.on_bad_image)
+    plan = Plan(mode, settings, student, spec, probabilities, train_table, val_table, n_classes, source, options)
+    _check_combinations(plan)
+    return plan
+
+
+def check_settings(options: Options) -> Settings:
+    temperature, alpha = loss_settings(options.temperature, options.alpha)
+    one_of(options.last_batch, "last_batch", ("keep", "drop"))
+    one_of(options.cache_teacher, "cache_teacher", ("auto", True, False))
+    one_of(options.cache_images, "cache_images", ("auto", True, False))
+    one_of(options.resume, "resume", (True, False))
+    one_of(options.run_eagerly, "run_eagerly", (True, False))
+    if options.resume and options.checkpoint_dir is None:
+        raise DataError("resume=True needs checkpoint_dir= to resume from.",
+                        "Pass the checkpoint_dir of the run to continue.")
+    if options.strategy is not None and not isinstance(options.strategy, tf.distribute.Strategy):
+        raise DataError(f"strategy must be a tf.distribute.Strategy, not {type(options.strategy).__name__}.",
+                        "For example tf.distribute.MirroredStrategy(), or None for one device.")
+    optimizer, learning_rate = optimizer_recipe(options.optimizer, options.learning_rate)
+    return Settings(
+        batch_size=whole_number(options.batch_size, "batch_size"),
+        epochs=whole_number(options.epochs, "epochs"),
+        steps_per_epoch=whole_number(options.steps_per_epoch, "steps_per_epoch", allow_none=True),
+        validation_steps=whole_number(options.validation_steps, "validation_steps", allow_none=True),
+        seed=whole_number(options.seed, "seed", minimum=0, allow_none=True),
+        temperature=temperature, alpha=alpha, verbose=verbosity(options.verbose),
+        last_batch=options.last_batch, cache_teacher=options.cache_teacher, cache_images=options.cache_images,
+        augment=Augmentation.coerce(options.augment), optimizer=optimizer, learning_rate=learning_rate,
+        callbacks=tuple(callback_list(options.callbacks)),
+        cache_dir=_path(options.cache_dir, "cache_dir"), checkpoint_dir=_path(options.checkpoint_dir, "checkpoint_dir"),
+        resume=bool(options.resume), strategy=options.strategy, run_eagerly=bool(options.run_eagerly),
+    )  # fmt: skip
+
+
+def _path(value, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise DataError(f"{name} must be a folder path, not {{value}}.", value=value)
+    return os.fspath(value)
+
+
+def _tables(train, options: Options) -> tuple[Table, Table | None]:
+    o = options
+    train_table = resolve_table(train, directory=o.directory, x_col=o.x_col, y_col=o.y_col, classes=o.classes, name="train")
+    if o.validation is None:
+        return train_table, None
+    val_classes = o.classes or train_table.classes
+    frame = read_table(o.validation, name="validation")
+    val_table = resolve_table(frame, directory=o.directory, x_col=o.x_col, y_col=label_layout(frame, o.y_col, val_classes),
+                              classes=val_classes, name="validation")
+    if val_table.n_labeled == 0:
+        raise DataError("The validation table has no labeled rows to measure accuracy on.",
+                        "Give validation rows with labels, or leave validation out.")
+    return train_table, val_table
+
+
+def _teacher(teacher, options: Options, spec: ImageSpec, n_classes: int):
+    source = resolve_teacher(teacher, outputs=options.teacher_outputs, combine=options.teacher_combine,
+                             precision=options.teacher_precision, x_col=options.x_col)
+    if isinstance(source, ModelTeacher):
+        for model in source.models:
+            check_model_fits(model, spec, n_classes, "teacher")
+    elif source.n_outputs[0] != n_classes:
+        raise DataError(f"The teacher logits table has {source.n_outputs[0]} columns but the data has {n_classes} classes.",
+                        "Give one logit column per class next to the id column.")
+    return source
+
+
+def _check_combinations(plan: Plan) -> None:
+    if plan.settings.cache_teacher is True and plan.augmented:
+        raise DataError("cache_teacher=True needs augment=None: augmented images change the teacher's logits every step.",
+                        "Pass {auto} to cache only when it is exact.", auto=Setting("cache_teacher", "auto"))
+    if isinstance(plan.teacher, TableTeacher) and plan.augmented:
+        raise DataError("Precomputed teacher logits cannot follow augmented images.",
+                        "Use augment=None, or pass the teacher model itself.")

@@ -1,0 +1,156 @@
+"""Running a built run: epochs, validation, callbacks, checkpoints and resume.
+
+Shaped like Keras' fit(): `fit()` prepares, builds and hands the run to a
+Trainer, which coordinates the epoch loop (pykd.loop.train_epoch owns the
+batches, a keras CallbackList the callbacks, the compiled Steps the step) and
+does little else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from . import checkpoint
+from ._tf import keras
+from .build import Run, build
+from .errors import DataError
+from .history import History
+from .image_cache import DecodedImages
+from .loop import run_test, train_epoch
+from .plan import Options, prepare
+
+
+def fit(mode: str, student, teacher, train, options: Options) -> History:
+    """Prepare (check everything), build, then train; the user's student ends with the trained weights."""
+    started = time.perf_counter()
+    plan = prepare(mode, student, teacher, train, options)
+    with build(plan) as run:
+        history = Trainer(run).fit()
+    history.params["seconds"] = round(time.perf_counter() - started, 3)
+    return history
+
+
+class Trainer:
+    """The epoch loop over a built Run."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.history = History(params=run_params(run), model=run.user_student)
+
+    def fit(self) -> History:
+        run, s = self.run, self.run.plan.settings
+        start = self._resume() if s.resume else 0
+        callbacks = self._callbacks()
+        student = run.student
+        student.stop_training = False
+        callbacks.on_train_begin()
+        logs: dict = {}
+        for epoch in range(start, s.epochs):
+            callbacks.on_epoch_begin(epoch)
+            logs = train_epoch(run.steps, run.train, callbacks, epoch, s.verbose == 1 or bool(s.callbacks))
+            if not run.plan.distilling:
+                logs.pop("distillation_loss", None)
+            if run.validation is not None:
+                val = run_test(run.steps, run.validation.images, run.validation.stream, run.validation.steps)
+                logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            self.history.records.append({"epoch": epoch + 1, **logs})
+            if s.checkpoint_dir is not None:
+                self._save()  # before the callbacks, so a crash in one never loses the epoch
+            callbacks.on_epoch_end(epoch, dict(logs))
+            if student.stop_training:
+                break
+        callbacks.on_train_end(dict(logs))
+        if student is not run.user_student:
+            run.user_student.set_weights(student.get_weights())
+        self.history.params["stopped_early"] = len(self.history.records) < s.epochs
+        return self.history
+
+    def _callbacks(self) -> keras.callbacks.CallbackList:
+        run, s = self.run, self.run.plan.settings
+        for callback in s.callbacks:
+            if hasattr(callback, "set_run"):  # a pykd-aware callback sees the built run (streams, steps)
+                callback.set_run(run)
+        return keras.callbacks.CallbackList(
+            list(s.callbacks), add_progbar=s.verbose > 0, model=run.student, verbose=s.verbose,
+            epochs=s.epochs, steps=run.train.steps,
+        )
+
+    # ------------------------------------------------------------ checkpoints
+    def _parts(self) -> dict:
+        run = self.run
+        parts = {"student": run.student.variables, "optimizer": run.optimizer.variables}
+        if run.augmenter is not None:
+            parts["augmenter"] = run.augmenter.variables
+        return parts
+
+    def _run_key(self) -> dict:
+        plan, s = self.run.plan, self.run.plan.settings
+        return {"mode": plan.mode, "batch_size": s.batch_size, "steps": self.run.train.steps,
+                "n_train": len(plan.train), "ids": digest(plan.train.ids)}
+
+    def _save(self) -> None:
+        run = self.run
+        checkpoint.save(run.plan.settings.checkpoint_dir, parts=self._parts(), meta={
+            "run_key": self._run_key(),
+            "records": self.history.records,
+            "train_stream": run.train.stream.get_state(),
+            "val_stream": None if run.validation is None else run.validation.stream.get_state(),
+        })  # fmt: skip
+
+    def _resume(self) -> int:
+        """Restore the last complete epoch from the checkpoint; returns the epoch to start at."""
+        directory = self.run.plan.settings.checkpoint_dir
+        saved = checkpoint.load(directory)
+        if saved is None:
+            return 0
+        meta, values = saved
+        if meta["run_key"] != self._run_key():
+            raise DataError(
+                f"The checkpoint in {{directory}} comes from a different run ({meta['run_key']}), not this one ({self._run_key()}).",
+                "Use another checkpoint_dir, or resume with the settings of that run.", directory=str(directory),
+            )
+        for name, variables in self._parts().items():
+            checkpoint.restore(variables, values.get(name, []), name)
+        self.run.train.stream.set_state(meta["train_stream"])
+        if self.run.validation is not None and meta.get("val_stream"):
+            self.run.validation.stream.set_state(meta["val_stream"])
+        self.history.records = meta["records"]
+        return len(self.history.records)
+
+
+def digest(ids) -> str:
+    """A stable fingerprint of the row ids (Python's own hash() changes per process)."""
+    return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]
+
+
+def run_params(run: Run) -> dict:
+    """What was trained, as plain values (safe to send to R): the history's params."""
+    plan, s = run.plan, run.plan.settings
+    distilling = plan.distilling
+    return {
+        "mode": plan.mode,
+        "temperature": s.temperature if distilling else None,
+        "alpha": s.alpha if distilling else 1.0,
+        "batch_size": s.batch_size,
+        "epochs": s.epochs,
+        "steps_per_epoch": run.train.steps,
+        "validation_steps": None if run.validation is None else run.validation.steps,
+        "n_train": len(plan.train),
+        "n_labeled": plan.train.n_labeled,
+        "n_validation": 0 if plan.validation is None else len(plan.validation),
+        "classes": None if plan.train.classes is None else list(plan.train.classes),
+        "image_size": [plan.spec.height, plan.spec.width],
+        "teacher_params": getattr(plan.teacher, "params", None),
+        "teacher_precision": getattr(plan.teacher, "precision", None),
+        "student_params": int(run.student.count_params()),
+        "teacher_cache": run.teacher_cache,
+        "augmented": run.augmenter is not None,
+        "image_cache": isinstance(run.train.images, DecodedImages),
+        "last_batch": s.last_batch,
+        "seed": s.seed,
+        "replicas": 1 if s.strategy is None else int(s.strategy.num_replicas_in_sync),
+        "run_eagerly": s.run_eagerly,
+        "seconds_images": run.timings.get("seconds_images", 0.0),
+        "seconds_teacher": run.timings.get("seconds_teacher", 0.0),
+    }
