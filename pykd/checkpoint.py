@@ -58,6 +58,7 @@ def load(directory) -> tuple[dict, dict[str, list[np.ndarray]]] | None:
 def restore(variables, values: list[np.ndarray], what: str) -> None:
     variables = list(variables)
     if len(variables) != len(values) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values)):
-        raise DataError(f"The checkpoint's {what} does not match this run's {what}: was the model changed?")
+        raise DataError(f"The checkpoint's {what} does not match this run's {what}: was the model changed?",
+                        "Resume with the model of that run, or use another checkpoint_dir.")
     for variable, value in zip(variables, values):
         variable.assign(value)

@@ -41,6 +41,10 @@ def write_digits(
       a convolutional teacher learns and a tiny student hardly can from few labels
     - train.csv: image_id,label with most labels missing (an unlabeled transfer set)
     - validation.csv: image_id and one-hot columns named by CLASSES
+    directory: the folder to write into (made if missing). size: the images' side in pixels.
+    labeled_fraction: the share of training rows that keep their label.
+    validation_fraction: the share of all digits held out for validation.
+    seed: fixes the split, the placement and the noise.
     Returns the paths and counts as a plain dict.
     """
     try:

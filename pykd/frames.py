@@ -56,7 +56,8 @@ def read_table(data, *, name: str = "train") -> pd.DataFrame:
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.is_file():
-            raise DataError(f"The {name} table {{path}} does not exist.", "Give a data frame, or the path of a CSV file with one row per image.", path=str(path))
+            raise DataError(f"The {name} table {{path}} does not exist.",
+                            "Give a data frame, or the path of a CSV file with one row per image.", path=str(path))
         try:
             return pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
@@ -207,7 +208,8 @@ def resolve_table(
             missing=few(missing_cols), present=few(list(frame.columns)),
         )
     if len(frame) == 0:
-        raise DataError(f"The {name} table is empty: it has no rows to train or evaluate on.", "Give a table with one row per image.")
+        raise DataError(f"The {name} table is empty: it has no rows to train or evaluate on.",
+                        "Give a table with one row per image.")
 
     ids = frame[x_col]
     no_id = _is_missing(ids)
@@ -236,7 +238,8 @@ def resolve_table(
 
     directory = Path(directory)
     if not directory.is_dir():
-        raise DataError("The image directory {directory} does not exist.", "Set directory to the folder that holds the image files.",
+        raise DataError("The image directory {directory} does not exist.",
+                        "Set directory to the folder that holds the image files.",
                         directory=str(directory))
     paths = tuple(str(directory / i) for i in ids)
     if check_files:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ._tf import keras, tf
-from .errors import DataError, Setting, few
+from .errors import DataError, Setting, Text, few, literal
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 # Shifts and zoom are fractions of the image: 1 or more would shift it out of view or zoom to nothing.
@@ -292,11 +292,10 @@ def report_bad_images(bad: Mapping[str, str], policy: str) -> None:
     if not bad:
         return
     names = list(bad)
-    shown = "; ".join(f"{n} ({bad[n]})" for n in names[:5])
-    more = f"; and {len(names) - 5} more" if len(names) > 5 else ""
     if policy == "error":
         raise DataError(
-            f"{len(names)} image {'files are' if len(names) > 1 else 'file is'} unreadable: {shown}{more}. "
-            "Remove or replace them, or pass on_bad_image='skip' to train without them."
+            f"{len(names)} image {'files are' if len(names) > 1 else 'file is'} unreadable: {{files}}.",
+            "Remove or replace them, or pass {skip} to train without them.",
+            files=few([Text(f"{n} ({bad[n]})") for n in names]), skip=Setting("on_bad_image", "skip"),
         )
-    warnings.warn(f"Skipped {len(names)} unreadable image file(s): {', '.join(names[:5])}{more}.", stacklevel=3)
+    warnings.warn(f"Skipped {len(names)} unreadable image file(s): {literal(few([Text(n) for n in names]))}.", stacklevel=3)

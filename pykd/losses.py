@@ -72,8 +72,10 @@ def distillation_loss(
     """The mean distillation loss of a batch (a scalar tensor).
 
     y_true: integer class ids (-1 or NaN for unlabeled rows) or one-hot rows
-    (all zeros for unlabeled rows). teacher_outputs / student_outputs say whether
+    (all zeros for unlabeled rows). student_logits, teacher_logits: (batch, classes)
+    outputs of the two models; teacher_outputs / student_outputs say whether
     those tensors are "logits" or softmax "probabilities".
+    temperature: T > 0. alpha: the weight of the hard-label term, in [0, 1].
     """
     for name, kind in (("teacher_outputs", teacher_outputs), ("student_outputs", student_outputs)):
         if kind not in ("logits", "probabilities"):

@@ -15,13 +15,17 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def load_model(model, *, role: str = "model") -> keras.Model:
-    """A Keras model, or one loaded from a .keras/.h5 path."""
+    """A Keras model, or one loaded from a .keras/.h5 path (without its compile state).
+
+    role: how error messages name the model ("teacher", "student", ...).
+    """
     if isinstance(model, keras.Model):
         return model
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if not path.is_file():
-            raise DataError(f"The {role} file {{path}} does not exist.", "Check the path, or pass the model itself.", path=str(path))
+            raise DataError(f"The {role} file {{path}} does not exist.", "Check the path, or pass the model itself.",
+                            path=str(path))
         if path.suffix.lower() not in MODEL_SUFFIXES:
             raise DataError(f"The {role} file {{path}} is not a .keras or .h5 model file.",
                             "Save whole models with save_model() to a .keras file.", path=str(path))
@@ -165,6 +169,7 @@ def _conv_block(layers, filters: int, name: str) -> list:
 def example_teacher(input_shape=(32, 32, 3), n_classes: int = 10, seed: int | None = None) -> keras.Model:
     """A small convolutional teacher (about 110k parameters) with logit outputs.
 
+    input_shape: (height, width, channels); n_classes: outputs; seed: fixes the initial weights.
     Pixels are expected as 0..255; the model rescales them itself.
     """
     _seeded(seed)
@@ -187,7 +192,10 @@ def example_teacher(input_shape=(32, 32, 3), n_classes: int = 10, seed: int | No
 
 
 def example_student(input_shape=(32, 32, 3), n_classes: int = 10, seed: int | None = None) -> keras.Model:
-    """A much smaller convolutional student (about 4k parameters at 32x32) with logit outputs."""
+    """A much smaller convolutional student (about 4k parameters at 32x32) with logit outputs.
+
+    input_shape: (height, width, channels); n_classes: outputs; seed: fixes the initial weights.
+    """
     _seeded(seed)
     layers = keras.layers
     return keras.Sequential(

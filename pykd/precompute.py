@@ -44,6 +44,10 @@ def teacher_logits(
 
     teacher: a model, a path, or a list of them (ensemble). With `path`, the table
     is also written there as CSV (or as .npy plus a `.ids.txt` file for a .npy path).
+    data: a table with an `x_col` column of image file names (labels are not needed);
+    directory, x_col, image_size, rescale, batch_size, teacher_outputs, teacher_combine,
+    teacher_precision and on_bad_image as for distill(). classes: names for the logit
+    columns (by default logit_0, logit_1, ...).
     """
     batch_size = whole_number(batch_size, "batch_size")
     source = resolve_teacher(teacher, outputs=teacher_outputs, combine=teacher_combine, precision=teacher_precision)
@@ -55,7 +59,8 @@ def teacher_logits(
     values = compute_logits(source, FileImages(table.paths, spec), np.arange(len(table)), batch_size)
     width = values.shape[1]
     if classes is not None and len(classes) != width:
-        raise DataError(f"classes has {len(classes)} names but the teacher outputs {width} classes.")
+        raise DataError(f"classes has {len(classes)} names but the teacher outputs {width} classes.",
+                        "Give one name per teacher output, in class-id order.")
     names = [str(c) for c in classes] if classes is not None else [f"logit_{i}" for i in range(width)]
     frame = pd.DataFrame(values, columns=names)
     frame.insert(0, x_col, list(table.ids))
@@ -89,6 +94,9 @@ def out_of_fold_logits(
     """Train `folds` teachers, each without one fold; return every row's logits from the one that did not see it.
 
     build_teacher: called once per fold for a fresh, untrained model.
+    train: the labeled table (and unlabeled rows); directory, x_col, y_col, classes as for distill().
+    folds: how many teachers (at least 2). seed: fixes the split and each teacher's training.
+    path: also write the table there (CSV, or .npy plus .ids.txt).
     train_options: passed to train_scratch (epochs, batch_size, augment, ...).
     Unlabeled rows get the average logits of all fold teachers (none of them saw those labels).
     """

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, Setting
 
 
 @dataclass
@@ -37,10 +37,12 @@ class BatchStream:
         last_batch: str = "keep",
     ):
         if last_batch not in ("keep", "drop"):
-            raise DataError(f"last_batch must be 'keep' or 'drop', not {last_batch!r}.")
+            raise DataError("last_batch must be 'keep' or 'drop', not {value}.", value=last_batch)
         if last_batch == "drop" and n_rows < batch_size:
             raise DataError(
-                f"last_batch='drop' with batch_size={batch_size} leaves no batch from a table of {n_rows} rows."
+                f"{{drop}} with batch_size={batch_size} leaves no batch from a table of {n_rows} rows.",
+                "Use a smaller batch_size, or keep the short batch with {keep}.",
+                drop=Setting("last_batch", "drop"), keep=Setting("last_batch", "keep"),
             )
         self.n_rows = n_rows
         self.batch_size = batch_size

@@ -9,8 +9,8 @@ import pandas as pd
 from ._tf import keras
 from .api import distill
 from .images import Augmentation
-from .precompute import teacher_logits
 from .models import load_model
+from .precompute import teacher_logits
 from .teacher import is_logits_table
 
 
@@ -32,6 +32,12 @@ def sweep(
     Without augmentation the teacher's logits are computed once and shared by all
     runs. Returns a tidy DataFrame: temperature, alpha, the final epoch's metrics,
     and best_val_accuracy when validated.
+
+    teacher, student, train, directory, x_col, classes: as for distill(); the student
+    itself is left unchanged (each setting trains a copy).
+    temperatures, alphas: the grid; every pair is one run.
+    verbose: as for distill() (quiet by default).
+    options: any other distill() option (epochs, batch_size, validation, augment, ...).
     """
     student = load_model(student, role="student")
     initial = student.get_weights()

@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from ._tf import keras, tf
-from .errors import DataError
+from .errors import DataError, few
 from .frames import Table, read_table
 from .images import FileImages, ImageSpec
 from .losses import as_logits
 from .models import load_model, output_width, outputs_are_probabilities
+
 
 class ModelTeacher:
     """One model or an ensemble; `logits(x)` runs in inference mode (training=False)."""
@@ -33,9 +34,10 @@ class ModelTeacher:
         self, models: Sequence[keras.Model], *, outputs: str = "auto", combine: str = "logits", precision: str = "auto"
     ):
         if combine not in ("logits", "probabilities"):
-            raise DataError(f"teacher_combine must be 'logits' or 'probabilities', not {combine!r}.")
+            raise DataError("teacher_combine must be 'logits' or 'probabilities', not {value}.", value=combine)
         if precision not in ("auto", "float32", "bfloat16"):
-            raise DataError(f"teacher_precision must be 'auto', 'float32' or 'bfloat16', not {precision!r}.")
+            raise DataError("teacher_precision must be one of {allowed}, not {value}.",
+                            allowed=few(["auto", "float32", "bfloat16"]), value=precision)
         if precision == "auto":
             precision = "bfloat16" if native_bfloat16() else "float32"
         self.probabilities = [outputs_are_probabilities(m, outputs, "teacher") for m in models]
@@ -126,7 +128,9 @@ class TableTeacher:
             return cls(ids, values)
         frame = read_table(source, name="teacher logits")
         if x_col not in frame.columns:
-            raise DataError(f"The teacher logits table has no column {x_col!r}; its columns are {list(frame.columns)}.")
+            raise DataError("The teacher logits table has no column {x_col}; its columns are {columns}.",
+                            "Give the logits table the same id column as the training table.",
+                            x_col=x_col, columns=few(list(frame.columns)))
         value_cols = [c for c in frame.columns if c != x_col]
         block = frame[value_cols].apply(pd.to_numeric, errors="coerce")
         if not value_cols or block.isna().any().any():
@@ -136,8 +140,9 @@ class TableTeacher:
     def lookup(self, table: Table) -> np.ndarray:
         missing = [i for i in table.ids if i not in self.index]
         if missing:
-            shown = ", ".join(repr(m) for m in missing[:5])
-            raise DataError(f"The teacher logits table has no row for {len(missing)} images of the {table.name} table: {shown}.")
+            raise DataError(f"The teacher logits table has no row for {len(missing)} images of the {table.name} table: "
+                            "{missing}.",
+                            "Compute logits for every image of the table (teacher_logits()).", missing=few(missing))
         return self.values[[self.index[i] for i in table.ids]]
 
 
@@ -157,7 +162,7 @@ def resolve_teacher(
         return TableTeacher.from_source(teacher, x_col=x_col)
     members = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
     if not members:
-        raise DataError("The teacher ensemble is empty.")
+        raise DataError("The teacher ensemble is empty.", "Give at least one teacher model.")
     models = [load_model(m, role="teacher") for m in members]
     return ModelTeacher(models, outputs=outputs, combine=combine, precision=precision)
 

@@ -107,7 +107,8 @@ class Trainer:
         meta, values = saved
         if meta["run_key"] != self._run_key():
             raise DataError(
-                f"The checkpoint in {{directory}} comes from a different run ({meta['run_key']}), not this one ({self._run_key()}).",
+                f"The checkpoint in {{directory}} comes from a different run ({meta['run_key']}), "
+                f"not this one ({self._run_key()}).",
                 "Use another checkpoint_dir, or resume with the settings of that run.", directory=str(directory),
             )
         for name, variables in self._parts().items():

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import pykd
 from pykd import distillation_loss
 
 
@@ -96,9 +95,3 @@ def test_identical_logits_leave_only_the_hard_term():
 def test_bad_output_kind_is_rejected():
     with pytest.raises(ValueError, match="teacher_outputs"):
         distillation_loss([0], [[1.0, 0.0]], [[1.0, 0.0]], teacher_outputs="softmax")
-
-
-def test_public_api_names():
-    for name in ("distill", "train_scratch", "evaluate", "distillation_loss", "History", "DataError", "Augmentation"):
-        assert hasattr(pykd, name)
-    assert issubclass(pykd.DataError, ValueError)

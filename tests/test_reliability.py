@@ -49,6 +49,14 @@ def _distill(directory, table, **kwargs):
         ({"resume": True}, "resume=True needs checkpoint_dir"),
         ({"augment": {"rotation": 3}}, "Unknown augmentation settings"),
         ({"on_bad_image": "ignore"}, "on_bad_image must be one of"),
+        # Decided once in pykd (issue 16), so R and Python refuse alike:
+        ({"rescale": 0}, "rescale must be a finite number other than 0"),
+        ({"classes": ["a", "b", "a"]}, "classes names 'a' more than once"),
+        ({"classes": ["a"]}, r"classes must name at least two classes, not \['a'\]"),
+        ({"augment": {"width_shift_range": 1.0}}, "width_shift_range must be a fraction below 1"),
+        ({"augment": {"zoom_range": 1.5}}, "zoom_range must be a fraction below 1"),
+        ({"learning_rate": -1}, "learning_rate must be a number > 0"),
+        ({"callbacks": ["not a callback"]}, "callbacks must be Keras callbacks"),
     ],
 )
 def test_bad_arguments_fail_before_any_change(small, kwargs, message):
@@ -58,6 +66,15 @@ def test_bad_arguments_fail_before_any_change(small, kwargs, message):
     with pytest.raises(DataError, match=message):
         _distill(directory, table, student=student, **kwargs)
     assert all(np.array_equal(a, b) for a, b in zip(before, student.get_weights()))
+
+
+def test_one_hot_columns_in_another_order_than_classes_are_refused(small):
+    directory, table = small
+    one_hot = pd.DataFrame({"image_id": table.image_id, **{c: (table.label == i).astype(int) for i, c in enumerate("abc")}})
+    with pytest.raises(DataError, match=r"classes \(\['c', 'b', 'a'\]\) does not match the one-hot columns \(\['a', 'b', 'c'\]\)"):
+        _distill(directory, one_hot, y_col=["a", "b", "c"], classes=["c", "b", "a"])
+    renamed = _distill(directory, one_hot, y_col=["a", "b", "c"], classes=["x", "y", "z"])  # new names, same order
+    assert renamed.params["classes"] == ["x", "y", "z"]
 
 
 def test_student_output_width_must_match_the_classes(small):

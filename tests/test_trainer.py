@@ -1,0 +1,125 @@
+"""The trainer behaves as Keras' fit() does for the student: standard callbacks work,
+eager and compiled runs agree, optimizers are honoured, Keras-style arguments are accepted."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SIZE, tiny_model, write_images
+
+import pykd
+from pykd import DataError
+
+
+@pytest.fixture
+def small(tmp_path):
+    directory = tmp_path / "img"
+    names = write_images(directory, 24, size=SIZE, seed=3)
+    table = pd.DataFrame({"image_id": names, "label": np.arange(24) % 3})
+    return str(directory), table
+
+
+def _distill(small, **kwargs):
+    directory, table = small
+    options = dict(directory=directory, validation=table, epochs=3, batch_size=8, verbose=0, seed=0)
+    options.update(kwargs)
+    teacher = options.pop("teacher", None) or tiny_model(n_classes=3, seed=1)
+    student = options.pop("student", None) or tiny_model(n_classes=3, seed=2)
+    return pykd.distill(teacher, student, table, **options)
+
+
+def _learning_rate(model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def test_reduce_lr_on_plateau_lowers_the_students_learning_rate(small):
+    student = tiny_model(n_classes=3, seed=2)
+    # min_delta so large that no epoch counts as an improvement: the rate halves after each.
+    reduce = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_delta=1e9, min_lr=1e-6)
+    _distill(small, student=student, learning_rate=0.01, callbacks=[reduce], epochs=3)
+    assert _learning_rate(student) == pytest.approx(0.01 * 0.5**2)
+
+
+def test_learning_rate_scheduler_sets_the_rate_each_epoch(small):
+    student = tiny_model(n_classes=3, seed=2)
+    seen = []
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch: 0.001 * (epoch + 1))
+    probe = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(_learning_rate(student)))
+    _distill(small, student=student, callbacks=[schedule, probe])
+    assert seen == pytest.approx([0.001, 0.002, 0.003])
+
+
+def test_tensorboard_writes_event_files(small, tmp_path):
+    logs = tmp_path / "tb"
+    _distill(small, callbacks=keras.callbacks.TensorBoard(log_dir=str(logs)), epochs=2)  # one callback, not a list
+    events = list(logs.rglob("events.out.tfevents.*"))
+    assert events and all(e.stat().st_size > 0 for e in events)
+
+
+def test_early_stopping_on_val_accuracy_knows_higher_is_better(small):
+    # A baseline no accuracy can beat: mode "auto" must read val_accuracy as maximised and stop.
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", baseline=1.01, patience=1)
+    history = _distill(small, callbacks=[stop], epochs=6)
+    assert len(history) == 2 and history.params["stopped_early"]
+
+
+def test_model_checkpoint_on_val_accuracy_saves_the_best_student(small, tmp_path):
+    path = tmp_path / "best.keras"
+    save = keras.callbacks.ModelCheckpoint(str(path), monitor="val_accuracy", save_best_only=True)
+    history = _distill(small, callbacks=[save], epochs=3)
+    assert save.monitor_op is np.greater or save.monitor_op.__name__ == "greater"
+    best = keras.models.load_model(path)
+    assert pykd.evaluate(best, small[1], directory=small[0])["accuracy"] == pytest.approx(max(history.history["val_accuracy"]))
+
+
+def test_eager_and_compiled_runs_give_the_same_history(small):
+    augment = {"rotation_range": 10, "horizontal_flip": True}
+    compiled = _distill(small, augment=augment, run_eagerly=False, teacher_precision="float32")
+    eager = _distill(small, augment=augment, run_eagerly=True, teacher_precision="float32")
+    assert eager.params["run_eagerly"] and not compiled.params["run_eagerly"]
+    a, b = compiled.to_frame(), eager.to_frame()
+    assert list(a.columns) == list(b.columns)
+    np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-6, atol=1e-6)
+
+
+def test_a_loss_scale_optimizer_trains_like_its_inner_optimizer(small):
+    plain = _distill(small, optimizer=keras.optimizers.Adam(1e-3))
+    scaled = _distill(small, optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3)))
+    # The loss is scaled before the gradient and unscaled when applied: the same steps up to rounding.
+    np.testing.assert_allclose(scaled.to_frame().to_numpy(float), plain.to_frame().to_numpy(float), rtol=1e-4, atol=1e-5)
+
+
+def test_a_learning_rate_schedule_is_accepted(small):
+    student = tiny_model(n_classes=3, seed=2)
+    decay = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=1, decay_rate=0.5)
+    _distill(small, student=student, learning_rate=decay, epochs=1)
+    assert _learning_rate(student) == pytest.approx(0.01 * 0.5**3)  # 3 steps of 8 rows
+
+
+def test_learning_rate_next_to_an_optimizer_object_is_refused(small):
+    with pytest.raises(DataError, match="learning_rate is given next to an optimizer object"):
+        _distill(small, optimizer=keras.optimizers.SGD(0.1), learning_rate=0.01)
+
+
+def test_numpy_scalars_and_keras_verbose_are_accepted(small):
+    history = _distill(small, batch_size=np.int64(8), epochs=np.int32(1), temperature=np.float32(2.0),
+                       alpha=np.float64(0.5), learning_rate=np.float32(0.01), verbose="auto")
+    assert history.params["batch_size"] == 8 and history.params["temperature"] == 2.0
+
+
+def test_history_offers_what_keras_users_reach_for(small):
+    student = tiny_model(n_classes=3, seed=2)
+    history = _distill(small, student=student, epochs=2)
+    assert history.epoch == [0, 1] and history.model is student
+    assert history.history["val_accuracy"] == history.to_frame()["val_accuracy"].tolist()
+    assert set(history.history) == set(history.columns) - {"epoch"}
+
+
+def test_a_pykd_aware_callback_sees_the_built_run(small):
+    class Probe(keras.callbacks.Callback):
+        def set_run(self, run):
+            self.run = run
+
+    probe = Probe()
+    _distill(small, callbacks=probe, epochs=1)
+    assert probe.run.train.steps == 3 and probe.run.plan.n_classes == 3
