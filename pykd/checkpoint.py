@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ._tf import keras
-from .errors import DataError
+from .errors import DataError, Text
 
 FILENAME = "pykd-checkpoint.npz"
 
@@ -24,7 +26,11 @@ def _values(variables) -> list[np.ndarray]:
 
 
 def save(directory, *, parts: dict[str, list], meta: dict) -> Path:
-    """Write variables of each part ({"student": [...], ...}) and JSON meta atomically."""
+    """Write variables of each part ({"student": [...], ...}) and JSON meta atomically.
+
+    The temporary file has a name of its own (two runs never share it) and is
+    removed if writing fails, so a full disk leaves the last checkpoint as it was.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     arrays = {"meta": np.array(json.dumps(meta))}
@@ -32,26 +38,42 @@ def save(directory, *, parts: dict[str, list], meta: dict) -> Path:
         for i, value in enumerate(_values(variables)):
             arrays[f"{name}/{i:05d}"] = value
     final = directory / FILENAME
-    tmp = directory / (FILENAME + ".tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, final)
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=FILENAME + ".", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, final)
+    except OSError as err:
+        Path(handle.name).unlink(missing_ok=True)
+        raise OSError(err.errno, f"Could not write the checkpoint {final}: {err.strerror or err}") from err
     return final
 
 
-def load(directory) -> tuple[dict, dict[str, list[np.ndarray]]] | None:
+def read_meta(directory) -> dict | None:
+    """The JSON meta of the checkpoint in `directory`, or None if there is none."""
+    saved = load(directory, meta_only=True)
+    return None if saved is None else saved[0]
+
+
+def load(directory, *, meta_only: bool = False) -> tuple[dict, dict[str, list[np.ndarray]]] | None:
     """(meta, {part: [arrays]}) from the last complete checkpoint, or None if there is none."""
     path = Path(directory) / FILENAME
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as saved:
-        meta = json.loads(str(saved["meta"]))
-        parts: dict[str, list[np.ndarray]] = {}
-        for key in sorted(k for k in saved.files if k != "meta"):
-            name, _ = key.split("/")
-            parts.setdefault(name, []).append(saved[key])
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            meta = json.loads(str(saved["meta"]))
+            parts: dict[str, list[np.ndarray]] = {}
+            for key in [] if meta_only else sorted(k for k in saved.files if k != "meta"):
+                name, _ = key.split("/")
+                parts.setdefault(name, []).append(saved[key])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(
+            "The checkpoint {file} cannot be read ({reason}): it is damaged.",
+            "Delete it to start over, or resume from a copy you trust.", file=str(path), reason=Text(type(err).__name__),
+        ) from err
     return meta, parts
 
 

@@ -96,12 +96,7 @@ def _integer_labels(series: pd.Series, classes: Sequence[str] | None, name: str,
     missing = _is_missing(series)
     labels = np.full(len(series), UNLABELED, dtype=np.int64)
     present = series[~missing]
-    numeric = pd.to_numeric(present, errors="coerce")
-    if classes is not None and numeric.isna().any():
-        # Labels may be class names ("CBB") when classes are given.
-        lookup = {str(c): i for i, c in enumerate(classes)}
-        named = present.astype(str).map(lookup)
-        numeric = numeric.where(numeric.notna(), named)
+    numeric = pd.to_numeric(present, errors="coerce") if classes is None else _named_labels(present, classes, name, col)
     bad = numeric.isna() | (numeric != np.floor(numeric))
     if bad.any():
         mask = np.zeros(len(series), bool)
@@ -128,6 +123,42 @@ def _integer_labels(series: pd.Series, classes: Sequence[str] | None, name: str,
             col=col, bad=few(labels[outside].tolist()),
         )
     return labels
+
+
+def _named_labels(present: pd.Series, classes: Sequence[str], name: str, col: str) -> pd.Series:
+    """Class ids for labels when classes are given: text is matched by name, numbers are positions.
+
+    Text that names no class may still be a position ("3"), unless some class names
+    are numbers themselves. A number is ambiguous when it is also a class name at
+    another position (classes "4", "3", ...: is label 4 the name or the id?): refused.
+    """
+    ids = {c: i for i, c in enumerate(classes)}
+    numeric_names = any(_whole_text(c) is not None for c in classes)
+    text = present.map(lambda v: isinstance(v, str)).astype(bool)
+    by_name = present[text].map(lambda v: ids.get(v.strip(), np.nan)).astype(float)
+    if not numeric_names:
+        by_name = by_name.where(by_name.notna(), pd.to_numeric(present[text], errors="coerce"))
+    numbers = pd.to_numeric(present[~text], errors="coerce")
+    ambiguous = numbers.map(lambda v: _whole_text(v) in ids and ids[_whole_text(v)] != v)
+    if ambiguous.any():
+        rows = np.zeros(int(present.index.max()) + 1, bool)
+        rows[numbers.index[ambiguous.to_numpy()]] = True  # the table's own row positions
+        raise DataError(
+            f"The {name} table's label column {{col}} holds numbers ({{values}}) that are also class names at other "
+            f"positions in classes ({{classes}}), in {_rows(rows)}: names or class ids?",
+            "Give the labels as text to match them by name, or as class ids counted from 0 with classes that are not numbers.",
+            col=col, values=few(numbers[ambiguous].tolist()), classes=few(classes),
+        )
+    return pd.concat([by_name, numbers]).reindex(present.index).astype(float)
+
+
+def _whole_text(value) -> str | None:
+    """'3' for 3, 3.0 or ' 3 '; None for anything that is not a whole number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return str(int(number)) if np.isfinite(number) and number == int(number) else None
 
 
 def _one_hot_labels(frame: pd.DataFrame, cols: list[str], name: str) -> np.ndarray:

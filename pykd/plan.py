@@ -216,6 +216,9 @@ def _teacher(teacher, options: Options, spec: ImageSpec, n_classes: int):
 
 
 def _check_combinations(plan: Plan) -> None:
+    if plan.distilling and plan.settings.alpha == 1.0 and plan.train.n_labeled == 0:
+        raise DataError("alpha=1 learns from the labels alone, and the train table has no labeled rows.",
+                        "Lower alpha so the student learns from the teacher (the default is 0.1), or give labels.")
     if plan.settings.cache_teacher is True and plan.augmented:
         raise DataError("cache_teacher=True needs augment=None: augmented images change the teacher's logits every step.",
                         "Pass {auto} to cache only when it is exact.", auto=Setting("cache_teacher", "auto"))

@@ -8,25 +8,25 @@ does little else.
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from . import checkpoint
 from ._tf import keras
 from .build import Run, build
-from .errors import DataError
 from .history import History
 from .image_cache import DecodedImages
 from .loop import run_test, train_epoch
 from .plan import Options, prepare
+from .resume import check_before_start, describe
 
 
 def fit(mode: str, student, teacher, train, options: Options) -> History:
     """Prepare (check everything), build, then train; the user's student ends with the trained weights."""
     started = time.perf_counter()
     plan = prepare(mode, student, teacher, train, options)
+    resume_from = check_before_start(plan)  # still before anything changes
     with build(plan) as run:
-        history = Trainer(run).fit()
+        history = Trainer(run, resume_from).fit()
     history.params["seconds"] = round(time.perf_counter() - started, 3)
     return history
 
@@ -34,13 +34,15 @@ def fit(mode: str, student, teacher, train, options: Options) -> History:
 class Trainer:
     """The epoch loop over a built Run."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, resume_from: dict | None = None):
+        """resume_from: the meta of the checkpoint to continue (checked by resume.check_before_start)."""
         self.run = run
+        self.resume_from = resume_from
         self.history = History(params=run_params(run), model=run.user_student)
 
     def fit(self) -> History:
         run, s = self.run, self.run.plan.settings
-        start = self._resume() if s.resume else 0
+        start = self._resume() if self.resume_from is not None else 0
         callbacks = self._callbacks()
         student = run.student
         student.stop_training = False
@@ -84,15 +86,10 @@ class Trainer:
             parts["augmenter"] = run.augmenter.variables
         return parts
 
-    def _run_key(self) -> dict:
-        plan, s = self.run.plan, self.run.plan.settings
-        return {"mode": plan.mode, "batch_size": s.batch_size, "steps": self.run.train.steps,
-                "n_train": len(plan.train), "ids": digest(plan.train.ids)}
-
     def _save(self) -> None:
         run = self.run
         checkpoint.save(run.plan.settings.checkpoint_dir, parts=self._parts(), meta={
-            "run_key": self._run_key(),
+            "run_key": describe(run.plan),
             "records": self.history.records,
             "train_stream": run.train.stream.get_state(),
             "val_stream": None if run.validation is None else run.validation.stream.get_state(),
@@ -100,17 +97,8 @@ class Trainer:
 
     def _resume(self) -> int:
         """Restore the last complete epoch from the checkpoint; returns the epoch to start at."""
-        directory = self.run.plan.settings.checkpoint_dir
-        saved = checkpoint.load(directory)
-        if saved is None:
-            return 0
+        saved = checkpoint.load(self.run.plan.settings.checkpoint_dir)
         meta, values = saved
-        if meta["run_key"] != self._run_key():
-            raise DataError(
-                f"The checkpoint in {{directory}} comes from a different run ({meta['run_key']}), "
-                f"not this one ({self._run_key()}).",
-                "Use another checkpoint_dir, or resume with the settings of that run.", directory=str(directory),
-            )
         for name, variables in self._parts().items():
             checkpoint.restore(variables, values.get(name, []), name)
         self.run.train.stream.set_state(meta["train_stream"])
@@ -118,11 +106,6 @@ class Trainer:
             self.run.validation.stream.set_state(meta["val_stream"])
         self.history.records = meta["records"]
         return len(self.history.records)
-
-
-def digest(ids) -> str:
-    """A stable fingerprint of the row ids (Python's own hash() changes per process)."""
-    return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]
 
 
 def run_params(run: Run) -> dict:

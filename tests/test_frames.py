@@ -71,3 +71,21 @@ def test_missing_directory_and_csv(folder):
         resolve_table(str(folder / "missing.csv"), directory=folder)
     with pytest.raises(DataError, match="must be a pandas DataFrame"):
         resolve_table(np.zeros(3), directory=folder)
+
+
+def test_class_names_that_are_digits_are_matched_by_name_never_by_position(folder):
+    ids = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    as_text = pd.DataFrame({"image_id": ids, "label": ["1", "2", "3", "1"]})
+    assert resolve_table(as_text, directory=folder, classes=["1", "2", "3"]).labels.tolist() == [0, 1, 2, 0]
+    reversed_names = pd.DataFrame({"image_id": ids, "label": ["2", "1", "0", "0"]})
+    assert resolve_table(reversed_names, directory=folder, classes=["2", "1", "0"]).labels.tolist() == [0, 1, 2, 2]
+    # Numbers that name other classes are ambiguous (name or id?): refused, rows named.
+    as_numbers = pd.DataFrame({"image_id": ids, "label": [1, 2, 3, 1]})
+    with pytest.raises(DataError, match=r"numbers \(1, 2, 3\) that are also class names .* in rows 1, 2, 3, 4: names or class ids\?"):
+        resolve_table(as_numbers, directory=folder, classes=["1", "2", "3"])
+    # Where names and positions agree there is nothing to choose.
+    same = pd.DataFrame({"image_id": ids, "label": [0, 1, 2, 0]})
+    assert resolve_table(same, directory=folder, classes=["0", "1", "2"]).labels.tolist() == [0, 1, 2, 0]
+    # With class names that are words, text ids still read as positions.
+    assert resolve_table(as_text.assign(label=["0", "1", "1", None]), directory=folder,
+                         classes=["CBB", "CMD"]).labels.tolist() == [0, 1, 1, -1]

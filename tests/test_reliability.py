@@ -207,3 +207,87 @@ def test_checkpoint_from_another_run_is_refused(small, tmp_path):
     _distill(directory, table, checkpoint_dir=tmp_path / "c", seed=1)
     with pytest.raises(DataError, match="comes from a different run"):
         _distill(directory, table.iloc[:20], checkpoint_dir=tmp_path / "c", resume=True)
+
+
+def _weights(model):
+    return [w.copy() for w in model.get_weights()]
+
+
+def _bytes(path):
+    return path.read_bytes() if path.exists() else None
+
+
+def test_a_checkpoint_is_never_overwritten_by_a_fresh_run(small, tmp_path):
+    directory, table = small
+    ckpt = tmp_path / "c"
+    _distill(directory, table, checkpoint_dir=ckpt, seed=1)
+    before = _bytes(ckpt / "pykd-checkpoint.npz")
+    student = tiny_model(n_classes=3, seed=2)
+    weights = _weights(student)
+    with pytest.raises(DataError, match=r"already holds a checkpoint.*resume=True.*another checkpoint_dir"):
+        _distill(directory, table, student=student, checkpoint_dir=ckpt)
+    assert _bytes(ckpt / "pykd-checkpoint.npz") == before
+    assert all(np.array_equal(a, b) for a, b in zip(weights, student.get_weights()))
+
+
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        ({"learning_rate": 0.01}, "optimizer"),
+        ({"temperature": 9.0}, "temperature"),
+        ({"alpha": 0.7}, "alpha"),
+        ({"teacher": tiny_model(n_classes=3, seed=9)}, "teacher"),
+        ({"augment": {"horizontal_flip": True}}, "augment"),
+    ],
+)
+def test_resume_refuses_a_changed_setting_naming_it(small, tmp_path, change, named):
+    directory, table = small
+    ckpt = tmp_path / "c"
+    _distill(directory, table, checkpoint_dir=ckpt, seed=1, teacher=tiny_model(n_classes=3, seed=1))
+    before = _bytes(ckpt / "pykd-checkpoint.npz")
+    options = {"teacher": tiny_model(n_classes=3, seed=1), **change}
+    with pytest.raises(DataError, match=rf"comes from a different run: .*{named}: .* then, .* now"):
+        _distill(directory, table, checkpoint_dir=ckpt, resume=True, **options)
+    assert _bytes(ckpt / "pykd-checkpoint.npz") == before
+
+
+def test_resume_with_changed_labels_or_validation_is_refused(small, tmp_path):
+    directory, table = small
+    ckpt = tmp_path / "c"
+    _distill(directory, table, checkpoint_dir=ckpt, seed=1)
+    with pytest.raises(DataError, match="labels: "):
+        _distill(directory, table.assign(label=table.label[::-1].to_numpy()), checkpoint_dir=ckpt, resume=True)
+    with pytest.raises(DataError, match="validation: "):
+        _distill(directory, table, validation=table.iloc[:6], checkpoint_dir=ckpt, resume=True)
+
+
+def test_resume_with_more_epochs_continues_and_without_a_checkpoint_says_it_starts_fresh(small, tmp_path):
+    directory, table = small
+    ckpt = tmp_path / "c"
+    with pytest.warns(UserWarning, match="holds no checkpoint yet: starting fresh"):
+        _distill(directory, table, checkpoint_dir=ckpt, resume=True, seed=1, epochs=1)
+    history = _distill(directory, table, checkpoint_dir=ckpt, resume=True, seed=1, epochs=2)
+    assert [r["epoch"] for r in history.records] == [1, 2]
+
+
+def test_unwritable_checkpoint_dir_and_damaged_checkpoint_fail_before_training(small, tmp_path):
+    directory, table = small
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    student = tiny_model(n_classes=3, seed=2)
+    weights = _weights(student)
+    with pytest.raises(DataError, match="checkpoint_dir .*not-a-folder.* is a file, not a folder"):
+        _distill(directory, table, student=student, checkpoint_dir=a_file)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "pykd-checkpoint.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DataError, match=r"pykd-checkpoint.npz.* cannot be read .*damaged.*Delete it to start over"):
+        _distill(directory, table, student=student, checkpoint_dir=damaged, resume=True)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, student.get_weights()))
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_alpha_one_without_labels_is_refused(small):
+    directory, table = small
+    with pytest.raises(DataError, match="alpha=1 learns from the labels alone"):
+        _distill(directory, table.assign(label=None), alpha=1.0)

@@ -1,0 +1,134 @@
+"""Which checkpoint a run may continue, decided before the first step.
+
+A checkpoint records what its run was: data, labels, loss, optimizer, teacher
+and augmentation. A run with resume=True must be that run (only `epochs` may
+grow), and is refused naming every setting that differs with its old and new
+value; a run with resume=False never overwrites a checkpoint; resume=True with
+no checkpoint says that it starts fresh. Folders that will be written are tried
+for writing first, so nothing fails after an epoch has trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint
+from ._tf import keras
+from .errors import DataError, Setting, Text, few
+from .plan import Plan
+from .teacher import ModelTeacher, TableTeacher
+
+
+def digest(values) -> str:
+    """A stable fingerprint of ids, labels or arrays (Python's own hash() changes per process)."""
+    if isinstance(values, np.ndarray):
+        return hashlib.sha1(np.ascontiguousarray(values).tobytes()).hexdigest()[:16]
+    return hashlib.sha1("\n".join(map(str, values)).encode()).hexdigest()[:16]
+
+
+def describe(plan: Plan) -> dict:
+    """What a checkpoint must agree on to be continued by this run (plain JSON values)."""
+    s = plan.settings
+    steps = s.steps_per_epoch or math.ceil(_rows_per_pass(plan) / s.batch_size)
+    return {
+        "mode": plan.mode, "batch_size": s.batch_size, "steps": steps, "n_train": len(plan.train),
+        "ids": digest(plan.train.ids), "labels": digest(plan.train.labels.astype(np.int64)),
+        "classes": None if plan.train.classes is None else list(plan.train.classes),
+        "validation": None if plan.validation is None else digest(
+            [*plan.validation.ids, *plan.validation.labels.tolist()]),
+        "temperature": s.temperature if plan.distilling else None,
+        "alpha": s.alpha if plan.distilling else None,
+        "optimizer": _optimizer(s.optimizer, s.learning_rate),
+        "augment": None if not plan.augmented else s.augment.to_dict(),
+        "last_batch": s.last_batch,
+        "image": plan.spec.key(),
+        "teacher": _teacher(plan),
+    }  # fmt: skip
+
+
+def _rows_per_pass(plan: Plan) -> int:
+    n, batch = len(plan.train), plan.settings.batch_size
+    return n - n % batch if plan.settings.last_batch == "drop" else n
+
+
+def _optimizer(optimizer, learning_rate) -> dict:
+    if learning_rate is None:  # an optimizer object: its class and configuration, rate included
+        config = optimizer.get_config()
+        return {"class": type(optimizer).__name__, **json.loads(json.dumps(config, default=str))}
+    rate = learning_rate if isinstance(learning_rate, float) else keras.optimizers.schedules.serialize(learning_rate)
+    return {"class": optimizer.__name__, "learning_rate": json.loads(json.dumps(rate, default=str))}
+
+
+def _teacher(plan: Plan) -> str | None:
+    if isinstance(plan.teacher, ModelTeacher):
+        return plan.teacher.fingerprint(plan.spec)
+    if isinstance(plan.teacher, TableTeacher):
+        return digest(plan.teacher.lookup(plan.train))
+    return None
+
+
+def check_before_start(plan: Plan) -> dict | None:
+    """The checkpoint's meta to continue from (None: start fresh), or a DataError naming why not."""
+    s = plan.settings
+    for name in ("checkpoint_dir", "cache_dir"):
+        if getattr(s, name) is not None:
+            probe_writable(getattr(s, name), name)
+    if s.checkpoint_dir is None:
+        return None
+    path = Path(s.checkpoint_dir) / checkpoint.FILENAME
+    if not s.resume:
+        if path.exists():
+            raise DataError(
+                "checkpoint_dir {directory} already holds a checkpoint; this run would overwrite it.",
+                "Continue it with {resume}, or start over in another checkpoint_dir (or delete {file}).",
+                directory=str(s.checkpoint_dir), resume=Setting("resume", True), file=str(path),
+            )
+        return None
+    meta = checkpoint.read_meta(s.checkpoint_dir)
+    if meta is None:
+        warnings.warn(f"resume=True, but {s.checkpoint_dir} holds no checkpoint yet: starting fresh.", stacklevel=4)
+        return None
+    _same_run(meta.get("run_key", {}), describe(plan), s.checkpoint_dir)
+    return meta
+
+
+def _same_run(saved: dict, now: dict, directory) -> None:
+    changed = [k for k in now if saved.get(k) != now[k]]
+    if changed:
+        shown = [Text(f"{k}: {_short(saved.get(k))} then, {_short(now[k])} now") for k in changed]
+        raise DataError(
+            "The checkpoint in {directory} comes from a different run: {changes}.",
+            "Resume with the settings of that run (only epochs may grow), or start over in another checkpoint_dir.",
+            directory=str(directory), changes=few(shown),
+        )
+
+
+def _short(value) -> str:
+    text = json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def probe_writable(folder, name: str) -> None:
+    """Write and delete a file in `folder` (or the nearest folder above it that exists)."""
+    target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{name} {{folder}} is a file, not a folder.", f"Give {name} a folder path.", folder=str(target))
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise DataError(f"{name} {{folder}} cannot be written ({err.strerror or err}).",
+                        f"Give {name} a folder you can write to.", folder=str(target)) from err
+    if not os.access(existing, os.W_OK):  # pragma: no cover - root passes permission bits
+        raise DataError(f"{name} {{folder}} cannot be written.", f"Give {name} a folder you can write to.", folder=str(target))
