@@ -257,13 +257,26 @@ class FileImages:
         """Nothing to release: the files are the user's."""
 
 
+# What tf.io.decode_image (the pipeline's decoder) reads as the colours PIL sees.
+_DECODED_BY_TENSORFLOW = {"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP"}
+
+
 def _check_one(path: str) -> str | None:
     try:
         with Image.open(path) as image:
             image.load()  # a full decode: catches truncated files that verify() lets through
-        return None
+            return _not_for_tensorflow(image)
     except Exception as err:  # PIL raises many types for bad files
         return f"{type(err).__name__}: {err}"
+
+
+def _not_for_tensorflow(image) -> str | None:
+    """Why PIL can read this file but the pipeline could not, or would read wrong colours."""
+    if image.format not in _DECODED_BY_TENSORFLOW:
+        return f"{image.format or 'this'} format is not read by TensorFlow; save it as PNG or JPEG"
+    if image.format == "BMP" and image.mode in ("P", "1"):
+        return "a palette or 1-bit BMP would be read as palette indices, not colours; save it as PNG"
+    return None
 
 
 def find_bad_images(paths: Sequence[str], workers: int = 4) -> dict[int, str]:

@@ -64,13 +64,35 @@ def outputs_are_probabilities(model: keras.Model, declared: str, role: str) -> b
 
 
 def output_width(model: keras.Model) -> int:
-    shape = model.outputs[0].shape if getattr(model, "outputs", None) else model.output_shape
-    return int(shape[-1])
+    """How many class scores the model gives; a model with several outputs is refused."""
+    outputs = _known(model, "outputs")
+    if len(outputs) != 1:
+        raise DataError(f"Model {model.name!r} has {len(outputs)} outputs; pykd trains models with one output of class scores.",
+                        "Give a model whose only output is the classifier head (a Dense layer of one unit per class).")
+    return int(outputs[0].shape[-1])
+
+
+def _known(model: keras.Model, what: str) -> list:
+    """model.inputs or model.outputs; a subclassed model without a known graph is refused with the reason."""
+    try:
+        tensors = getattr(model, what)
+    except (AttributeError, ValueError):
+        tensors = None
+    if not tensors:
+        raise DataError(
+            f"Model {model.name!r} is a subclassed model whose input and output shapes are unknown until it runs.",
+            "Build it as a Sequential or functional model starting from keras.Input((height, width, channels)).",
+        )
+    return list(tensors)
 
 
 def input_shape(model: keras.Model) -> tuple:
     """(height, width, channels) of the model's image input; entries may be None."""
-    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else tuple(model.input_shape)
+    inputs = _known(model, "inputs")
+    if len(inputs) != 1:
+        raise DataError(f"Model {model.name!r} takes {len(inputs)} inputs; an image classifier takes one batch of images.",
+                        "Give a model with a single keras.Input((height, width, channels)).")
+    shape = tuple(inputs[0].shape)
     if len(shape) != 4:
         raise DataError(
             f"Model {model.name!r} takes inputs of shape {shape}; an image model takes (batch, height, width, channels).",

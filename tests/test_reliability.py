@@ -121,6 +121,22 @@ def test_unreadable_images_fail_with_the_list_or_are_skipped_with_one_warning(sm
     assert history.params["n_train"] == 24 and history.params["n_validation"] == 1
 
 
+def test_images_the_pipeline_would_misread_are_refused_up_front(small):
+    directory, table = small
+    colours = Image.fromarray(np.random.default_rng(0).integers(0, 255, (SIZE, SIZE, 3), np.uint8))
+    colours.quantize(16).save(os.path.join(directory, "palette.bmp"))  # TensorFlow reads its indices 0..15
+    colours.convert("1").save(os.path.join(directory, "bits.bmp"))  # TensorFlow cannot decode it
+    colours.save(os.path.join(directory, "scan.tif"))  # PIL reads TIFF, TensorFlow does not
+    odd = pd.DataFrame({"image_id": ["palette.bmp", "bits.bmp", "scan.tif"], "label": [0, 1, 2]})
+    student = tiny_model(n_classes=3, seed=2)
+    weights = [w.copy() for w in student.get_weights()]
+    with pytest.raises(DataError, match=r"3 image files are unreadable: .*palette or 1-bit BMP.*TIFF format is not read"):
+        _distill(directory, pd.concat([table, odd], ignore_index=True), student=student)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, student.get_weights()))
+    history = _distill(directory, pd.concat([table, odd], ignore_index=True), on_bad_image="skip")
+    assert history.params["n_train"] == 24
+
+
 def test_nan_loss_stops_at_once_and_keeps_the_last_good_weights(small):
     directory, table = small
     keras = pykd.models.keras
@@ -291,3 +307,24 @@ def test_alpha_one_without_labels_is_refused(small):
     directory, table = small
     with pytest.raises(DataError, match="alpha=1 learns from the labels alone"):
         _distill(directory, table.assign(label=None), alpha=1.0)
+
+
+def test_students_the_loop_cannot_train_are_refused_with_the_reason(small):
+    directory, table = small
+    keras = pykd.models.keras
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.dense(keras.ops.mean(x, axis=(1, 2)))
+
+    with pytest.raises(DataError, match="subclassed model whose input and output shapes are unknown.*keras.Input"):
+        _distill(directory, table, student=Subclassed())
+    inputs = keras.Input((SIZE, SIZE, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    two_heads = keras.Model(inputs, [keras.layers.Dense(3)(pooled), keras.layers.Dense(3)(pooled)])
+    with pytest.raises(DataError, match="has 2 outputs; pykd trains models with one output"):
+        _distill(directory, table, student=two_heads)
