@@ -197,9 +197,20 @@ def run_test(steps: Steps, images: FileImages, stream: BatchStream, n_steps: int
     images: where batches come from: FileImages, or image_cache.DecodedImages.
     """
     steps.test_sums.assign(tf.zeros(6, tf.float64))
-    for rows, x in steps.feed(images, stream.take(n_steps)):
-        steps.test_step(rows, x)
+    for batches in chunks(stream, n_steps):
+        for rows, x in steps.feed(images, batches):
+            steps.test_step(rows, x)
     return test_means(steps)
+
+
+# Batches of row indices made at a time: an epoch of 10 million steps never holds them all.
+CHUNK_STEPS = 4096
+
+
+def chunks(stream: BatchStream, n_steps: int):
+    """The next `n_steps` batches of `stream`, as lists of at most CHUNK_STEPS batches, made as they are needed."""
+    for start in range(0, n_steps, CHUNK_STEPS):
+        yield stream.take(min(CHUNK_STEPS, n_steps - start))
 
 
 @dataclass
@@ -218,11 +229,12 @@ def train_epoch(
 ) -> dict[str, float]:
     """One epoch of `plan.steps` batches; raises NonFiniteLossError on a NaN/Inf step."""
     steps.train_sums.assign(tf.zeros(6, tf.float64))
-    batches = plan.stream.take(plan.steps)
-    dataset = steps.feed(plan.images, batches)
-    for step, ((rows, x), batch) in enumerate(zip(dataset, batches)):
-        callbacks.on_train_batch_begin(step)
-        if not bool(steps.train_step(rows, x, tf.constant(len(batch), tf.float32))):
-            raise NonFiniteLossError(epoch + 1, step + 1)
-        callbacks.on_train_batch_end(step, train_means(steps) if batch_logs else {})
+    step = 0
+    for batches in chunks(plan.stream, plan.steps):
+        for (rows, x), batch in zip(steps.feed(plan.images, batches), batches):
+            callbacks.on_train_batch_begin(step)
+            if not bool(steps.train_step(rows, x, tf.constant(len(batch), tf.float32))):
+                raise NonFiniteLossError(epoch + 1, step + 1)
+            callbacks.on_train_batch_end(step, train_means(steps) if batch_logs else {})
+            step += 1
     return train_means(steps)

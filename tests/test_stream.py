@@ -66,3 +66,16 @@ def test_drop_needs_one_full_batch():
         BatchStream(5, 8, shuffle=False, last_batch="drop")
     with pytest.raises(DataError, match="last_batch"):
         BatchStream(5, 2, shuffle=False, last_batch="pad")
+
+
+def test_an_epoch_makes_its_batches_in_chunks_with_the_same_rows():
+    from pykd.loop import CHUNK_STEPS, chunks
+
+    whole = BatchStream(50, 7, shuffle=True, seed=3)
+    lazy = BatchStream(50, 7, shuffle=True, seed=3)
+    n = 2 * CHUNK_STEPS + 5
+    parts = list(chunks(lazy, n))
+    assert [len(p) for p in parts] == [CHUNK_STEPS, CHUNK_STEPS, 5]
+    expected = whole.take(n)
+    assert all(np.array_equal(a, b) for a, b in zip(expected, [b for p in parts for b in p]))
+    assert lazy.get_state() == whole.get_state()
