@@ -66,23 +66,17 @@ class Steps:
                         aggregation=tf.VariableAggregation.SUM)
             self.train_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
             self.test_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
-        # _distributed returns a fresh closure per run: TensorFlow counts retraces per
-        # function object, and a bound method would share one count across all runs.
-        # run_eagerly runs the very same steps op by op, for prints and breakpoints.
+        # TensorFlow counts traces per code object, so closures or bound methods of every
+        # run would share one count and warn about "retracing" after a few runs: each run's
+        # steps are callable objects of their own (_Step). run_eagerly runs the very same
+        # steps op by op, for prints and breakpoints.
         compile_step = (lambda f: f) if run_eagerly else (lambda f: tf.function(f, reduce_retracing=True))
         self.train_step = compile_step(self._distributed(self._train_step))
         self.test_step = compile_step(self._distributed(self._test_step))
 
     def _distributed(self, step):
         """Run `step` on every replica; global-batch arguments are split by the dataset."""
-
-        def run(*args):
-            if self.strategy is None:
-                return step(*args)
-            result = self.strategy.run(step, args=args)
-            return None if result is None else self.strategy.experimental_local_results(result)[0]
-
-        return run
+        return _Step(step, self.strategy)
 
     def feed(self, images: FileImages, batches):
         """(rows, images) per batch of row indices; under a strategy, a dataset split across replicas."""
@@ -167,6 +161,20 @@ class Steps:
         sums.assign_add(
             tf.stack([total(per_row), total(hard), total(soft), total(correct), total(tf.ones_like(mask)), total(mask)])
         )
+
+
+class _Step:
+    """One step of one run: a callable object, so tf.function counts its traces apart from other runs'."""
+
+    def __init__(self, step, strategy):
+        self.step = step
+        self.strategy = strategy
+
+    def __call__(self, *args):
+        if self.strategy is None:
+            return self.step(*args)
+        result = self.strategy.run(self.step, args=args)
+        return None if result is None else self.strategy.experimental_local_results(result)[0]
 
 
 def _means(sums: np.ndarray) -> dict[str, float]:

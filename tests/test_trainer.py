@@ -123,3 +123,24 @@ def test_a_pykd_aware_callback_sees_the_built_run(small):
     probe = Probe()
     _distill(small, callbacks=probe, epochs=1)
     assert probe.run.train.steps == 3 and probe.run.plan.n_classes == 3
+
+
+def test_repeated_runs_in_one_process_trigger_no_retracing_warnings(small):
+    # TensorFlow keys its retracing counter by code object: each run's steps must count apart.
+    import logging
+
+    class Keep(logging.Handler):
+        messages: list = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    logger = logging.getLogger("tensorflow")  # it does not propagate to the root logger
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        for _ in range(6):
+            _distill(small, epochs=1)
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in handler.messages if "retracing" in m]
