@@ -28,7 +28,8 @@ def call(function, *args, **kwargs):
 def last_error(language: str = "r") -> dict | None:
     """The exception of the last failed call() as plain values, then forgotten; None if there is none.
 
-    {"type": class name, "data_error": bool, "problem": str, "fix": str or None}.
+    {"type": class name, "data_error": bool, "problem": str, "fix": str or None}, and
+    "history": the finished epochs' History when a run was interrupted (Ctrl-C).
     """
     err = getattr(_last, "error", None)
     _last.error = None
@@ -39,4 +40,7 @@ def last_error(language: str = "r") -> dict | None:
     else:
         text = str(err).strip() or type(err).__name__
         parts = {"problem": text, "fix": None}
-    return {"type": type(err).__name__, "data_error": isinstance(err, DataError), **parts}
+    info = {"type": type(err).__name__, "data_error": isinstance(err, DataError), **parts}
+    if getattr(err, "history", None) is not None:
+        info["history"] = err.history
+    return info

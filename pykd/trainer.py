@@ -41,11 +41,23 @@ class Trainer:
         self.history = History(params=run_params(run), model=run.user_student)
 
     def fit(self) -> History:
+        """Train the remaining epochs. On KeyboardInterrupt (Ctrl-C) the student keeps what it
+        learned so far and the exception carries the finished epochs as `err.history`."""
+        try:
+            self._epochs()
+        except KeyboardInterrupt as err:
+            self._finish()
+            self.history.params["interrupted"] = True
+            err.history = self.history
+            raise
+        self._finish()
+        return self.history
+
+    def _epochs(self) -> None:
         run, s = self.run, self.run.plan.settings
         start = self._resume() if self.resume_from is not None else 0
         callbacks = self._callbacks()
-        student = run.student
-        student.stop_training = False
+        run.student.stop_training = False
         callbacks.on_train_begin()
         logs: dict = {}
         for epoch in range(start, s.epochs):
@@ -60,13 +72,15 @@ class Trainer:
             if s.checkpoint_dir is not None:
                 self._save()  # before the callbacks, so a crash in one never loses the epoch
             callbacks.on_epoch_end(epoch, dict(logs))
-            if student.stop_training:
+            if run.student.stop_training:
                 break
         callbacks.on_train_end(dict(logs))
-        if student is not run.user_student:
-            run.user_student.set_weights(student.get_weights())
-        self.history.params["stopped_early"] = len(self.history.records) < s.epochs
-        return self.history
+
+    def _finish(self) -> None:
+        run = self.run
+        if run.student is not run.user_student:
+            run.user_student.set_weights(run.student.get_weights())
+        self.history.params["stopped_early"] = len(self.history.records) < run.plan.settings.epochs
 
     def _callbacks(self) -> keras.callbacks.CallbackList:
         run, s = self.run, self.run.plan.settings

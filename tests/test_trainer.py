@@ -144,3 +144,25 @@ def test_repeated_runs_in_one_process_trigger_no_retracing_warnings(small):
     finally:
         logger.removeHandler(handler)
     assert not [m for m in handler.messages if "retracing" in m]
+
+
+def test_ctrl_c_propagates_and_the_finished_epochs_stay_reachable(small):
+    from pykd import bridge
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.params and self._epoch == 1 and batch == 1:
+                raise KeyboardInterrupt
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+    student = tiny_model(n_classes=3, seed=2)
+    initial = [w.copy() for w in student.get_weights()]
+    with pytest.raises(KeyboardInterrupt) as info:
+        bridge.call(_distill, small, student=student, callbacks=[CtrlC()], epochs=5)
+    history = info.value.history
+    assert [r["epoch"] for r in history.records] == [1] and history.params["interrupted"]
+    assert not all(np.array_equal(a, b) for a, b in zip(initial, student.get_weights()))
+    seen_by_r = bridge.last_error("r")
+    assert seen_by_r["type"] == "KeyboardInterrupt" and seen_by_r["history"] is history
