@@ -218,6 +218,14 @@ def _one_hot_classes(label_cols: list[str], classes: tuple[str, ...] | None) -> 
     return classes
 
 
+def _missing_suffix(directory: Path, missing: list[str]) -> str | None:
+    """The extension that names the missing files, when the ids lack one (Kaggle's 'abc' for 'abc.jpg')."""
+    for suffix in (".jpg", ".jpeg", ".png", ".JPG", ".bmp", ".gif", ".webp"):
+        if all((directory / f"{i}{suffix}").is_file() for i in missing[:20]):
+            return suffix
+    return None
+
+
 def resolve_table(
     data,
     *,
@@ -276,10 +284,14 @@ def resolve_table(
     if check_files:
         absent = np.array([not os.path.isfile(p) for p in paths])
         if absent.any():
+            missing = ids[absent].tolist()
+            suffix = _missing_suffix(directory, missing)
             raise DataError(
                 f"{int(absent.sum())} of {len(paths)} image files in the {name} table are missing "
                 "from {directory}: {absent}.",
-                "Check directory and x_col, or drop the rows whose images are missing.",
-                directory=str(directory), absent=few(ids[absent].tolist()),
+                "Check directory and x_col, or drop the rows whose images are missing." if suffix is None else
+                f"The folder has them with the extension {{suffix}} ({{example}}): add it to the {x_col} column.",
+                directory=str(directory), absent=few(missing), suffix=suffix,
+                example=Text(f"{missing[0]}{suffix}"),
             )
     return Table(ids=tuple(ids), paths=paths, labels=labels, classes=classes, name=name)

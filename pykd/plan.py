@@ -9,6 +9,7 @@ no file is written, so a bad input raises DataError with the student untouched.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,7 @@ from .checks import (
     verbosity,
     whole_number,
 )
-from .errors import DataError, Setting
+from .errors import DataError, Setting, few, literal
 from .frames import Table, read_table, resolve_table
 from .images import Augmentation, ImageSpec
 from .models import load_model, output_width, outputs_are_probabilities
@@ -148,6 +149,7 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
     train_table, val_table = drop_bad_images([train_table, val_table], options.on_bad_image)
     plan = Plan(mode, settings, student, spec, probabilities, train_table, val_table, n_classes, source, options)
     _check_combinations(plan)
+    _warn_about_likely_mistakes(plan)
     return plan
 
 
@@ -213,6 +215,20 @@ def _teacher(teacher, options: Options, spec: ImageSpec, n_classes: int):
         raise DataError(f"The teacher logits table has {source.n_outputs[0]} columns but the data has {n_classes} classes.",
                         "Give one logit column per class next to the id column.")
     return source
+
+
+def _warn_about_likely_mistakes(plan: Plan) -> None:
+    """Legal but probably not meant: a teacher smaller than its student, validation rows that are training rows."""
+    teacher_params = getattr(plan.teacher, "params", None)
+    student_params = int(plan.student.count_params())
+    if teacher_params is not None and teacher_params < student_params:
+        warnings.warn(f"The teacher ({teacher_params:,} parameters) is smaller than the student ({student_params:,}): "
+                      "were they passed in the wrong order? distill(teacher, student, ...).", stacklevel=4)
+    if plan.validation is not None:
+        shared = sorted(set(plan.validation.ids) & set(plan.train.ids))
+        if shared:
+            warnings.warn(f"{len(shared)} validation images are also training images ({literal(few(shared))}): "
+                          "validation accuracy will read higher than on unseen images.", stacklevel=4)
 
 
 def _check_combinations(plan: Plan) -> None:

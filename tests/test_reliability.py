@@ -328,3 +328,20 @@ def test_students_the_loop_cannot_train_are_refused_with_the_reason(small):
     two_heads = keras.Model(inputs, [keras.layers.Dense(3)(pooled), keras.layers.Dense(3)(pooled)])
     with pytest.raises(DataError, match="has 2 outputs; pykd trains models with one output"):
         _distill(directory, table, student=two_heads)
+
+
+def test_likely_mistakes_are_warned_about(small):
+    directory, table = small
+    big = pykd.models.keras.Sequential([pykd.models.keras.Input((SIZE, SIZE, 3)), pykd.models.keras.layers.Flatten(),
+                                        pykd.models.keras.layers.Dense(3)])
+    with pytest.warns(UserWarning, match=r"teacher \(.* parameters\) is smaller than the student .*wrong order"):
+        _distill(directory, table, student=big)
+    with pytest.warns(UserWarning, match=r"3 validation images are also training images \('img_00000.jpg', "):
+        _distill(directory, table, validation=table.iloc[:3])
+
+
+def test_ids_without_their_extension_get_a_fix_naming_it(small):
+    directory, table = small
+    bare = table.assign(image_id=table.image_id.str.replace(".jpg", "", regex=False))
+    with pytest.raises(DataError, match=r"The folder has them with the extension '.jpg' \(img_00000.jpg\): add it"):
+        _distill(directory, bare)
