@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ._tf import keras
-from .errors import DataError, few
+from .errors import DataError, Setting, few
 
 __all__ = ["load_model", "save_model", "set_trainable", "count_params", "describe", "example_teacher", "example_student"]
 
@@ -61,6 +63,26 @@ def outputs_are_probabilities(model: keras.Model, declared: str, role: str) -> b
     raise DataError(f"{role}_outputs must be one of {{allowed}}, not {{declared}}.",
                     "'auto' reads it from the last layer; say 'probabilities' for a model ending in softmax.",
                     allowed=["auto", "logits", "probabilities"], declared=declared)
+
+
+def output_kind(model: keras.Model, declared: str, role: str, sample) -> bool:
+    """Whether the model gives probabilities, from its last layer and from what it returns for `sample`.
+
+    "auto" also catches softmax applied by keras.ops.softmax or a Lambda layer, which
+    no layer type reveals: rows that are >= 0 and sum to 1 are probabilities. A
+    declared kind that the values contradict is refused rather than trusted.
+    """
+    by_layer = outputs_are_probabilities(model, declared, role)
+    values = np.asarray(keras.ops.convert_to_numpy(model(sample, training=False)), np.float64)
+    looks = bool(np.isfinite(values).all() and (values >= 0).all() and np.allclose(values.sum(-1), 1.0, atol=1e-2))
+    if declared == "auto":
+        return by_layer or looks
+    if looks != by_layer:
+        seen = "probabilities (rows >= 0 summing to 1)" if looks else "not probabilities (rows do not sum to 1)"
+        raise DataError(f"{{declared}}, but the {role} returns {seen} on the first images.",
+                        "Leave {auto} to read it from the model, or fix the setting.",
+                        declared=Setting(f"{role}_outputs", declared), auto=Setting(f"{role}_outputs", "auto"))
+    return by_layer
 
 
 def output_width(model: keras.Model) -> int:

@@ -30,8 +30,8 @@ from .checks import (
 )
 from .errors import DataError, Setting, few, literal
 from .frames import Table, read_table, resolve_table
-from .images import Augmentation, ImageSpec
-from .models import load_model, output_width, outputs_are_probabilities
+from .images import Augmentation, FileImages, ImageSpec
+from .models import load_model, output_kind, output_width, outputs_are_probabilities
 from .teacher import ModelTeacher, TableTeacher, resolve_teacher
 
 
@@ -132,7 +132,7 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
     settings = check_settings(options)
     student = load_model(student, role="student")
     spec = image_spec(student, options.image_size, options.rescale)
-    probabilities = outputs_are_probabilities(student, options.student_outputs, "student")
+    outputs_are_probabilities(student, options.student_outputs, "student")  # a valid setting
     train_table, val_table = _tables(train, options)
     n_classes = len(train_table.classes) if train_table.classes else output_width(student)
     check_model_fits(student, spec, n_classes, "student")
@@ -147,10 +147,21 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
         if len(train_table) == 0:
             raise DataError("The train table has no labeled rows: a scratch student needs labels.")
     train_table, val_table = drop_bad_images([train_table, val_table], options.on_bad_image)
+    sample = _sample_inputs(train_table, spec)
+    probabilities = output_kind(student, options.student_outputs, "student", sample)
+    if isinstance(source, ModelTeacher):
+        source.probabilities = [output_kind(m, options.teacher_outputs, "teacher", sample) for m in source.models]
     plan = Plan(mode, settings, student, spec, probabilities, train_table, val_table, n_classes, source, options)
     _check_combinations(plan)
     _warn_about_likely_mistakes(plan)
     return plan
+
+
+def _sample_inputs(table: Table, spec: ImageSpec, n: int = 16):
+    """Model inputs for the first rows of the table, to see what the models return before training."""
+    rows = np.arange(min(n, len(table)))
+    (_, pixels), = FileImages(table.paths, spec).batches([rows])
+    return spec.to_inputs(pixels)
 
 
 def check_settings(options: Options) -> Settings:
