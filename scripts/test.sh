@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: R CMD check of rkd (runs its testthat suite), both vignettes
 # rendered to HTML, the R tutorial's full-size scenario, then the Python suite (pytest, including the R/Python
-# parity test). Pass one stage (check | r | vignettes | seed | python) to run just it.
+# parity test), then the one-round miniature of `make bench` (pytest -m bench). Pass one stage
+# (check | r | vignettes | seed | python | bench) to run just it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -45,7 +46,12 @@ seed_scenario() {
 
 python_tests() {
   echo "==> pytest"
-  "$ROOT/.venv/bin/python" -m pytest tests -q -p no:cacheprovider
+  "$ROOT/.venv/bin/python" -m pytest tests -q -p no:cacheprovider -m "not bench"
+}
+
+bench_tests() {
+  echo "==> pytest -m bench (a one-round miniature of make bench, a few minutes)"
+  "$ROOT/.venv/bin/python" -m pytest tests -q -p no:cacheprovider -m bench
 }
 
 case "$stage" in
@@ -53,7 +59,8 @@ case "$stage" in
   r) r_tests ;;
   vignettes) vignettes ;;
   python) python_tests ;;
+  bench) bench_tests ;;
   seed) seed_scenario ;;
-  all) r_check; vignettes; seed_scenario; python_tests ;;
+  all) r_check; vignettes; seed_scenario; python_tests; bench_tests ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac

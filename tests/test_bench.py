@@ -1,19 +1,127 @@
-"""`make bench` itself: a one-round miniature must run every method and write its report.
+"""`make bench`: its report module on saved results (fast), and a one-round miniature of the whole run.
 
-The figures of a run this small mean nothing; what is checked is that each method ran,
-the report names every target of issue 4, and the three distillers agree on the loss.
+The miniature is marked `bench` and takes minutes, so plain `pytest tests` skips it;
+`pytest tests -m bench` (scripts/test.sh's bench stage, which `make test` runs) runs it.
+Its figures mean nothing at that size; what it checks is that each method ran, the
+report names every target of issue 4, and the three distillers agree on the loss.
 """
 
+import copy
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCH = BENCHMARKS / "bench.py"
+SAVED = Path(__file__).resolve().parent / "data" / "bench_results.json"
 
 
-def test_a_one_round_benchmark_measures_every_method_and_target(tmp_path):
+def _report():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import report
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return report
+
+
+# ---------------------------------------------------------------- the report, pure
+def test_report_needs_no_tensorflow():
+    code = f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import report; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_report_reproduces_the_saved_targets_and_names_every_one():
+    report = _report()
+    saved = json.loads(SAVED.read_text())
+    assert report.targets(saved) == saved["targets"]
+    md = report.markdown(saved)
+    assert {t["target"] for t in saved["targets"]} == set(report.TARGETS_TEXT)
+    for text in report.TARGETS_TEXT.values():
+        assert f"| {text} |" in md
+    for m in saved["methods"].values():
+        assert m["label"] in md
+    assert "Candidate pykd changes" in md and "Micro-benchmarks" in md and "oneDNN" in md and "Memory, distill()" in md
+
+
+def _with(saved, *, ratios=None, costs=None, memory_ratio=None):
+    results = copy.deepcopy(saved)
+    results["ratios"].update(ratios or {})
+    for key, cost in (costs or {}).items():
+        results["files_vs_memory"][key]["cost"] = cost
+    if memory_ratio is not None:
+        results["memory"]["ratio"] = memory_ratio
+    return {t["target"]: t for t in _report().targets(results)}
+
+
+@pytest.mark.parametrize(
+    "ratio_key, target, threshold",
+    [("a / max(c, d)", "a_vs_best_keras", 1.1), ("a / e", "a_vs_eager", 2.0),
+     ("b / c0", "b_vs_builtin", 3.0), ("b / f", "b_vs_student_fit", 0.8)],
+)  # fmt: skip
+def test_ratio_targets_pass_at_their_threshold_and_fail_below(ratio_key, target, threshold):
+    saved = json.loads(SAVED.read_text())
+    assert _with(saved, ratios={ratio_key: threshold})[target]["result"] == "PASS"
+    assert _with(saved, ratios={ratio_key: threshold * 1.5})[target]["result"] == "PASS"
+    assert _with(saved, ratios={ratio_key: threshold * 0.999})[target]["result"] == "FAIL"
+    assert _with(saved, ratios={ratio_key: None})[target]["result"] == "n/a"
+
+
+def test_file_cost_takes_the_worse_loop_and_memory_its_growth():
+    saved = json.loads(SAVED.read_text())
+    at = _with(saved, costs={"a": 0.02, "b": 0.10}, memory_ratio=1.20)
+    assert at["file_cost"]["value"] == 0.10 and at["file_cost"]["result"] == "PASS"
+    assert at["memory"]["value"] == pytest.approx(0.20) and at["memory"]["result"] == "PASS"
+    over = _with(saved, costs={"a": 0.101, "b": -0.05}, memory_ratio=1.21)
+    assert over["file_cost"]["value"] == 0.101 and over["file_cost"]["result"] == "FAIL"
+    assert over["memory"]["result"] == "FAIL"
+    assert _with(saved, costs={"a": None, "b": 0.0})["file_cost"]["result"] == "n/a"  # one loop unmeasured
+    no_memory = copy.deepcopy(saved)
+    no_memory["memory"] = None
+    t = {t["target"]: t for t in _report().targets(no_memory)}
+    assert t["memory"]["result"] == "n/a"
+    md = _report().markdown({**no_memory, "targets": list(t.values())})
+    assert f"| {t['memory']['text']} | n/a | 20% | **n/a** |" in md and "Memory, distill()" not in md
+
+
+def test_summarize_judges_raw_measurements():
+    report = _report()
+
+    def method(per_round, kind="method", **more):
+        return {"label": "x", "what": "", "augmented": False, "kind": kind, "per_round": per_round, "extra": {},
+                "fed_by_files": None, **more}  # fmt: skip
+
+    measured = {key: method([100.0, 100.0]) for key in ("c", "d", "e", "f", "c0", "d0")}
+    measured["a"] = method([220.0, 110.0])  # per round 2.2x and 1.1x the Keras distillers: median 1.65x
+    measured["b"] = method([300.0, 299.0], extra={"with_cache_pass_images_per_s": [250.0], "run_epochs": [3]})
+    for key in ("a", "b"):
+        measured[f"{key}_replay"] = method([100.0, 100.0], kind="variant", base=key, error=None, with_memory=True,
+                                           memory=[110.0, 105.0])  # fmt: skip
+    results = report.summarize({}, measured)
+    t = {t["target"]: t for t in results["targets"]}
+    assert t["a_vs_best_keras"]["value"] == pytest.approx(1.65) and t["a_vs_best_keras"]["result"] == "PASS"
+    assert t["b_vs_builtin"]["value"] == pytest.approx(2.995) and t["b_vs_builtin"]["result"] == "FAIL"
+    assert t["file_cost"]["value"] == pytest.approx(0.075) and t["file_cost"]["result"] == "PASS"
+    assert t["memory"]["result"] == "n/a"
+    replay = results["variants"]["a_replay"]  # a control: against distill()'s own epochs of (a)
+    assert replay["unpatched"] == "a" and replay["vs unpatched"] == pytest.approx((100 / 220 + 100 / 110) / 2)
+    assert results["distill_epochs_on_an_autotune_wakeup"] == {"a": None, "b": None}
+
+
+# ---------------------------------------------------------------- the whole run, in miniature
+def _bench_selected(config) -> bool:
+    expression = config.getoption("markexpr") or ""
+    return "bench" in expression and "not bench" not in expression
+
+
+@pytest.mark.bench
+def test_a_one_round_benchmark_measures_every_method_and_target(tmp_path, request):
+    if not _bench_selected(request.config):
+        pytest.skip("a few minutes: run with `pytest tests -m bench` (scripts/test.sh bench)")
     out = tmp_path / "bench"
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--images", "128", "--rounds", "1", "--eager-batches", "1",
