@@ -12,6 +12,9 @@ from ._tf import keras
 
 
 class FunctionCallback(keras.callbacks.Callback):
+    # Its batch hook passes on step counts only, so the trainer need not read metrics every batch.
+    reads_batch_logs = False
+
     def __init__(
         self,
         on_train_begin: Callable[[dict], object] | None = None,

@@ -62,7 +62,7 @@ class Trainer:
         logs: dict = {}
         for epoch in range(start, s.epochs):
             callbacks.on_epoch_begin(epoch)
-            logs = train_epoch(run.steps, run.train, callbacks, epoch, s.verbose == 1 or bool(s.callbacks))
+            logs = train_epoch(run.steps, run.train, callbacks, epoch, self._batch_logs)
             if not run.plan.distilling:
                 logs.pop("distillation_loss", None)
             if run.validation is not None:
@@ -81,6 +81,11 @@ class Trainer:
         if run.student is not run.user_student:
             run.user_student.set_weights(run.student.get_weights())
         self.history.params["stopped_early"] = len(self.history.records) < run.plan.settings.epochs
+
+    @property
+    def _batch_logs(self) -> bool:
+        """Whether anyone reads per-batch metrics: each read syncs with the device, so only then (as Keras)."""
+        return self.run.plan.settings.verbose == 1 or any(map(_reads_batch_logs, self.run.plan.settings.callbacks))
 
     def _callbacks(self) -> keras.callbacks.CallbackList:
         run, s = self.run, self.run.plan.settings
@@ -120,6 +125,18 @@ class Trainer:
             self.run.validation.stream.set_state(meta["val_stream"])
         self.history.records = meta["records"]
         return len(self.history.records)
+
+
+def _reads_batch_logs(callback) -> bool:
+    declared = getattr(callback, "reads_batch_logs", None)  # e.g. FunctionCallback: counts, not metrics
+    if declared is not None:
+        return bool(declared)
+    base = keras.callbacks.Callback
+    for hook in ("on_train_batch_end", "on_batch_end"):
+        method = getattr(callback, hook)
+        if getattr(method, "__func__", method) is not getattr(base, hook):  # overridden, or set (LambdaCallback)
+            return True
+    return False
 
 
 def run_params(run: Run) -> dict:

@@ -166,3 +166,18 @@ def test_ctrl_c_propagates_and_the_finished_epochs_stay_reachable(small):
     assert not all(np.array_equal(a, b) for a, b in zip(initial, student.get_weights()))
     seen_by_r = bridge.last_error("r")
     assert seen_by_r["type"] == "KeyboardInterrupt" and seen_by_r["history"] is history
+
+
+def test_metrics_are_read_every_batch_only_for_callbacks_that_read_them():
+    from pykd.trainer import _reads_batch_logs
+
+    assert not _reads_batch_logs(keras.callbacks.EarlyStopping())
+    assert not _reads_batch_logs(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None))
+    assert not _reads_batch_logs(pykd.FunctionCallback(on_batch_end=lambda step, steps: None))
+    assert _reads_batch_logs(keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None))
+
+    class Reader(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.loss = logs["loss"]
+
+    assert _reads_batch_logs(Reader())
