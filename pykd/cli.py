@@ -1,4 +1,4 @@
-"""Command line: `python -m pykd demo` and `python -m pykd distill ...`."""
+"""Command line: `python -m pykd demo | distill | train-scratch | evaluate ...`."""
 
 from __future__ import annotations
 
@@ -125,37 +125,127 @@ def _plot_comparison(scratch, distilled, path) -> None:
     plt.close(fig)
 
 
-def run_distill(args: argparse.Namespace) -> int:
-    from .api import distill
+def _augmentation(args: argparse.Namespace):
     from .images import Augmentation
+
+    if args.augment:  # the R tutorial's settings
+        return Augmentation(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2, shear_range=0.2,
+                            zoom_range=0.5, horizontal_flip=True, fill_mode="reflect")
+    ranges = {k: getattr(args, k) for k in ("rotation_range", "width_shift_range", "height_shift_range", "zoom_range")}
+    if not any(ranges.values()) and not args.horizontal_flip:
+        return None
+    return Augmentation(**ranges, horizontal_flip=args.horizontal_flip)
+
+
+def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The output folder and the trained student's path, both checked before any training."""
+    from .resume import probe_writable
+
+    out = Path(args.out)
+    student = Path(args.save_student) if args.save_student else out / "student.keras"
+    if student.suffix not in (".keras", ".h5"):
+        raise DataError("Save models to a .keras (or .h5) file, not {path}.", "End the file name in .keras.",
+                        path=str(student))
+    probe_writable(out, "out")
+    probe_writable(student.parent, "save_student")
+    return out, student
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """distill and train-scratch: train, then always write the student, history.csv and history.png."""
+    from . import api
+    from ._tf import keras
     from .models import load_model, save_model
 
-    y_col = args.y_col.split(",") if "," in args.y_col else args.y_col
-    augment = None
-    if args.augment:
-        augment = Augmentation(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2, shear_range=0.2,
-                               zoom_range=0.5, horizontal_flip=True, fill_mode="reflect")
-    student = load_model(args.student, role="student")
-    history = distill(
-        args.teacher, student, args.train, directory=args.directory, validation=args.validation,
-        x_col=args.x_col, y_col=y_col, image_size=args.image_size, rescale=args.rescale,
+    out, saved = _outputs(args)
+    callbacks = []
+    if args.early_stopping:
+        monitor = "val_accuracy" if args.validation else "loss"
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=args.early_stopping,
+                                                       restore_best_weights=True))
+    options = dict(
+        directory=args.directory, validation=args.validation, x_col=args.x_col,
+        y_col=args.y_col.split(",") if "," in args.y_col else args.y_col,
+        classes=args.classes.split(",") if args.classes else None, image_size=args.image_size, rescale=args.rescale,
         batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-        validation_steps=args.validation_steps, temperature=args.temperature, alpha=args.alpha,
-        learning_rate=args.learning_rate, augment=augment, seed=args.seed, verbose=args.verbose,
-        checkpoint_dir=args.checkpoint_dir, resume=args.resume, on_bad_image=args.on_bad_image,
-    )
-    out = Path(args.out)
+        validation_steps=args.validation_steps, optimizer=args.optimizer, learning_rate=args.learning_rate,
+        augment=_augmentation(args), seed=args.seed, verbose=args.verbose, checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume, on_bad_image=args.on_bad_image, callbacks=callbacks,
+    )  # fmt: skip
+    student = load_model(args.student, role="student")
+    if args.command == "distill":
+        teacher = args.teacher[0] if len(args.teacher) == 1 else args.teacher
+        history = api.distill(teacher, student, args.train, temperature=args.temperature, alpha=args.alpha,
+                              teacher_outputs=args.teacher_outputs, cache_dir=args.cache_dir, **options)
+    else:
+        history = api.train_scratch(student, args.train, **options)
     out.mkdir(parents=True, exist_ok=True)
     history.to_frame().to_csv(out / "history.csv", index=False)
     history.plot(out / "history.png")
-    print(f"Wrote {out / 'history.csv'} and {out / 'history.png'}")
-    if args.save_student:
-        print(f"Saved the student to {save_model(student, args.save_student)}")
+    print(f"Saved the trained student to {save_model(student, saved)}; wrote {out / 'history.csv'} and {out / 'history.png'}")
     return 0
 
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    from . import api
+
+    y_col = args.y_col.split(",") if "," in args.y_col else args.y_col
+    result = api.evaluate(args.model, args.data, directory=args.directory, x_col=args.x_col, y_col=y_col,
+                          classes=args.classes.split(",") if args.classes else None, image_size=args.image_size,
+                          rescale=args.rescale, batch_size=args.batch_size, on_bad_image=args.on_bad_image)
+    print(json.dumps(result))
+    return 0
+
+
+def _table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--directory", required=True, help="folder holding the images")
+    parser.add_argument("--x-col", default="image_id", help="column of image file names")
+    parser.add_argument("--y-col", default="label", help="label column, or comma-separated one-hot columns")
+    parser.add_argument("--classes", help="comma-separated class names in class-id order")
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"))
+    parser.add_argument("--rescale", type=float, help="factor pixel values are multiplied by, e.g. 0.00392")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--on-bad-image", default="error", choices=("error", "skip"))
+
+
+def _training_parser(sub, name: str, help: str, teacher: bool) -> None:
+    run = sub.add_parser(name, help=help)
+    if teacher:
+        run.add_argument("--teacher", required=True, action="append",
+                         help=".keras/.h5 teacher model, or a CSV of logits; give several for an ensemble")
+        run.add_argument("--teacher-outputs", default="auto", choices=("auto", "logits", "probabilities"))
+        run.add_argument("--temperature", type=float, default=3.0)
+        run.add_argument("--alpha", type=float, default=0.1, help="weight of the hard-label loss")
+        run.add_argument("--cache-dir", help="folder where teacher logits and decoded images are kept for later runs")
+    run.add_argument("--student", required=True, help=".keras/.h5 student model")
+    run.add_argument("--train", required=True, help="CSV with image ids and labels")
+    run.add_argument("--validation", help="validation CSV")
+    _table_arguments(run)
+    run.add_argument("--epochs", type=int, default=10)
+    run.add_argument("--steps-per-epoch", type=int)
+    run.add_argument("--validation-steps", type=int)
+    run.add_argument("--optimizer", default="adam", help="a Keras optimizer name (adam, sgd, rmsprop, ...)")
+    run.add_argument("--learning-rate", type=float)
+    run.add_argument("--augment", action="store_true", help="the R tutorial's augmentation")
+    for flag in ("--rotation-range", "--width-shift-range", "--height-shift-range", "--zoom-range"):
+        run.add_argument(flag, type=float, default=0.0)
+    run.add_argument("--horizontal-flip", action="store_true")
+    run.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                     help="stop after PATIENCE epochs without improvement (val_accuracy, else loss); keep the best weights")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    run.add_argument("--checkpoint-dir")
+    run.add_argument("--resume", action="store_true")
+    run.add_argument("--save-student", help="where to save the trained student (.keras); default OUT/student.keras")
+    run.add_argument("--out", default="pykd-output", help="folder for student.keras, history.csv and history.png")
+    run.set_defaults(run=run_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="python -m pykd", description="Knowledge distillation for image classifiers.")
+    parser.add_argument("--version", action="version", version=f"pykd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="teacher vs distilled vs scratch student on bundled digits (offline)")
@@ -173,32 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     demo.set_defaults(run=run_demo)
 
-    run = sub.add_parser("distill", help="distill your own teacher into your own student")
-    run.add_argument("--teacher", required=True, help=".keras/.h5 teacher model")
-    run.add_argument("--student", required=True, help=".keras/.h5 student model")
-    run.add_argument("--train", required=True, help="CSV with image ids and labels")
-    run.add_argument("--directory", required=True, help="folder holding the images")
-    run.add_argument("--validation", help="validation CSV")
-    run.add_argument("--x-col", default="image_id")
-    run.add_argument("--y-col", default="label", help="label column, or comma-separated one-hot columns")
-    run.add_argument("--image-size", type=int, nargs=2)
-    run.add_argument("--rescale", type=float)
-    run.add_argument("--batch-size", type=int, default=32)
-    run.add_argument("--epochs", type=int, default=10)
-    run.add_argument("--steps-per-epoch", type=int)
-    run.add_argument("--validation-steps", type=int)
-    run.add_argument("--temperature", type=float, default=3.0)
-    run.add_argument("--alpha", type=float, default=0.1)
-    run.add_argument("--learning-rate", type=float, default=1e-3)
-    run.add_argument("--augment", action="store_true", help="the R tutorial's augmentation")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    run.add_argument("--checkpoint-dir")
-    run.add_argument("--resume", action="store_true")
-    run.add_argument("--on-bad-image", default="error", choices=("error", "skip"))
-    run.add_argument("--save-student", help="where to save the trained student (.keras)")
-    run.add_argument("--out", default="pykd-output", help="folder for history.csv and history.png")
-    run.set_defaults(run=run_distill)
+    _training_parser(sub, "distill", "distill your own teacher into your own student", teacher=True)
+    _training_parser(sub, "train-scratch", "train a student on the labels alone (the baseline)", teacher=False)
+    evaluate = sub.add_parser("evaluate", help="loss and accuracy of a model on a labeled table")
+    evaluate.add_argument("--model", required=True, help=".keras/.h5 model")
+    evaluate.add_argument("--data", required=True, help="CSV with image ids and labels")
+    _table_arguments(evaluate)
+    evaluate.set_defaults(run=run_evaluate)
     return parser
 
 
@@ -207,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err.message('cli')}", file=sys.stderr)  # settings written as flags
         return 2
 
 

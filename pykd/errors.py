@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-LANGUAGES = ("python", "r")
+LANGUAGES = ("python", "r", "cli")
 SHOWN = 5  # how many rows, names or values a message lists before "and N more"
 
 
@@ -49,8 +49,19 @@ def few(items) -> Few:
 
 
 def literal(value, language: str = "python") -> str:
-    """`value` as code in `language`: strings quoted, lists as [..] or c(..), None as None or NULL."""
+    """`value` as code in `language`: strings quoted, lists as [..] or c(..), None as None or NULL.
+
+    "cli" writes settings as command-line flags (--on-bad-image skip) and values as Python.
+    """
     r = language == "r"
+    if isinstance(value, Setting) and language == "cli":
+        flag = "--" + value.name.replace("_", "-")
+        shown = value.value
+        if isinstance(shown, bool):
+            return flag if shown else f"(no {flag})"
+        if isinstance(shown, (list, tuple)):
+            return f"{flag} {' '.join(literal(v, language).strip(chr(39)) for v in shown)}"
+        return f"{flag} {literal(shown, language).strip(chr(39))}"
     if isinstance(value, Setting):
         return f"{value.name} = {literal(value.value, language)}" if r else f"{value.name}={literal(value.value)}"
     if isinstance(value, Few):

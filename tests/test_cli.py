@@ -48,3 +48,34 @@ def test_distill_command_trains_saves_and_reports_bad_input(digits, tmp_path):
     assert len(pd.read_csv(out / "history.csv")) == 2 and (out / "history.png").is_file()
     trained = pykd.models.load_model(tmp_path / "trained.keras")
     assert trained.count_params() == tiny_model().count_params()
+
+
+def test_train_scratch_always_writes_the_student_and_evaluate_reads_it(digits, tmp_path):
+    student = tmp_path / "s.keras"
+    pykd.models.save_model(tiny_model(seed=2), student)
+    out = tmp_path / "out"
+    proc = _run("train-scratch", "--student", str(student), "--train", digits["train_csv"], "--directory",
+                digits["directory"], "--epochs", "1", "--steps-per-epoch", "2", "--verbose", "0", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "student.keras").is_file() and "Saved the trained student" in proc.stdout
+    proc = _run("evaluate", "--model", str(out / "student.keras"), "--data", digits["validation_csv"],
+                "--directory", digits["directory"], "--y-col", ",".join(digits["classes"]))
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads(proc.stdout.strip().splitlines()[-1])) == {"loss", "accuracy", "n"}
+
+
+def test_bad_outputs_fail_before_training_and_errors_speak_in_flags(digits, tmp_path, capsys):
+    from pykd.cli import main
+
+    student = tmp_path / "s.keras"
+    pykd.models.save_model(tiny_model(seed=2), student)
+    common = ["train-scratch", "--student", str(student), "--train", digits["train_csv"],
+              "--directory", digits["directory"], "--verbose", "0", "--out", str(tmp_path / "out")]
+    assert main([*common, "--save-student", str(tmp_path / "student.txt")]) == 2
+    assert "error: Save models to a .keras" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("x")
+    assert main([*common[:-1], str(tmp_path / "a-file")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main([*common, "--rescale", "0"]) == 2
+    assert "--rescale 1/255" in capsys.readouterr().err  # a flag, not rescale=1/255
+    assert not (tmp_path / "out").exists()
