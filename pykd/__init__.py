@@ -11,11 +11,13 @@ from . import (
 )
 from .api import distill, evaluate, train_scratch
 from .callbacks import FunctionCallback
+from .deploy import compare, export
 from .errors import DataError, NonFiniteLossError
 from .history import History
 from .images import Augmentation
 from .losses import distillation_loss
 from .precompute import out_of_fold_logits, teacher_logits
+from .predict import predict
 from .sweep import sweep
 
 __version__ = "0.1.0"
@@ -24,6 +26,9 @@ __all__ = [
     "distill",
     "train_scratch",
     "evaluate",
+    "predict",
+    "export",
+    "compare",
     "distillation_loss",
     "teacher_logits",
     "out_of_fold_logits",

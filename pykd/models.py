@@ -1,17 +1,20 @@
 """Models: loading, introspection (input shape, output width, softmax ends), saving,
-freezing from a named layer, and small example models."""
+freezing from a named layer, weights-only files, the tutorial's transfer-learning
+classifier on keras.applications backbones, and small example models."""
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ._tf import keras
-from .errors import DataError, Setting, few
+from .errors import DataError, Setting, Text, few
 
-__all__ = ["load_model", "save_model", "set_trainable", "count_params", "describe", "example_teacher", "example_student"]
+__all__ = ["load_model", "save_model", "set_trainable", "count_params", "describe", "example_teacher", "example_student",
+           "classifier", "save_weights", "load_weights", "BACKBONES", "ImagenetPreprocessing"]
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -31,6 +34,7 @@ def load_model(model, *, role: str = "model") -> keras.Model:
         if path.suffix.lower() not in MODEL_SUFFIXES:
             raise DataError(f"The {role} file {{path}} is not a .keras or .h5 model file.",
                             "Save whole models with save_model() to a .keras file.", path=str(path))
+        refuse_weights_only(path, role)
         try:
             return keras.models.load_model(path, compile=False)
         except Exception as err:
@@ -254,3 +258,241 @@ def example_student(input_shape=(32, 32, 3), n_classes: int = 10, seed: int | No
         ],
         name="student",
     )
+
+
+# --- Transfer-learning classifiers and weights-only files -------------------------------------------
+
+# keras.applications constructors by snake-case name, with the ImageNet input scaling that
+# constructor leaves to `preprocess_input` (None: the network scales 0..255 pixels itself).
+BACKBONES = {
+    **{f"efficientnet_b{i}": (f"EfficientNetB{i}", None) for i in range(8)},
+    **{f"efficientnet_v2_b{i}": (f"EfficientNetV2B{i}", None) for i in range(4)},
+    **{f"efficientnet_v2_{s}": (f"EfficientNetV2{s.upper()}", None) for s in "sml"},
+    "mobilenet": ("MobileNet", "tf"),
+    "mobilenet_v2": ("MobileNetV2", "tf"),
+    "mobilenet_v3_small": ("MobileNetV3Small", None),
+    "mobilenet_v3_large": ("MobileNetV3Large", None),
+    **{f"resnet{n}": (f"ResNet{n}", "caffe") for n in (50, 101, 152)},
+    **{f"resnet{n}_v2": (f"ResNet{n}V2", "tf") for n in (50, 101, 152)},
+    **{f"convnext_{s}": (f"ConvNeXt{s.capitalize()}", None) for s in ("tiny", "small", "base", "large")},
+    "convnext_xlarge": ("ConvNeXtXLarge", None),
+    **{f"densenet{n}": (f"DenseNet{n}", "torch") for n in (121, 169, 201)},
+    "vgg16": ("VGG16", "caffe"),
+    "vgg19": ("VGG19", "caffe"),
+    "inception_v3": ("InceptionV3", "tf"),
+    "inception_resnet_v2": ("InceptionResNetV2", "tf"),
+    "xception": ("Xception", "tf"),
+    "nasnet_mobile": ("NASNetMobile", "tf"),
+    "nasnet_large": ("NASNetLarge", "tf"),
+}
+
+WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5")
+
+
+@keras.saving.register_keras_serializable(package="pykd")
+class ImagenetPreprocessing(keras.layers.Layer):
+    """A backbone's ImageNet input scaling inside the model, so every classifier takes pixels 0..255.
+
+    mode: "tf" (to -1..1), "torch" (0..1, then ImageNet mean and std) or "caffe"
+    (RGB to BGR, minus the ImageNet mean), as keras.applications' preprocess_input.
+    """
+
+    MEAN = {"torch": (0.485, 0.456, 0.406), "caffe": (103.939, 116.779, 123.68)}
+    STD = (0.229, 0.224, 0.225)
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, x):
+        ops = keras.ops
+        if self.mode == "tf":
+            return x / 127.5 - 1.0
+        three = x.shape[-1] == 3
+        mean = self.MEAN[self.mode] if three else [sum(self.MEAN[self.mode]) / 3]
+        mean = ops.convert_to_tensor(mean, dtype=x.dtype)
+        if self.mode == "torch":
+            std = ops.convert_to_tensor(self.STD if three else [sum(self.STD) / 3], dtype=x.dtype)
+            return (x / 255.0 - mean) / std
+        return (ops.flip(x, axis=-1) if three else x) - mean
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backbone: bool = True,
+               pooling: str = "max", dropout: float = 0.5) -> keras.Model:
+    """The Cassava tutorial's transfer-learning design on any keras.applications backbone.
+
+    The backbone without its top, global max (or average) pooling, BatchNormalization,
+    Dropout and a softmax Dense layer; the model takes pixel values 0..255 (train with
+    rescale=None): a backbone that expects other scaling gets an ImagenetPreprocessing layer.
+    backbone: a name in pykd.models.BACKBONES, e.g. "efficientnet_b0", "mobilenet_v3_small",
+        "resnet50", "convnext_tiny".
+    n_classes: how many classes the softmax tells apart (2 or more; 5.0 is accepted).
+    input_shape: (height, width, channels), or (height, width) for RGB; whole numbers.
+    weights: None (random), "imagenet" (Keras downloads them; needs the network) or the path
+        of a weights file for the backbone or for the whole classifier (.weights.h5 or .h5).
+    freeze_backbone: True trains only the head (8,965 parameters for EfficientNet-B0 and
+        5 classes); unfreeze later with set_trainable(model, True, from_layer=...).
+    pooling: "max" (as the tutorial) or "avg". dropout: the rate before the Dense layer, in [0, 1).
+    The backbone is the layer named "backbone"; its own layers keep Keras' names ("block5a_expand_conv").
+    """
+    from .checks import one_of, real_number, whole_number  # checks imports this module
+
+    if not isinstance(backbone, str) or backbone not in BACKBONES:
+        raise DataError("Unknown backbone {backbone}.", "Use one of {known}.", backbone=backbone,
+                        known=list(BACKBONES))
+    constructor, mode = BACKBONES[backbone]
+    n_classes = whole_number(n_classes, "n_classes", minimum=2)
+    shape = _image_shape(input_shape)
+    one_of(pooling, "pooling", ("max", "avg"))
+    dropout = real_number(dropout, "dropout")
+    if not 0 <= dropout < 1:
+        raise DataError("dropout must be in [0, 1), not {value}.", "The tutorial uses {example}.",
+                        value=dropout, example=Setting("dropout", 0.5))
+    if not isinstance(freeze_backbone, bool):
+        raise DataError("freeze_backbone must be True or False, not {value}.", value=freeze_backbone)
+    path = _backbone_weights(weights)
+    base = _backbone(backbone, constructor, shape, weights == "imagenet")
+    layers = keras.layers
+    inputs = keras.Input(shape, name="image")
+    x = inputs if mode is None else ImagenetPreprocessing(mode, name="preprocessing")(inputs)
+    x = base(x)
+    x = (layers.GlobalMaxPooling2D if pooling == "max" else layers.GlobalAveragePooling2D)(name="pool")(x)
+    x = layers.BatchNormalization(name="head_batch_norm")(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=f"{backbone}_classifier")
+    if path is not None:
+        _load_into_model_or_base(model, base, path)
+    base.trainable = not freeze_backbone
+    return model
+
+
+def _image_shape(input_shape) -> tuple[int, int, int]:
+    """(height, width, channels) from 2 or 3 whole numbers (R sends doubles such as 224.0)."""
+    from .checks import whole_number
+
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") or len(input_shape) not in (2, 3):
+        raise DataError("input_shape must be (height, width, channels), not {value}.", "For example {example}.",
+                        value=input_shape if isinstance(input_shape, (str, list, tuple)) else Text(repr(input_shape)),
+                        example=Setting("input_shape", [224, 224, 3]))
+    dims = [whole_number(d, f"input_shape[{i}]") for i, d in enumerate(input_shape)]
+    return tuple(dims) if len(dims) == 3 else (*dims, 3)
+
+
+def _backbone_weights(weights) -> str | None:
+    """The weights file to load after building, or None for None and "imagenet"."""
+    if weights is None or (isinstance(weights, str) and weights == "imagenet"):
+        return None
+    if not isinstance(weights, (str, os.PathLike)):
+        raise DataError("weights must be None, 'imagenet' or the path of a weights file, not {value}.",
+                        value=Text(type(weights).__name__))
+    if not Path(weights).is_file():
+        raise DataError("The weights file {path} does not exist.",
+                        "Give None, 'imagenet' or the path of a .weights.h5 or .h5 file.", path=str(weights))
+    return str(weights)
+
+
+def _backbone(name: str, constructor: str, shape: tuple, imagenet: bool) -> keras.Model:
+    """keras.applications' network without its top; a refused shape or a failed download as DataError."""
+    build = getattr(keras.applications, constructor)
+    try:
+        return build(include_top=False, weights="imagenet" if imagenet else None, input_shape=shape, name="backbone")
+    except ValueError as err:  # Keras' own checks of the shape and channels
+        raise DataError("The {backbone} backbone cannot take input_shape {shape}: {reason}",
+                        "Most backbones need images of at least 32x32 pixels, and ImageNet weights need 3 channels.",
+                        backbone=name, shape=list(shape), reason=Text(str(err).strip())) from err
+    except Exception as err:  # keras.utils.get_file raises a bare Exception when the download fails
+        if not imagenet:
+            raise
+        raise DataError(
+            "Could not download the ImageNet weights for {backbone} (no network?): {reason}",
+            "Download that file where there is a network and pass its path, e.g. {example}.",
+            backbone=name, reason=Text(str(err).strip()), example=Setting("weights", f"{name}_notop.h5"),
+        ) from err
+
+
+def _load_into_model_or_base(model: keras.Model, base: keras.Model, path: str) -> None:
+    """Weights saved from a whole classifier, or from its backbone alone (Keras' *_notop.h5 files)."""
+    try:
+        load_weights(model, path)
+    except DataError as whole:
+        try:
+            load_weights(base, path)
+        except DataError:
+            raise DataError("The weights file {path} fits neither this classifier nor its backbone.",
+                            "Build the classifier as it was when the weights were saved (backbone, n_classes, "
+                            "input_shape, pooling).", path=path) from whole
+
+
+def _weights_file(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or not str(path).lower().endswith(WEIGHTS_SUFFIXES):
+        raise DataError("Weights files end in .weights.h5 (or legacy .h5), not {path}.",
+                        "End the file name in .weights.h5.", path=str(path))
+    return Path(path)
+
+
+def is_weights_only(path) -> bool:
+    """True for a file that holds weights but no model: it needs a rebuilt model to load into."""
+    path = Path(path)
+    if path.name.lower().endswith(".weights.h5"):
+        return True
+    if path.suffix.lower() not in (".h5", ".hdf5") or not path.is_file():
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "model_config" not in f.attrs
+    except OSError:  # not HDF5 at all: loading it reports that
+        return False
+
+
+def refuse_weights_only(path, role: str = "model") -> None:
+    """Stop load_model() at a weights-only file, pointing to load_weights()."""
+    if is_weights_only(path):
+        raise DataError(f"The {role} file {{path}} holds weights only, not a model.",
+                        "Rebuild the model as it was saved (for example with classifier()) and load the file "
+                        "into it with load_weights().", path=str(path))
+
+
+def save_weights(model: keras.Model, path) -> str:
+    """Save only the weights (small, no architecture), to load into a rebuilt model; returns the path.
+
+    model: the Keras model. path: a .weights.h5 file (Keras 3), or .h5 for Keras 2's layout.
+    """
+    path = _weights_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name.lower().endswith(".weights.h5"):
+        model.save_weights(path)
+    else:
+        import h5py
+        from keras.src.legacy.saving import legacy_h5_format  # Keras 3 writes only .weights.h5 itself
+
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    return str(path)
+
+
+def load_weights(model: keras.Model, path) -> keras.Model:
+    """Load a weights-only file into a model built the same way; on failure the model is unchanged.
+
+    model: the Keras model to fill (in place; also returned).
+    path: a .weights.h5 file, or a legacy .h5 (Keras 2 weights or a whole .h5 model).
+    """
+    path = _weights_file(path)
+    if not path.is_file():
+        raise DataError("The weights file {path} does not exist.", "Check the path.", path=str(path))
+    before = model.get_weights()
+    try:
+        with warnings.catch_warnings():  # Keras warns per nested layer before it raises
+            warnings.simplefilter("ignore")
+            model.load_weights(path)
+    except Exception as err:
+        model.set_weights(before)
+        raise DataError("The weights in {path} do not fit the model {name}: {reason}",
+                        "Build the model exactly as it was when the weights were saved.",
+                        path=str(path), name=model.name, reason=Text(str(err).strip().splitlines()[0])) from err
+    return model

@@ -1,0 +1,139 @@
+"""pykd.export (TFLite / SavedModel) and pykd.compare (size, speed, accuracy) on real images and models."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SIZE, tiny_model
+
+import pykd
+from pykd._tf import tf
+from pykd.images import FileImages, ImageSpec
+from pykd.predict import TFLiteRunner
+
+COLUMNS = ["model", "params", "size_mb", "ms_per_image", "ms_per_image_batch1", "accuracy"]
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """The example student (logit outputs) trained for a few steps on the labeled digits."""
+    model = pykd.models.example_student(input_shape=(SIZE, SIZE, 3), seed=0)
+    pykd.train_scratch(model, digits["train_csv"], directory=digits["directory"], classes=digits["classes"],
+                       epochs=2, steps_per_epoch=20, learning_rate=3e-3, seed=0, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    return pykd.export(trained, tmp_path_factory.mktemp("export") / "student.tflite")
+
+
+def probs(frame) -> np.ndarray:
+    return frame.drop(columns=["image_id", "label"]).to_numpy()
+
+
+def test_tflite_predictions_agree_with_keras_on_every_image_of_the_folder(trained, exported, digits):
+    assert exported.endswith("student.tflite") and os.path.getsize(exported) > 0
+    keras_frame = pykd.predict(trained, directory=digits["directory"])
+    lite_frame = pykd.predict(exported, directory=digits["directory"])
+    assert len(lite_frame) == 1797 and lite_frame["image_id"].tolist() == keras_frame["image_id"].tolist()
+    agree = np.mean(lite_frame["label"].to_numpy() == keras_frame["label"].to_numpy())
+    assert agree >= 0.995, agree
+    assert np.abs(probs(lite_frame) - probs(keras_frame)).max() < 1e-4
+    interpreter = TFLiteRunner(exported).interpreter
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32  # float32, not quantized
+    assert interpreter.get_output_details()[0]["dtype"] == np.float32
+
+
+def test_a_tflite_file_is_read_as_logits_or_probabilities_like_a_keras_model(exported, digits, tmp_path):
+    table = pd.read_csv(digits["validation_csv"]).head(40)
+    softmax = tiny_model(softmax=True)
+    path = pykd.export(softmax, tmp_path / "softmax.tflite")
+    np.testing.assert_allclose(probs(pykd.predict(path, table, directory=digits["directory"])),
+                               probs(pykd.predict(softmax, table, directory=digits["directory"])), atol=1e-5)
+    with pytest.raises(pykd.DataError, match="model_outputs='probabilities', but the model returns not probabilities"):
+        pykd.predict(exported, table, directory=digits["directory"], model_outputs="probabilities")
+    with_classes = pykd.predict(exported, table, directory=digits["directory"], classes=digits["classes"], tta=2)
+    assert list(with_classes.columns) == ["image_id", "label", *digits["classes"]]
+
+
+def test_saved_model_folder_serves_the_same_outputs(trained, digits, tmp_path):
+    folder = pykd.export(trained, tmp_path / "served")
+    assert os.path.isdir(folder) and os.path.isfile(os.path.join(folder, "saved_model.pb"))
+    names = pd.read_csv(digits["validation_csv"])["image_id"].head(32)
+    ((_, x),) = FileImages([f"{digits['directory']}/{n}" for n in names], ImageSpec(SIZE, SIZE)).dataset([np.arange(32)])
+    served = tf.saved_model.load(folder)  # kept: its functions need its variables alive
+    np.testing.assert_allclose(served.serve(x).numpy(), keras.ops.convert_to_numpy(trained(x)), atol=1e-5)
+    path = pykd.models.save_model(trained, tmp_path / "student.keras")  # a model file exports too
+    assert pykd.export(path, tmp_path / "from_file.tflite", format="tflite").endswith("from_file.tflite")
+
+
+def test_export_refuses_unknown_formats_and_paths_of_the_wrong_kind(trained, tmp_path):
+    with pytest.raises(pykd.DataError, match="format must be one of"):
+        pykd.export(trained, tmp_path / "m.onnx", format="onnx")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(pykd.DataError, match="A SavedModel is a folder"):
+        pykd.export(trained, tmp_path / "file")
+    (tmp_path / "dir.tflite").mkdir()
+    with pytest.raises(pykd.DataError, match="A TFLite model is one file"):
+        pykd.export(trained, tmp_path / "dir.tflite")
+    with pytest.raises(pykd.DataError, match="does not exist"):
+        pykd.export(tmp_path / "missing.keras", tmp_path / "m.tflite")
+
+
+def test_compare_gives_one_plain_row_per_model(trained, exported, digits, tmp_path):
+    path = pykd.models.save_model(trained, tmp_path / "student.keras")
+    teacher = pykd.models.example_teacher(input_shape=(SIZE, SIZE, 3), seed=0)
+    models = {"student": trained, "student_file": path, "student_tflite": exported, "teacher": teacher}
+    table = pd.read_csv(digits["validation_csv"])
+    frame = pykd.compare(models, table, directory=digits["directory"], classes=digits["classes"])
+    assert list(frame.columns) == COLUMNS and frame["model"].tolist() == list(models)
+    rows = frame.set_index("model")
+    assert rows.loc["student", "params"] == rows.loc["student_file", "params"] == trained.count_params()
+    assert rows.loc["teacher", "params"] == teacher.count_params()
+    assert 0 < rows.loc["student_tflite", "params"] <= trained.count_params()
+    assert rows.loc["student_file", "size_mb"] == pytest.approx(os.path.getsize(path) / 2**20)
+    assert rows.loc["student_tflite", "size_mb"] == pytest.approx(os.path.getsize(exported) / 2**20)
+    assert rows.loc["student", "size_mb"] == pytest.approx(rows.loc["student_file", "size_mb"], rel=0.1)
+    assert rows.loc["teacher", "size_mb"] > rows.loc["student", "size_mb"]
+    accuracy = pykd.evaluate(trained, table, directory=digits["directory"], classes=digits["classes"])["accuracy"]
+    assert rows.loc["student", "accuracy"] == rows.loc["student_file", "accuracy"] == accuracy
+    assert abs(rows.loc["student_tflite", "accuracy"] - accuracy) <= 0.005
+    for column in ("ms_per_image", "ms_per_image_batch1"):
+        assert all(math.isfinite(v) and v > 0 for v in frame[column])
+    plain = frame.to_dict(orient="list")  # what R reads
+    assert {type(v) for column in COLUMNS[1:] for v in plain[column]} <= {int, float}
+    assert all(isinstance(v, str) for v in plain["model"])
+
+
+def test_compare_refuses_a_list_and_a_table_without_labels(trained, digits):
+    with pytest.raises(pykd.DataError, match="models must be a dict of name to model"):
+        pykd.compare([trained], digits["validation_csv"], directory=digits["directory"], classes=digits["classes"])
+    unlabeled = pd.read_csv(digits["train_csv"]).head(20).assign(label=None)
+    with pytest.raises(pykd.DataError, match="no labeled rows"):
+        pykd.compare({"student": trained}, unlabeled, directory=digits["directory"])
+
+
+def test_a_damaged_or_quantized_tflite_file_is_refused(digits, tmp_path):
+    (tmp_path / "damaged.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(pykd.DataError, match="Could not read the TFLite model"):
+        pykd.predict(tmp_path / "damaged.tflite", directory=digits["directory"])
+    model = tiny_model()
+    with tempfile.TemporaryDirectory() as folder:
+        model.export(folder, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        rng = np.random.default_rng(0)
+        converter.representative_dataset = lambda: ([rng.uniform(0, 255, (1, SIZE, SIZE, 3)).astype("float32")]
+                                                    for _ in range(8))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.uint8
+        (tmp_path / "int8.tflite").write_bytes(converter.convert())
+    with pytest.raises(pykd.DataError, match="is quantized"):
+        pykd.predict(tmp_path / "int8.tflite", directory=digits["directory"])
