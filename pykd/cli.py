@@ -1,4 +1,4 @@
-"""Command line: `python -m pykd demo | distill | train-scratch | evaluate ...`."""
+"""Command line: `python -m pykd demo | distill | train-scratch | evaluate | predict | export | compare`."""
 
 from __future__ import annotations
 
@@ -197,6 +197,38 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_predict(args: argparse.Namespace) -> int:
+    from .predict import predict
+
+    frame = predict(args.model, args.data, directory=args.directory, x_col=args.x_col,
+                    classes=args.classes.split(",") if args.classes else None, image_size=args.image_size,
+                    rescale=args.rescale, batch_size=args.batch_size, tta=args.tta, on_bad_image=args.on_bad_image)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (frame[[args.x_col, "label"]] if args.submission else frame).to_csv(out, index=False)
+    print(f"Wrote {len(frame)} predictions to {out}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .deploy import export
+
+    print(f"Exported {args.model} to {export(args.model, args.out)}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from .deploy import compare
+
+    models = dict(m.split("=", 1) if "=" in m else (Path(m).stem, m) for m in args.model)
+    y_col = args.y_col.split(",") if "," in args.y_col else args.y_col
+    frame = compare(models, args.data, directory=args.directory, x_col=args.x_col, y_col=y_col,
+                    classes=args.classes.split(",") if args.classes else None, image_size=args.image_size,
+                    rescale=args.rescale, batch_size=args.batch_size)
+    print(frame.to_string(index=False))
+    return 0
+
+
 def _table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--directory", required=True, help="folder holding the images")
     parser.add_argument("--x-col", default="image_id", help="column of image file names")
@@ -270,7 +302,28 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="CSV with image ids and labels")
     _table_arguments(evaluate)
     evaluate.set_defaults(run=run_evaluate)
+    _deployment_parsers(sub)
     return parser
+
+
+def _deployment_parsers(sub) -> None:
+    predict = sub.add_parser("predict", help="labels and class probabilities for new images (a Kaggle submission)")
+    predict.add_argument("--model", required=True, help=".keras/.h5 model or exported .tflite file")
+    predict.add_argument("--data", help="CSV of image ids; by default every image file in --directory")
+    _table_arguments(predict)
+    predict.add_argument("--tta", type=int, default=0, help="average over this many random flips and shifts")
+    predict.add_argument("--submission", action="store_true", help="write only the id and label columns")
+    predict.add_argument("--out", default="predictions.csv", help="CSV to write")
+    predict.set_defaults(run=run_predict)
+    export = sub.add_parser("export", help="write a model for deployment: .tflite, or a SavedModel folder")
+    export.add_argument("--model", required=True, help=".keras/.h5 model")
+    export.add_argument("--out", required=True, help="a .tflite file, or a folder for a SavedModel")
+    export.set_defaults(run=run_export)
+    compare = sub.add_parser("compare", help="parameters, size, speed and accuracy of models side by side")
+    compare.add_argument("--model", required=True, action="append", help="NAME=PATH (or PATH); give several")
+    compare.add_argument("--data", required=True, help="CSV with image ids and labels")
+    _table_arguments(compare)
+    compare.set_defaults(run=run_compare)
 
 
 def main(argv: list[str] | None = None) -> int:

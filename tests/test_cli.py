@@ -79,3 +79,22 @@ def test_bad_outputs_fail_before_training_and_errors_speak_in_flags(digits, tmp_
     assert main([*common, "--rescale", "0"]) == 2
     assert "--rescale 1/255" in capsys.readouterr().err  # a flag, not rescale=1/255
     assert not (tmp_path / "out").exists()
+
+
+def test_predict_export_and_compare_from_the_command_line(digits, tmp_path, capsys):
+    from pykd.cli import main
+
+    model = tmp_path / "m.keras"
+    pykd.models.save_model(tiny_model(seed=2), model)
+    common = ["--directory", digits["directory"], "--classes", ",".join(digits["classes"])]
+    assert main(["predict", "--model", str(model), *common, "--submission", "--out", str(tmp_path / "sub.csv")]) == 0
+    submission = pd.read_csv(tmp_path / "sub.csv")
+    assert list(submission.columns) == ["image_id", "label"] and len(submission) == len(os.listdir(digits["directory"]))
+    assert set(submission["label"]) <= set(digits["classes"])
+    assert main(["export", "--model", str(model), "--out", str(tmp_path / "m.tflite")]) == 0
+    assert (tmp_path / "m.tflite").stat().st_size > 0
+    assert main(["compare", "--model", f"keras={model}", "--model", f"lite={tmp_path / 'm.tflite'}",
+                 "--data", digits["validation_csv"], "--directory", digits["directory"],
+                 "--y-col", ",".join(digits["classes"])]) == 0
+    shown = capsys.readouterr().out
+    assert "keras" in shown and "lite" in shown and "ms_per_image" in shown
