@@ -11,37 +11,55 @@ The file stores what `pykd.images.decode` produces, as uint8.
 That is exact when every file already has the model's image size (resizing is
 then the identity), which is when cache_images="auto" uses it; with resizing
 (cache_images=True) pixels round to whole grey levels.
+
+A copy kept in cache_dir is named by the content digests of its rows' files
+(in row order) and the image preparation, never by file names or times, and
+ends in a checksum of its rows: a reused copy is verified first, and one that
+fails is reported and decoded again, never trained on.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ._tf import tf
-from .errors import DataError
+from .content import Digests, atomic_file, digest_of, file_digests, hasher, remove_abandoned, unchanged
+from .errors import DataError, Setting, Text
 from .images import FileImages, ImageSpec, image_sizes
 
 # "auto" leaves at least this share of the disk's free space untouched.
 _FREE_SPACE_SHARE = 0.5
+# The file: every row's uint8 pixels, then this footer: a marker and the rows' checksum.
+_FORMAT = "2"
+_MAGIC = b"pykd-u8" + _FORMAT.encode()
+_FOOTER = len(_MAGIC) + hasher().digest_size
 
 
 class DecodedImages:
-    """An image source reading decoded rows from one uint8 file (same batches as FileImages)."""
+    """An image source reading decoded rows from one uint8 file (same batches as FileImages).
 
-    def __init__(self, path: Path, n_rows: int, spec: ImageSpec, *, temporary: bool):
+    digests: the content digests of the rows' files, when the copy is kept in a
+    cache_dir (the teacher's cache reuses them instead of reading the files again).
+    exact: whether the rows equal the decoded files (no resizing, so no rounding).
+    """
+
+    def __init__(self, path: Path, n_rows: int, spec: ImageSpec, *, temporary: bool,
+                 digests: Digests | None = None, exact: bool | None = None):
         self.path = Path(path)
         self.n_rows = n_rows
         self.spec = spec
         self.temporary = temporary
+        self.digests = digests
+        self.exact = exact
         self.shape = (spec.height, spec.width, spec.channels)
         self.row_bytes = int(np.prod(self.shape))
 
@@ -115,26 +133,69 @@ class DecodedImages:
             shutil.rmtree(self.path.parent, ignore_errors=True)
 
 
-def _fingerprint(paths: Sequence[str], spec: ImageSpec) -> str:
-    """Changes when any file is replaced or touched, or the image preparation changes."""
-    digest = hashlib.sha1(spec.key().encode())
-    for p in paths:
-        stat = os.stat(p)
-        digest.update(f"\n{p}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
+def cache_name(digests: Sequence[str], spec: ImageSpec) -> str:
+    """The kept copy's file name: the content digests of its rows, in order, and the image preparation."""
+    return f"images-{digest_of('pykd decoded images', _FORMAT, spec.key(), chr(10).join(digests))}.u8"
 
 
-def _write(paths: Sequence[str], spec: ImageSpec, target: Path, batch_size: int, progress) -> None:
-    """Decode every file in row order into `target`, atomically (a crash leaves no half file)."""
+def _write(paths: Sequence[str], spec: ImageSpec, target: Path, batch_size: int, progress, digests=None) -> None:
+    """Decode every file in row order into `target`, then the footer; atomically (a failure leaves no file).
+
+    With `digests`, the copy is kept only if no file changed since it was hashed (its name says which bytes).
+    """
     rows = np.arange(len(paths))
     batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
-    partial = target.with_name(target.name + ".partial")
-    with open(partial, "wb") as out:
+    checksum = hasher()
+    with atomic_file(target) as out:
         for step, (_, images) in enumerate(FileImages(paths, spec).batches(batches)):
-            out.write(np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8).tobytes())
+            block = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8).tobytes()
+            checksum.update(block)
+            out.write(block)
             if progress is not None:
                 progress(step + 1, len(batches))
-    os.replace(partial, target)
+        if digests is not None:
+            unchanged(digests, "their decoded copy")
+        out.write(_MAGIC + checksum.digest())
+
+
+def _verified(path: Path, payload: int) -> bool:
+    """Whether `path` holds `payload` bytes of rows whose checksum matches its footer.
+
+    Anything else (short, long, flipped bytes, unreadable) is warned about, naming
+    the file, and not used: the caller decodes the images again and replaces it.
+    """
+    if not path.exists():
+        return False
+    try:
+        with open(path, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_size != payload + _FOOTER:
+                problem = "has the wrong size"
+            else:
+                checksum = hasher()
+                left = payload
+                while left and (chunk := f.read(min(left, 1 << 22))):
+                    checksum.update(chunk)
+                    left -= len(chunk)
+                footer = f.read(_FOOTER)
+                problem = None if footer == _MAGIC + checksum.digest() else "does not match its checksum"
+    except OSError as err:
+        problem = f"cannot be read ({err.strerror or err})"
+    if problem is None:
+        return True
+    warnings.warn(f"The decoded-image cache {str(path)!r} {problem}: not used; the images are decoded again.", stacklevel=4)
+    return False
+
+
+def _write_or_fail(paths, spec: ImageSpec, path: Path, batch_size: int, progress, digests=None) -> None:
+    """_write, with a DataError naming the file when the disk is full or not writable."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(path)
+        _write(paths, spec, path, batch_size, progress, digests)
+    except OSError as err:
+        raise DataError("Could not write decoded images to {path}: {reason}.",
+                        "Free some disk space, pass another cache_dir, or {off}.",
+                        path=str(path), reason=Text(err.strerror or str(err)), off=Setting("cache_images", False)) from err
 
 
 def image_source(
@@ -153,30 +214,35 @@ def image_source(
     model's size), the run reads the table more than once (`passes`), and the
     copy takes under half the free disk space; True always; False never.
     Without cache_dir the copy is temporary (call close()); with it the copy is
-    kept, named by a fingerprint of the files, and reused by later runs.
+    kept, named by the content of the files, and reused by later runs once its
+    checksum is verified.
     """
     files = FileImages(paths, spec)
     if setting is False:
         return files
-    needed = len(paths) * spec.height * spec.width * spec.channels
-    kept = None if cache_dir is None else Path(cache_dir) / f"images-{_fingerprint(paths, spec)}.u8"
-    reusable = kept is not None and kept.is_file() and kept.stat().st_size == needed
-    if setting == "auto":
-        if passes <= 1 or not all(size == spec.size for size in image_sizes(paths)):
+    payload = len(paths) * spec.height * spec.width * spec.channels
+    exact = setting == "auto"
+    if exact and (passes <= 1 or not all(size == spec.size for size in image_sizes(paths))):
+        return files
+    if cache_dir is None:
+        if exact and payload > _free_bytes(Path(tempfile.gettempdir())) * _FREE_SPACE_SHARE:
             return files
-        if not reusable and needed > _free_bytes(kept.parent if kept else Path(tempfile.gettempdir())) * _FREE_SPACE_SHARE:
-            return files
-    path = kept if kept is not None else Path(tempfile.mkdtemp(prefix="pykd-images-")) / "images.u8"
-    if not reusable:
+        path = Path(tempfile.mkdtemp(prefix="pykd-images-")) / "images.u8"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write(paths, spec, path, batch_size, progress)
-        except OSError as err:
-            if cache_dir is None:
-                shutil.rmtree(path.parent, ignore_errors=True)
-            raise DataError(f"Could not write decoded images to {str(path)!r}: {err}. "
-                            "Free some disk space, pass another cache_dir, or cache_images=False.") from err
-    return DecodedImages(path, len(paths), spec, temporary=cache_dir is None)
+            _write_or_fail(paths, spec, path, batch_size, progress)
+        except BaseException:
+            shutil.rmtree(path.parent, ignore_errors=True)
+            raise
+        return DecodedImages(path, len(paths), spec, temporary=True)
+    digests = file_digests(paths)
+    if not exact:  # cache_images=True: rounded pixels unless every file has the model's size
+        exact = all(size == spec.size for size in image_sizes(paths))
+    path = Path(cache_dir) / cache_name(digests, spec)
+    if not _verified(path, payload):
+        if setting == "auto" and payload > _free_bytes(path.parent) * _FREE_SPACE_SHARE:
+            return files
+        _write_or_fail(paths, spec, path, batch_size, progress, digests)
+    return DecodedImages(path, len(paths), spec, temporary=False, digests=digests, exact=exact)
 
 
 def _free_bytes(directory: Path) -> int:

@@ -3,16 +3,17 @@
 Whatever the source, the loop sees one thing: teacher logits for a batch.
 Softmax outputs are turned into logits with log(p) (never softmaxed twice).
 When training images are not augmented, a model teacher's logits are the same
-every epoch, so they are computed once per image (keyed by image_id and image
-size, never by batch position), optionally kept on disk, and reused.
+every epoch, so they are computed once per image (never keyed by batch position),
+optionally kept on disk, keyed by the content of each image file, and reused.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
+import json
 import os
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,8 +21,10 @@ import numpy as np
 import pandas as pd
 
 from ._tf import keras, tf
-from .errors import DataError, few
+from .content import atomic_file, file_digests, hasher, locked, remove_abandoned, unchanged
+from .errors import DataError, Setting, Text, few
 from .frames import Table, read_table
+from .image_cache import DecodedImages
 from .images import FileImages, ImageSpec
 from .losses import as_logits
 from .models import load_model, output_width, outputs_are_probabilities
@@ -62,13 +65,43 @@ class ModelTeacher:
             return as_logits(mean_p, True)
         return tf.add_n(each) / len(each)
 
-    def fingerprint(self, spec: ImageSpec) -> str:
-        """Changes whenever the weights, the output handling or the image preparation change."""
-        digest = hashlib.sha1(f"{spec.key()}|{self.probabilities}|{self.combine}|{self.precision}".encode())
+    def fingerprint(self, spec: ImageSpec, *, rounded: bool = False) -> str:
+        """Changes whenever the weights, the layers, the output handling or the inputs' preparation change.
+
+        rounded: the inputs come from a decoded copy whose resized pixels were
+        rounded to whole grey levels (their logits differ slightly from the files').
+        """
+        digest = hasher()
+        digest.update(f"{_CACHE_FORMAT}|{spec.key()}|{rounded}|{self.probabilities}|{self.combine}|{self.precision}".encode())
         for model in self.models:
+            digest.update(_architecture(model).encode())
             for weight in model.weights:
-                digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-        return digest.hexdigest()[:16]
+                value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+                digest.update(f"|{value.dtype}{value.shape}|".encode())
+                digest.update(value.tobytes())
+        return digest.hexdigest()[:32]
+
+
+_CACHE_FORMAT = "teacher-logits-2"  # rows keyed by content digest, with a checksum
+
+
+def _architecture(model: keras.Model) -> str:
+    """Each layer's kind and settings, without names (Keras numbers those per process: conv2d_3).
+
+    Weights alone miss what has none: a Rescaling(1/255), an activation, a Lambda.
+    Freezing changes nothing the teacher computes (it runs with training=False).
+    """
+    parts = []
+    for layer in model._flatten_layers(include_self=False):
+        config = {}
+        if not isinstance(layer, keras.Model):  # a nested model's layers are listed themselves
+            try:
+                config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable")}
+            except (NotImplementedError, TypeError, AttributeError):
+                config = {}
+        parts.append(f"{type(layer).__module__}.{type(layer).__qualname__} "
+                     f"{json.dumps(config, sort_keys=True, default=lambda v: type(v).__qualname__)}")
+    return "\n".join(parts)
 
 
 @functools.cache
@@ -191,20 +224,92 @@ def cached_logits(
     cache_dir: str | os.PathLike | None = None,
     progress=None,
 ) -> np.ndarray:
-    """Logits for every row of `table` (whose images `images` holds), reusing and extending a file in `cache_dir`."""
+    """Logits for every row of `table` (whose images `images` holds), reusing and extending a file in `cache_dir`.
+
+    The file is named by the teacher's fingerprint (weights, layers, image
+    preparation) and its rows are keyed by the content digest of each image file,
+    so a replaced file is never served another image's logits. Logits that are
+    NaN or infinite stop the run here, before the first step, and are not stored.
+    """
     if cache_dir is None:
-        return compute_logits(teacher, images, np.arange(len(table)), batch_size, progress)
-    path = Path(cache_dir) / f"teacher-{teacher.fingerprint(images.spec)}.npz"
-    known: dict[str, np.ndarray] = {}
-    if path.is_file():
-        with np.load(path) as saved:
-            known = dict(zip(saved["ids"].tolist(), saved["logits"]))
-    todo = np.array([i not in known for i in table.ids])
-    if todo.any():
-        fresh = compute_logits(teacher, images, np.flatnonzero(todo), batch_size, progress)
-        known.update(zip(np.asarray(table.ids)[todo].tolist(), fresh))
+        logits = compute_logits(teacher, images, np.arange(len(table)), batch_size, progress)
+        bad_rows = np.flatnonzero(~np.isfinite(logits).all(axis=1))
+        if len(bad_rows):
+            raise _not_finite(teacher, images.spec, table.ids, bad_rows)
+        return logits
+    digests = getattr(images, "digests", None) or file_digests(table.paths)  # a kept decoded copy has them
+    rounded = isinstance(images, DecodedImages) and images.exact is not True
+    path = Path(cache_dir) / f"teacher-{teacher.fingerprint(images.spec, rounded=rounded)}.npz"
+    width = teacher.n_outputs[0]
+    known, problem = _read_cache(path, width)
+    if problem is not None:
+        warnings.warn(f"The teacher-logit cache {str(path)!r} {problem}: not used; the logits are computed again.",
+                      stacklevel=2)
+    first_rows = {}
+    for row, digest in enumerate(digests):
+        if digest not in known:
+            first_rows.setdefault(digest, row)
+    if first_rows:
+        rows = np.fromiter(first_rows.values(), np.int64, len(first_rows))
+        mine = dict(zip(first_rows, compute_logits(teacher, images, rows, batch_size, progress)))
+        bad = {digest for digest, logits in mine.items() if not np.isfinite(logits).all()}
+        if bad:  # every row with such content, even where a copy of the file was computed once
+            raise _not_finite(teacher, images.spec, table.ids, [r for r, d in enumerate(digests) if d in bad])
+        if not isinstance(images, DecodedImages):  # read from the files since they were hashed
+            unchanged(digests, "the teacher's logits")
+        _merge(path, mine, width, warned=problem is not None)
+        known.update(mine)
+    return np.stack([known[d] for d in digests]).astype(np.float32)
+
+
+def _not_finite(teacher: ModelTeacher, spec: ImageSpec, ids: Sequence[str], bad_rows) -> DataError:
+    """The error naming the teacher and the images whose logits are NaN or infinite."""
+    return DataError(
+        "The teacher {teacher} gives NaN or infinite logits for {count} of {total} images: {ids}.",
+        "Check the teacher's weights, and that its inputs are scaled as it was trained (this run has {rescale}).",
+        teacher=few([m.name for m in teacher.models]), count=len(bad_rows), total=len(ids),
+        ids=few([ids[i] for i in bad_rows]), rescale=Setting("rescale", spec.rescale),
+    )
+
+
+def _checksum(digests: np.ndarray, logits: np.ndarray) -> str:
+    checksum = hasher()
+    checksum.update(f"{digests.dtype}{digests.shape}{logits.dtype}{logits.shape}".encode())
+    checksum.update(digests.tobytes())
+    checksum.update(logits.tobytes())
+    return checksum.hexdigest()
+
+
+def _read_cache(path: Path, width: int) -> tuple[dict[str, np.ndarray], str | None]:
+    """({content digest: logits}, None), or ({}, what is wrong) for a file that cannot be trusted."""
+    if not path.exists():
+        return {}, None
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            digests, logits, checksum = saved["digests"], saved["logits"], str(saved["checksum"])
+    except Exception as err:  # BadZipFile, EOFError, KeyError, ValueError, OSError, ...: never trained on
+        return {}, f"cannot be read ({type(err).__name__}: {err})"
+    if logits.shape != (len(digests), width) or checksum != _checksum(digests, logits):
+        return {}, "does not match its checksum"
+    return dict(zip(digests.tolist(), logits)), None
+
+
+def _merge(path: Path, rows: dict[str, np.ndarray], width: int, *, warned: bool) -> None:
+    """Add `rows` to the cache file under its lock, keeping what other runs added meanwhile."""
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, ids=np.array(list(known)), logits=np.stack(list(known.values())))
-        os.replace(tmp, path)
-    return np.stack([known[i] for i in table.ids]).astype(np.float32)
+        with locked(path.with_name(path.name + ".lock")):
+            merged, problem = _read_cache(path, width)
+            if problem is not None and not warned:
+                warnings.warn(f"The teacher-logit cache {str(path)!r} {problem}: replaced.", stacklevel=3)
+            for digest, logits in rows.items():
+                merged.setdefault(digest, logits)
+            digests = np.array(list(merged), dtype=f"<U{max(map(len, merged))}")
+            logits = np.stack(list(merged.values())).astype(np.float32)
+            remove_abandoned(path)
+            with atomic_file(path) as out:
+                np.savez(out, digests=digests, logits=logits, checksum=np.array(_checksum(digests, logits)))
+    except OSError as err:
+        raise DataError("Could not write the teacher's logits to {path}: {reason}.",
+                        "Free some disk space, pass another cache_dir, or {off}.",
+                        path=str(path), reason=Text(err.strerror or str(err)), off=Setting("cache_teacher", False)) from err

@@ -11,7 +11,8 @@ import pytest
 from conftest import tiny_model, write_images
 
 import pykd
-from pykd.image_cache import DecodedImages, image_source
+from pykd.content import file_digests
+from pykd.image_cache import DecodedImages, cache_name, image_source
 from pykd.images import FileImages, ImageSpec
 
 
@@ -28,6 +29,12 @@ def run(digits):
 
 def temporary_caches() -> set[str]:
     return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("pykd-images-")}
+
+
+@pytest.fixture
+def own_tmp(tmp_path, monkeypatch):
+    """A temporary folder of the test's own: other runs on the machine make their copies in the shared one."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 def test_decoded_batches_equal_decoded_files(digits):
@@ -49,7 +56,7 @@ def test_decoded_batches_equal_decoded_files(digits):
     assert not source.path.exists()
 
 
-def test_auto_caches_and_trains_exactly_as_from_files(run):
+def test_auto_caches_and_trains_exactly_as_from_files(run, own_tmp):
     before = temporary_caches()
     cached = run()
     assert cached.params["image_cache"] is True  # 16x16 files for a 16x16 model: exact
@@ -89,6 +96,27 @@ def test_cache_dir_keeps_the_copy_and_rebuilds_when_a_file_changes(tmp_path):
     write_images(directory, 1, size=16, seed=9)  # overwrites img_00000.jpg with other pixels
     pykd.distill(tiny_model(seed=1), tiny_model(seed=2), table, epochs=2, batch_size=16, verbose=0, **options)
     assert len(list((tmp_path / "cache").glob("images-*.u8"))) == 2
+
+
+def test_kept_copy_is_named_by_content_and_checked_before_reuse(tmp_path):
+    directory = tmp_path / "images"
+    names = write_images(directory, 20, size=16)
+    paths = [str(directory / n) for n in names]
+    spec = ImageSpec(16, 16, 3)
+    source = image_source(True, paths, spec, cache_dir=tmp_path / "cache", passes=2, batch_size=8)
+    assert source.path.name == cache_name(file_digests(paths), spec) and source.exact is True
+    assert source.path.stat().st_size == 20 * 16 * 16 * 3 + 40  # the rows, then a marker and their checksum
+    assert image_source(True, paths, ImageSpec(16, 16, 3, rescale=0.5), cache_dir=tmp_path / "cache", passes=2,
+                        batch_size=8).path != source.path  # another image preparation: another copy
+    reordered = image_source(True, paths[::-1], spec, cache_dir=tmp_path / "cache", passes=2, batch_size=8)
+    assert reordered.path != source.path  # rows in another order: another copy
+    with open(source.path, "r+b") as f:
+        f.seek(5)
+        f.write(b"\xff\x00")
+    with pytest.warns(UserWarning, match="does not match its checksum"):
+        again = image_source(True, paths, spec, cache_dir=tmp_path / "cache", passes=2, batch_size=8)
+    ((_, rebuilt),), ((_, decoded),) = list(again.batches([np.arange(20)])), list(FileImages(paths, spec).batches([np.arange(20)]))
+    np.testing.assert_array_equal(rebuilt.numpy(), decoded.numpy())
 
 
 def test_bad_setting_is_rejected_before_anything_runs(run):

@@ -89,6 +89,24 @@ def test_teacher_cache_on_disk_is_keyed_by_weights_and_reused(digits, run, tmp_p
     assert len(list((tmp_path / "cache").glob("teacher-*.npz"))) == 2
 
 
+def test_teacher_fingerprint_follows_what_the_teacher_computes_not_names():
+    import keras
+
+    from pykd.images import ImageSpec
+    from pykd.teacher import ModelTeacher
+
+    def fingerprint(model, spec=None, **kwargs):
+        return ModelTeacher([model], precision="float32").fingerprint(spec or ImageSpec(16, 16, 3), **kwargs)
+
+    teacher = tiny_model(seed=1)
+    assert fingerprint(tiny_model(seed=1)) == fingerprint(teacher)  # layers numbered anew (conv2d_7): same teacher
+    assert fingerprint(tiny_model(seed=9)) != fingerprint(teacher)  # other weights
+    assert fingerprint(teacher, ImageSpec(16, 16, 3, rescale=2.0)) != fingerprint(teacher)
+    assert fingerprint(teacher, rounded=True) != fingerprint(teacher)  # inputs from resized, rounded pixels
+    no_rescaling = keras.Sequential([layer for layer in teacher.layers if not isinstance(layer, keras.layers.Rescaling)])
+    assert fingerprint(no_rescaling) != fingerprint(teacher)  # the same weights computing something else
+
+
 def test_bfloat16_teacher_gives_close_logits_and_trains(digits, run):
     teacher = tiny_model(seed=1)
     exact = pykd.teacher_logits(teacher, digits["train_csv"], directory=digits["directory"], teacher_precision="float32")
