@@ -5,6 +5,11 @@
 #' as `augment` to [distill()] or [train_scratch()]; it is sent to Python as
 #' a dictionary of the same names. Only the training images are augmented.
 #'
+#' The settings are checked when the object is made, by `pykd` (so this
+#' needs Python): a negative range, a shift or zoom of 1 or more, or an
+#' unknown `fill_mode` is an error of class `rkd_data_error` here rather
+#' than when training starts.
+#'
 #' @param rotation_range Largest random rotation, in degrees.
 #' @param width_shift_range,height_shift_range Largest random shift, as a
 #'   fraction of the width or height.
@@ -31,47 +36,10 @@ augmentation <- function(rotation_range = 0,
                          horizontal_flip = FALSE,
                          fill_mode = "reflect") {
   call <- environment()
-  ranges <- list(
-    rotation_range = rotation_range,
-    width_shift_range = width_shift_range,
-    height_shift_range = height_shift_range,
-    shear_range = shear_range,
-    zoom_range = zoom_range
-  )
-  for (name in names(ranges)) {
-    value <- ranges[[name]]
-    check_number(value, name, call = call)
-    if (value < 0) {
-      abort_input(c(
-        "x" = "{.arg {name}} must be 0 or more, not {value}.",
-        "i" = "Ranges are symmetric: a range r draws from -r to r; use 0 to turn it off."
-      ), call = call)
-    }
-  }
-  fractions <- c("width_shift_range", "height_shift_range", "zoom_range")
-  for (name in fractions) {
-    value <- ranges[[name]]
-    if (value >= 1) {
-      abort_input(c(
-        "x" = "{.arg {name}} must be a fraction below 1, not {value}.",
-        "i" = "Use for example {.code {name} = 0.2} for up to 20%."
-      ), call = call)
-    }
-  }
-  check_flag(horizontal_flip, "horizontal_flip", call = call)
-  modes <- c("reflect", "nearest", "constant", "wrap")
-  if (!is.character(fill_mode) || length(fill_mode) != 1 ||
-      !fill_mode %in% modes) {
-    shown <- describe_value(fill_mode)
-    abort_input(c(
-      "x" = "{.arg fill_mode} must be one of {.val {modes}}, not {shown}.",
-      "i" = "The default {.val reflect} mirrors the image at its edges."
-    ), call = call)
-  }
-  out <- lapply(ranges, as.numeric)
-  out$horizontal_flip <- horizontal_flip
-  out$fill_mode <- fill_mode
-  structure(out, class = "rkd_augmentation")
+  settings <- lapply(mget(names(formals(augmentation)), envir = call), py_value)
+  checked <- do.call(py_call, c(list(pykd()$Augmentation), settings,
+                                list(.call = call)))
+  structure(checked$to_dict(), class = "rkd_augmentation")
 }
 
 #' @export
@@ -115,28 +83,12 @@ print.rkd_augmentation <- function(x, ...) {
   invisible(x)
 }
 
-# The augmentation as sent to Python: NULL, or a dict of plain values.
-as_py_augment <- function(augment, call = parent.frame()) {
-  if (is.null(augment)) {
-    return(NULL)
+# The augmentation as sent to Python: an augmentation() as a dict, a plain
+# list as a dict of its settings, anything else as it is (pykd says what
+# augment may be).
+augment_arg <- function(augment) {
+  if (inherits(augment, "rkd_augmentation")) {
+    augment <- unclass(augment)
   }
-  if (is.list(augment) && !inherits(augment, "rkd_augmentation")) {
-    known <- names(formals(augmentation))
-    unknown <- setdiff(names(augment), known)
-    if (is.null(names(augment)) || length(unknown) > 0) {
-      abort_input(c(
-        "x" = "{.arg augment} has settings {.fn augmentation} does not know: {.val {unknown}}.",
-        "i" = "Build it with {.fn augmentation}; its settings are {.val {known}}."
-      ), call = call)
-    }
-    augment <- do.call(augmentation, augment)
-  }
-  if (!inherits(augment, "rkd_augmentation")) {
-    shown <- describe_value(augment)
-    abort_input(c(
-      "x" = "{.arg augment} must be made by {.fn augmentation} or be {.code NULL}, not {shown}.",
-      "i" = "For example {.code augment = augmentation(horizontal_flip = TRUE)}."
-    ), call = call)
-  }
-  unclass(augment)
+  py_value(augment)
 }

@@ -1,42 +1,129 @@
-# Tables cross into Python as a named list of plain lists: no data frame, no
-# matrix, no NumPy array. Factors become text; integers and logicals become
-# doubles with NA as NaN; a missing text value becomes None. Every column is
-# a list, so a one-row table keeps its columns as lists.
+# R values cross into Python as plain values: no data frame, no matrix, no
+# NumPy array. The conversions below change representation only; whether a
+# value is acceptable is pykd's to say, so an odd value (2.5 batches, a
+# vector where one number belongs, NA) reaches Python as it is and is refused
+# there with pykd's own message.
 
-table_to_py <- function(df, columns = names(df)) {
-  out <- lapply(columns, function(col) column_to_py(df[[col]]))
+# A setting as a plain Python value: a length-one vector as a scalar, any
+# other vector as a list (so that Python sees, and refuses, c(1, 2) where one
+# number belongs), NA as NaN (reticulate would send a logical NA as True and
+# an integer NA as -2147483648), a factor as text, a list element by
+# element. Python objects and functions go as they are.
+py_value <- function(x) {
+  if (is.null(x) || is_py_object(x) || is.function(x) || is.environment(x)) {
+    return(x)
+  }
+  if (is.data.frame(x)) {
+    return(table_to_py(x))
+  }
+  if (is.factor(x)) {
+    x <- as.character(x)
+  }
+  if (is.list(x)) {
+    return(lapply(x, py_value))
+  }
+  if (is.atomic(x)) {
+    values <- as.list(unname(as.vector(x)))
+    values[is.na(x)] <- list(NaN)
+    return(if (length(x) == 1) values[[1]] else values)
+  }
+  x
+}
+
+# Whole numbers as Python ints (as R keras 2.x did): R's 32 is a double.
+# Anything else is left to py_value(), so that 2.5 reaches Python as 2.5 and
+# Python's rule refuses it.
+as_nullable_integer <- function(x) {
+  if (!is.numeric(x) || is.object(x)) {
+    return(py_value(x))
+  }
+  one <- function(v) {
+    if (is.na(v)) {
+      NaN
+    } else if (is.finite(v) && v == round(v) && abs(v) <= .Machine$integer.max) {
+      as.integer(v)
+    } else {
+      v
+    }
+  }
+  values <- lapply(unname(as.vector(x)), one)
+  if (length(x) == 1) values[[1]] else values
+}
+
+# A path: "~" expanded; anything that is not one string is left to pykd.
+py_path <- function(x) {
+  if (is.character(x) && length(x) == 1 && !is.na(x)) {
+    return(path.expand(x))
+  }
+  py_value(x)
+}
+
+# Class names as text in class-id order (a factor gives its levels), always a
+# list: a single name reaches pykd as a list of one, which it refuses.
+classes_arg <- function(classes) {
+  if (is.null(classes)) {
+    return(NULL)
+  }
+  if (is.factor(classes)) {
+    classes <- levels(classes)
+  }
+  if (!is.atomic(classes)) {
+    return(py_value(classes))
+  }
+  values <- as.list(unname(as.character(classes)))
+  values[is.na(classes)] <- list(NaN)
+  values
+}
+
+# A teacher or student: a Python object as it is, a model file or a CSV of
+# logits as its path, a data frame of logits as a table, a list (an ensemble)
+# member by member. pykd loads and checks them.
+model_arg <- function(x) {
+  if (is.data.frame(x)) {
+    return(table_to_py(x))
+  }
+  if (is.character(x) && !anyNA(x)) {
+    paths <- as.list(path.expand(x))
+    return(if (length(x) == 1) paths[[1]] else paths)
+  }
+  if (is.list(x) && !is_py_object(x)) {
+    return(lapply(unname(x), model_arg))
+  }
+  py_value(x)
+}
+
+is_py_object <- function(x) {
+  inherits(x, "python.builtin.object")
+}
+
+# A data frame as a named list of plain lists, one per column (so a one-row
+# table keeps its columns as lists). Text stays text with NA as None;
+# numbers and logicals become doubles with NA as NaN; factors, dates and
+# other atomic classes become text. Only a column R cannot flatten (a list
+# column) is refused here.
+table_to_py <- function(df, columns = names(df), arg = "df", call = NULL) {
+  out <- lapply(columns, function(col) column_to_py(df[[col]], col, arg, call))
   names(out) <- columns
   out
 }
 
-column_to_py <- function(x) {
-  if (is.factor(x)) {
-    x <- as.character(x)
-  }
-  if (is.character(x)) {
-    out <- as.list(x)
-    out[is.na(x)] <- list(NULL)
-    return(out)
-  }
-  if (is.logical(x) || is.numeric(x)) {
+column_to_py <- function(x, col = "", arg = "df", call = NULL) {
+  if (is.logical(x) || (is.numeric(x) && !is.object(x))) {
     x <- as.double(x)
     x[is.na(x)] <- NaN
     return(as.list(x))
   }
-  cli::cli_abort(
-    "Cannot send a column of class {.cls {class(x)[1]}} to Python.",
-    class = c("rkd_input_error", "rkd_error")
-  )
-}
-
-# One-hot columns go with NA as 0 (an unlabeled row is all zeros).
-one_hot_to_py <- function(df, y_col) {
-  for (col in y_col) {
-    values <- as.double(df[[col]])
-    values[is.na(values)] <- 0
-    df[[col]] <- values
+  if (is.atomic(x)) {
+    text <- as.character(x)
+    out <- as.list(text)
+    out[is.na(text)] <- list(NULL)
+    return(out)
   }
-  df
+  type <- class(x)[1]
+  abort_input(c(
+    "x" = "Column {.val {col}} of {.arg {arg}} is a list (class {.cls {type}}), not a vector.",
+    "i" = "Tables go to Python as vectors of text, numbers or logicals: turn it into one, or drop it."
+  ), call = call)
 }
 
 # Python's list of numbers (possibly with None) as an R double vector.

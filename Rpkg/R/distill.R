@@ -16,9 +16,10 @@
 #' holds for `validation_steps` on the validation table. A final short batch
 #' is kept, and every mean is weighted by the images it covers.
 #'
-#' All inputs are checked in R before Python starts, and errors name the
-#' problem and the fix. The training loop itself runs in the Python package
-#' `pykd` (see [install_rkd()]).
+#' The training loop runs in the Python package `pykd` (see
+#' [install_rkd()]), which checks every table, image, model and setting
+#' before the first step: a bad input changes nothing and gives an error of
+#' class `rkd_data_error` that names the problem and the fix.
 #'
 #' @param teacher The teacher: a Keras model, the path of a saved model, a
 #'   list of models (their averaged logits are the targets), or a data frame
@@ -65,8 +66,9 @@
 #'   `cache_teacher`, `cache_images` (`"auto"` decodes every image once into
 #'   a file and reads later epochs from it when that is exact; `TRUE`,
 #'   `FALSE`), `cache_dir`, `on_bad_image` (`"error"` or `"skip"`),
-#'   `checkpoint_dir`, `resume`, `strategy` and `callbacks` (a list of Keras
-#'   callbacks).
+#'   `checkpoint_dir`, `resume`, `strategy`, `callbacks` (a Keras callback or
+#'   a list of them) and `run_eagerly` (run the same train step op by op,
+#'   for debugging).
 #' @return An [rkd_history].
 #' @seealso [train_scratch()] for the baseline without a teacher,
 #'   [one_hot_labels()], [augmentation()], [rkd_evaluate()].
@@ -89,21 +91,15 @@ distill <- function(teacher, student, df, directory, validation = NULL,
                     validation_steps = NULL, temperature = 3, alpha = 0.1,
                     augment = NULL, seed = NULL, verbose = TRUE, ...) {
   call <- environment()
-  check_model_arg(teacher, "teacher", call = call, teacher = TRUE)
-  check_model_arg(student, "student", call = call)
-  check_temperature(temperature, call = call)
-  check_alpha(alpha, call = call)
-  run <- prepare_run(
-    df = df, directory = directory, validation = validation, x_col = x_col,
-    y_col = y_col, classes = classes, image_size = image_size,
-    rescale = rescale, batch_size = batch_size, epochs = epochs,
-    steps_per_epoch = steps_per_epoch, validation_steps = validation_steps,
-    augment = augment, seed = seed, verbose = verbose,
-    options = list(...), allowed = distill_options, call = call
+  check_flag(verbose, "verbose", call = call)
+  args <- c(
+    run_args(df, directory, validation, x_col, y_col, classes, image_size,
+             rescale, batch_size, epochs, steps_per_epoch, validation_steps,
+             augment, seed, call),
+    list(temperature = py_value(temperature), alpha = py_value(alpha)),
+    check_options(list(...), distill_options, call = call)
   )
-  run$args$temperature <- as.double(temperature)
-  run$args$alpha <- as.double(alpha)
-  run_training("distill", teacher, student, run, verbose, call)
+  run_training("distill", teacher, student, df, args, verbose, call)
 }
 
 #' Train a student from scratch
@@ -117,7 +113,8 @@ distill <- function(teacher, student, df, directory, validation = NULL,
 #'   model. It is trained in place.
 #' @param ... Further `pykd` options, by their Python names: `optimizer`,
 #'   `learning_rate`, `last_batch`, `on_bad_image`, `checkpoint_dir`,
-#'   `resume`, `strategy`, `callbacks`, `student_outputs` and `cache_images`.
+#'   `resume`, `strategy`, `callbacks`, `student_outputs`, `cache_images` and
+#'   `run_eagerly`.
 #' @return An [rkd_history].
 #' @export
 #' @examples
@@ -137,172 +134,85 @@ train_scratch <- function(student, df, directory, validation = NULL,
                           steps_per_epoch = NULL, validation_steps = NULL,
                           augment = NULL, seed = NULL, verbose = TRUE, ...) {
   call <- environment()
-  check_model_arg(student, "student", call = call)
-  run <- prepare_run(
-    df = df, directory = directory, validation = validation, x_col = x_col,
-    y_col = y_col, classes = classes, image_size = image_size,
-    rescale = rescale, batch_size = batch_size, epochs = epochs,
-    steps_per_epoch = steps_per_epoch, validation_steps = validation_steps,
-    augment = augment, seed = seed, verbose = verbose,
-    options = list(...), allowed = scratch_options, call = call
+  check_flag(verbose, "verbose", call = call)
+  args <- c(
+    run_args(df, directory, validation, x_col, y_col, classes, image_size,
+             rescale, batch_size, epochs, steps_per_epoch, validation_steps,
+             augment, seed, call),
+    check_options(list(...), scratch_options, call = call)
   )
-  run_training("scratch", NULL, student, run, verbose, call)
+  run_training("scratch", NULL, student, df, args, verbose, call)
 }
 
 scratch_options <- c("optimizer", "learning_rate", "last_batch",
                      "on_bad_image", "checkpoint_dir", "resume", "strategy",
-                     "callbacks", "student_outputs", "cache_images")
+                     "callbacks", "student_outputs", "cache_images",
+                     "run_eagerly")
 distill_options <- c("teacher_outputs", scratch_options, "cache_teacher",
                      "cache_dir", "teacher_combine", "teacher_precision")
 
-# Check everything that can be checked in R and build pykd's keyword
-# arguments (plain values only). Returns list(train, args, n_train).
-prepare_run <- function(df, directory, validation, x_col, y_col, classes,
-                        image_size, rescale, batch_size, epochs,
-                        steps_per_epoch, validation_steps, augment, seed,
-                        verbose, options, allowed, call) {
-  check_count(batch_size, "batch_size", call = call)
-  check_count(epochs, "epochs", call = call)
-  check_count(steps_per_epoch, "steps_per_epoch", call = call, allow_null = TRUE)
-  check_count(validation_steps, "validation_steps", call = call, allow_null = TRUE)
-  check_image_size(image_size, call = call)
-  check_rescale(rescale, call = call)
-  check_seed(seed, call = call)
-  check_flag(verbose, "verbose", call = call)
-  check_string(x_col, "x_col", call = call)
-  check_y_col(y_col, call = call)
-  classes <- check_classes(classes, call = call)
-  augment <- as_py_augment(augment, call = call)
-  options <- check_options(options, allowed, call = call)
-  check_directory(directory, call = call)
-
-  train <- check_labelled_table(df, "df", directory, x_col, y_col, classes,
-                                call = call)
-  if (!is.null(validation)) {
-    val_classes <- if (is.null(classes) && length(y_col) > 1) y_col else classes
-    validation <- check_labelled_table(validation, "validation", directory,
-                                       x_col, y_col, val_classes, call = call,
-                                       switch_layout = TRUE)
-  }
-  args <- list(
-    directory = normalizePath(directory),
+# pykd's keyword arguments, as plain Python values. Nothing is checked here
+# but R's own types: pykd checks the values.
+run_args <- function(df, directory, validation, x_col, y_col, classes,
+                     image_size, rescale, batch_size, epochs,
+                     steps_per_epoch, validation_steps, augment, seed, call) {
+  list(
+    train = table_arg(df, "df", call = call),
+    directory = py_path(directory),
     validation = if (!is.null(validation)) {
-      table_for_py(validation, x_col, attr(validation, "y_col"))
+      table_arg(validation, "validation", call = call)
     },
-    x_col = x_col,
-    y_col = if (length(y_col) == 1) y_col else as.list(y_col),
-    classes = if (!is.null(classes)) as.list(classes),
-    image_size = if (!is.null(image_size)) as.list(as.integer(image_size)),
-    rescale = if (!is.null(rescale)) as.double(rescale),
-    batch_size = as.integer(batch_size),
-    epochs = as.integer(epochs),
-    steps_per_epoch = if (!is.null(steps_per_epoch)) as.integer(steps_per_epoch),
-    validation_steps = if (!is.null(validation_steps)) as.integer(validation_steps),
-    augment = augment,
-    seed = if (!is.null(seed)) as.integer(seed),
+    x_col = py_value(x_col),
+    y_col = py_value(y_col),
+    classes = classes_arg(classes),
+    image_size = as_nullable_integer(image_size),
+    rescale = py_value(rescale),
+    batch_size = as_nullable_integer(batch_size),
+    epochs = as_nullable_integer(epochs),
+    steps_per_epoch = as_nullable_integer(steps_per_epoch),
+    validation_steps = as_nullable_integer(validation_steps),
+    augment = augment_arg(augment),
+    seed = as_nullable_integer(seed),
     verbose = 0L
   )
-  # list(NULL) entries become None in Python; keep them explicit.
-  args <- c(args, options)
-  list(
-    train = table_for_py(train, x_col, y_col),
-    args = args,
-    options = names(options),
-    n_train = nrow(train),
-    n_validation = if (is.null(validation)) 0L else nrow(validation)
-  )
 }
 
-table_for_py <- function(df, x_col, y_col) {
-  if (length(y_col) > 1) {
-    df <- one_hot_to_py(df, y_col)
-  }
-  table_to_py(df, c(x_col, y_col))
-}
-
-check_options <- function(options, allowed, call) {
-  if (length(options) == 0) {
-    return(list())
-  }
-  given <- names(options)
-  if (is.null(given) || any(!nzchar(given))) {
-    abort_input(c(
-      "x" = "Every argument in {.arg ...} must be named.",
-      "i" = "Further options are {.val {allowed}}."
-    ), call = call)
-  }
-  unknown <- setdiff(given, allowed)
-  if (length(unknown) > 0) {
-    abort_input(c(
-      "x" = "Unknown option{cli::qty(length(unknown))}{?s} {.arg {unknown}}.",
-      "i" = "Further options are {.val {allowed}}."
-    ), call = call)
-  }
-  for (name in intersect(given, c("cache_dir", "checkpoint_dir"))) {
-    if (!is.null(options[[name]])) {
-      check_string(options[[name]], name, call = call)
-      options[[name]] <- path.expand(options[[name]])
-    }
-  }
-  if (!is.null(options$learning_rate)) {
-    check_number(options$learning_rate, "learning_rate", call = call)
-    options$learning_rate <- as.double(options$learning_rate)
-  }
-  if (!is.null(options$callbacks) && is_py_object(options$callbacks)) {
-    options$callbacks <- list(options$callbacks)
-  }
-  options
-}
-
-run_training <- function(mode, teacher, student, run, verbose, call) {
+run_training <- function(mode, teacher, student, df, args, verbose, call) {
   module <- pykd()
+  teacher_name <- if (mode == "distill") model_name(teacher)
   student_name <- model_name(student)
-  teacher_name <- if (!is.null(teacher)) model_name(teacher)
-  student <- resolve_model(student, call = call)
-  args <- run$args
+  train <- args$train
+  args$train <- NULL
   if (mode == "distill") {
-    teacher <- resolve_model(teacher, call = call)
     fun <- module$distill
-    positional <- list(teacher, student, run$train)
+    positional <- list(model_arg(teacher), model_arg(student), train)
   } else {
     fun <- module$train_scratch
-    positional <- list(student, run$train)
+    positional <- list(model_arg(student), train)
   }
-  check_supported(fun, run$options, call = call)
   if (verbose) {
-    hooks <- progress_hooks()
+    n <- if (is.data.frame(df)) nrow(df)
+    hooks <- progress_hooks(on_start = function(info) {
+      announce_run(mode, n, info, args$batch_size)
+    })
     on.exit(hooks$close(), add = TRUE)
     args$callbacks <- c(list(progress_callback(hooks)), args$callbacks)
-    announce_run(mode, run, args)
   }
-  result <- with_py_errors(do.call(fun, c(positional, args)), call = call)
+  result <- do.call(py_call, c(list(fun), positional, args, list(.call = call)))
   history <- history_from_py(result)
   history$params$teacher_name <- teacher_name
   history$params$student_name <- student_name
   history
 }
 
-# An option given in `...` that the installed pykd does not take.
-check_supported <- function(fun, options, call) {
-  accepted <- py_parameters(fun)
-  unsupported <- setdiff(options, accepted)
-  if (!is.null(accepted) && length(unsupported) > 0) {
-    cli::cli_abort(c(
-      "x" = "The installed {.pkg pykd} does not take the option{?s} {.arg {unsupported}}.",
-      "i" = "Update it with {.run rkd::install_rkd(force = TRUE)}, or leave {cli::qty(length(unsupported))}{?it/them} out."
-    ), call = call, class = c("rkd_old_pykd", "rkd_error"))
-  }
-  invisible(options)
-}
-
-announce_run <- function(mode, run, args) {
+# Said when training starts, after pykd has checked everything.
+announce_run <- function(mode, n, info, batch_size) {
   what <- if (mode == "distill") "Distilling" else "Training from scratch"
-  n <- run$n_train
-  epochs <- args$epochs
-  steps <- if (is.null(args$steps_per_epoch)) "one pass" else
-    paste(args$steps_per_epoch, "steps")
+  on <- if (!is.null(n)) paste0(" on ", n, " image", if (n != 1) "s")
+  epochs <- info$epochs
+  steps <- info$steps
   cli::cli_alert_info(
-    "{what} on {n} image{?s}: {epochs} epoch{?s} of {steps}, batch size {args$batch_size}."
+    "{what}{on}: {epochs} epoch{?s} of {steps} step{?s}, batch size {batch_size}."
   )
 }
 
@@ -315,7 +225,7 @@ model_name <- function(x) {
     }
     return(NULL)
   }
-  if (is_model_path(x)) {
+  if (is.character(x) && length(x) == 1 && !is.na(x)) {
     return(basename(x))
   }
   if (is.data.frame(x)) {

@@ -7,8 +7,8 @@
 #' @param model A Keras model or the path of a saved model.
 #' @param df The table to evaluate on: a data frame or the path of a CSV
 #'   file.
-#' @param on_bad_image `"error"` to stop at an unreadable image, `"skip"` to
-#'   leave it out with a warning.
+#' @param on_bad_image `"error"` (the default) to stop at an unreadable
+#'   image, `"skip"` to leave it out with a warning.
 #' @return A named numeric vector: `loss`, `accuracy` and `n`, the number of
 #'   labelled images evaluated.
 #' @export
@@ -21,32 +21,21 @@
 rkd_evaluate <- function(model, df, directory, x_col = "image_id",
                          y_col = "label", classes = NULL, image_size = NULL,
                          rescale = NULL, batch_size = 32,
-                         on_bad_image = c("error", "skip")) {
+                         on_bad_image = "error") {
   call <- environment()
-  check_model_arg(model, "model", call = call)
-  on_bad_image <- match.arg(on_bad_image)
-  check_count(batch_size, "batch_size", call = call)
-  check_image_size(image_size, call = call)
-  check_rescale(rescale, call = call)
-  check_string(x_col, "x_col", call = call)
-  check_y_col(y_col, call = call)
-  classes <- check_classes(classes, call = call)
-  check_directory(directory, call = call)
-  table <- check_labelled_table(df, "df", directory, x_col, y_col, classes,
-                                call = call)
-  module <- pykd()
-  model <- resolve_model(model, call = call)
-  result <- with_py_errors(module$evaluate(
-    model, table_for_py(table, x_col, y_col),
-    directory = normalizePath(directory),
-    x_col = x_col,
-    y_col = if (length(y_col) == 1) y_col else as.list(y_col),
-    classes = if (!is.null(classes)) as.list(classes),
-    image_size = if (!is.null(image_size)) as.list(as.integer(image_size)),
-    rescale = if (!is.null(rescale)) as.double(rescale),
-    batch_size = as.integer(batch_size),
-    on_bad_image = on_bad_image
-  ), call = call)
+  table <- table_arg(df, "df", call = call)
+  result <- py_call(
+    pykd()$evaluate, model_arg(model), table,
+    directory = py_path(directory),
+    x_col = py_value(x_col),
+    y_col = py_value(y_col),
+    classes = classes_arg(classes),
+    image_size = as_nullable_integer(image_size),
+    rescale = py_value(rescale),
+    batch_size = as_nullable_integer(batch_size),
+    on_bad_image = py_value(on_bad_image),
+    .call = call
+  )
   c(
     loss = as_number(result$loss),
     accuracy = as_number(result$accuracy),
@@ -88,28 +77,18 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
                            classes = NULL, image_size = NULL,
                            rescale = NULL, batch_size = 32, path = NULL) {
   call <- environment()
-  check_model_arg(teacher, "teacher", call = call, teacher = TRUE)
-  check_count(batch_size, "batch_size", call = call)
-  check_image_size(image_size, call = call)
-  check_rescale(rescale, call = call)
-  check_string(x_col, "x_col", call = call)
-  if (!is.null(path)) check_string(path, "path", call = call)
-  classes <- check_classes(classes, call = call)
-  check_directory(directory, call = call)
-  table <- check_table(df, "df", call = call)
-  check_columns(table, x_col, "df", call = call)
-  ids <- check_ids(table, x_col, "df", call = call)
-  check_images(ids, directory, "df", call = call)
-  frame <- with_py_errors(pykd()$teacher_logits(
-    resolve_model(teacher, call = call), table_to_py(table, x_col),
-    directory = normalizePath(directory),
-    x_col = x_col,
-    classes = if (!is.null(classes)) as.list(classes),
-    image_size = if (!is.null(image_size)) as.list(as.integer(image_size)),
-    rescale = if (!is.null(rescale)) as.double(rescale),
-    batch_size = as.integer(batch_size),
-    path = path
-  ), call = call)
+  table <- table_arg(df, "df", call = call)
+  frame <- py_call(
+    pykd()$teacher_logits, model_arg(teacher), table,
+    directory = py_path(directory),
+    x_col = py_value(x_col),
+    classes = classes_arg(classes),
+    image_size = as_nullable_integer(image_size),
+    rescale = py_value(rescale),
+    batch_size = as_nullable_integer(batch_size),
+    path = py_path(path),
+    .call = call, .convert = FALSE
+  )
   py_frame_to_df(frame, call = call)
 }
 
@@ -148,48 +127,47 @@ out_of_fold_logits <- function(build_teacher, df, directory, folds = 4,
                                steps_per_epoch = NULL, augment = NULL,
                                seed = 0, verbose = TRUE, path = NULL, ...) {
   call <- environment()
+  # An R function becomes a Python callable: anything else cannot be called.
   if (!is.function(build_teacher)) {
     abort_input(c(
       "x" = "{.arg build_teacher} must be a function returning a fresh Keras model.",
       "i" = "For example {.code function() rkd_example_models()$teacher}."
     ), call = call)
   }
-  check_count(folds, "folds", call = call)
-  if (folds < 2) {
-    abort_input(c("x" = "{.arg folds} must be at least 2, not {folds}."), call = call)
-  }
-  if (!is.null(path)) check_string(path, "path", call = call)
-  run <- prepare_run(
-    df = df, directory = directory, validation = NULL, x_col = x_col,
-    y_col = y_col, classes = classes, image_size = NULL, rescale = NULL,
-    batch_size = batch_size, epochs = epochs, steps_per_epoch = steps_per_epoch,
-    validation_steps = NULL, augment = augment, seed = seed, verbose = verbose,
-    options = list(...), allowed = scratch_options, call = call
+  check_flag(verbose, "verbose", call = call)
+  args <- c(
+    list(
+      build_teacher, table_arg(df, "df", call = call),
+      directory = py_path(directory),
+      folds = as_nullable_integer(folds),
+      x_col = py_value(x_col),
+      y_col = py_value(y_col),
+      classes = classes_arg(classes),
+      seed = as_nullable_integer(seed),
+      path = py_path(path),
+      batch_size = as_nullable_integer(batch_size),
+      epochs = as_nullable_integer(epochs),
+      steps_per_epoch = as_nullable_integer(steps_per_epoch),
+      augment = augment_arg(augment),
+      verbose = 0L
+    ),
+    check_options(list(...), scratch_options, call = call)
   )
-  args <- run$args[setdiff(names(run$args), c("validation", "seed"))]
   if (verbose) {
-    cli::cli_inform("Training {folds} teacher{?s}, one without each fold of the labeled rows.")
+    cli::cli_inform("Training one teacher per fold, each without that fold's labeled rows.")
   }
-  frame <- with_py_errors(do.call(pykd()$out_of_fold_logits, c(
-    list(build_teacher, run$train, folds = as.integer(folds),
-         seed = as.integer(seed), path = path),
-    args
-  )), call = call)
+  frame <- do.call(py_call, c(list(pykd()$out_of_fold_logits), args,
+                              list(.call = call, .convert = FALSE)))
   py_frame_to_df(frame, call = call)
 }
 
-# A pandas DataFrame as an R data.frame, through a dict of plain lists
-# (DataFrame.to_dict("list") gives native Python numbers and strings).
+# A pandas DataFrame (a Python object, unconverted) as an R data.frame,
+# through a dict of plain lists (DataFrame.to_dict("list") gives native
+# Python numbers and strings).
 py_frame_to_df <- function(frame, call = NULL) {
-  columns <- with_py_errors(frame$to_dict(orient = "list"), call = call)
+  columns <- reticulate::py_to_r(py_call(frame$to_dict, orient = "list",
+                                         .call = call, .convert = FALSE))
   py_columns_to_df(columns)
-}
-
-abort_old_pykd <- function(what, call = NULL) {
-  cli::cli_abort(c(
-    "x" = "The installed {.pkg pykd} has no {.fn {what}}.",
-    "i" = "Update it with {.run rkd::install_rkd(force = TRUE)}."
-  ), call = call, class = c("rkd_old_pykd", "rkd_error"))
 }
 
 # dict {column: list} from Python -> data.frame.
@@ -205,13 +183,4 @@ py_columns_to_df <- function(columns) {
            character(1))
   })
   as.data.frame(cols, stringsAsFactors = FALSE, optional = TRUE)
-}
-
-# Names of a Python function's parameters, or NULL when they cannot be read.
-py_parameters <- function(fn) {
-  tryCatch({
-    inspect <- reticulate::import("inspect", convert = TRUE)
-    params <- inspect$signature(fn)$parameters
-    unlist(reticulate::iterate(params$keys()))
-  }, error = function(e) NULL)
 }

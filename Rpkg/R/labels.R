@@ -8,6 +8,9 @@
 #'
 #' Numeric labels (or text that reads as a number) are class ids counted
 #' from 0, so label `0` is `classes[1]`; other text labels are class names.
+#' The labels are read by `pykd`'s own rules, the ones [distill()] applies
+#' (so this needs Python): a label outside `classes` is an error of class
+#' `rkd_data_error`.
 #'
 #' @param df A data frame (or tibble) with a label column.
 #' @param label_col Name of the label column.
@@ -26,6 +29,7 @@
 one_hot_labels <- function(df, label_col = "label", classes = NULL,
                            drop = FALSE) {
   call <- environment()
+  # The R data frame in and out, and its columns, are R's side.
   if (!is.data.frame(df)) {
     shown <- describe_value(df)
     abort_input(c(
@@ -34,17 +38,20 @@ one_hot_labels <- function(df, label_col = "label", classes = NULL,
     ), call = call)
   }
   check_string(label_col, "label_col", call = call)
-  check_columns(df, label_col, "df", call = call, set = "label_col")
+  if (!label_col %in% names(df)) {
+    present <- names(df)
+    abort_input(c(
+      "x" = "{.arg df} has no column {.val {label_col}}.",
+      "i" = "Its columns are {.val {present}}; set {.arg label_col} to the label column."
+    ), call = call)
+  }
   check_flag(drop, "drop", call = call)
   labels <- df[[label_col]]
-  if (is.factor(labels)) {
-    labels <- as.character(labels)
-  }
   if (is.null(classes)) {
     classes <- default_classes(labels)
   }
-  classes <- check_classes(classes, call = call)
-  check_label_column(df, label_col, classes, "df", call = call)
+  ids <- label_ids(labels, classes, label_col, call)
+  classes <- attr(ids, "classes")
   clash <- intersect(setdiff(classes, label_col), names(df))
   if (length(clash) > 0) {
     abort_input(c(
@@ -52,9 +59,8 @@ one_hot_labels <- function(df, label_col = "label", classes = NULL,
       "i" = "Remove or rename {cli::qty(length(clash))}{?it/them} first, or pass other {.arg classes}."
     ), call = call)
   }
-  ids <- label_ids(labels, classes)
   for (k in seq_along(classes)) {
-    df[[classes[k]]] <- ifelse(is.na(ids), 0, as.numeric(ids == k - 1L))
+    df[[classes[k]]] <- as.numeric(ids == k - 1L)
   }
   if (drop && !label_col %in% classes) {
     df[[label_col]] <- NULL
@@ -62,31 +68,36 @@ one_hot_labels <- function(df, label_col = "label", classes = NULL,
   df
 }
 
-# Sorted distinct labels as text: numbers numerically, names alphabetically.
+# Sorted distinct labels as text: numbers as 0 to the largest, names
+# alphabetically. Only a default: pykd then reads the labels against them.
 default_classes <- function(labels) {
+  if (is.factor(labels)) {
+    labels <- as.character(labels)
+  }
   values <- unique(labels[!is.na(labels)])
   if (is.character(values)) {
     values <- values[nzchar(trimws(values))]
   }
   ids <- suppressWarnings(as.numeric(values))
-  if (length(values) > 0 && !anyNA(ids)) {
-    return(as.character(seq(0, max(ids))))
+  if (length(values) > 0 && !anyNA(ids) && all(is.finite(ids)) && max(ids) >= 0) {
+    return(as.character(seq(0, floor(max(ids)))))
   }
   sort(as.character(values))
 }
 
-# 0-based class id of each label (NA for a missing label). Assumes the labels
-# passed check_label_column().
-label_ids <- function(labels, classes) {
-  out <- rep(NA_integer_, length(labels))
-  present <- !is.na(labels)
-  if (is.character(labels)) {
-    present <- present & !trimws(labels) %in% c("", "NA", "NaN", "nan", "None")
-  }
-  values <- labels[present]
-  ids <- suppressWarnings(as.numeric(values))
-  named <- is.na(ids)
-  ids[named] <- match(values[named], classes) - 1
-  out[present] <- as.integer(round(ids))
-  out
+# 0-based class id of each label (-1 for a missing one), named by the class
+# names pykd accepted: read by pykd.frames, the rules distill() applies.
+label_ids <- function(labels, classes, label_col, call) {
+  frames <- pykd_module("frames", convert = FALSE)
+  pandas <- reticulate::import("pandas", convert = FALSE)
+  checked <- py_call(frames$check_classes, classes_arg(classes),
+                     .call = call, .convert = FALSE)
+  # R text is Python str objects (pandas 3 would otherwise pick its own
+  # string dtype).
+  series <- pandas$Series(column_to_py(labels),
+                          dtype = if (is.character(labels) || is.factor(labels)) "object")
+  ids <- py_call(frames$`_integer_labels`, series, checked, "df", label_col,
+                 .call = call, .convert = FALSE)
+  ids <- as.integer(unlist(reticulate::py_to_r(ids$tolist())))
+  structure(ids, names = NULL, classes = unlist(reticulate::py_to_r(checked)))
 }

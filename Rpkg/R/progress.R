@@ -3,8 +3,10 @@
 # loop. Python's own progress output is turned off (verbose = 0).
 
 # A list of R functions with the signatures of pykd.FunctionCallback's
-# hooks, sharing one state environment. `bar_env` owns the progress bar.
-progress_hooks <- function(bar_env = parent.frame()) {
+# hooks, sharing one state environment. `bar_env` owns the progress bar;
+# `on_start(info)` runs when training starts, once pykd has checked every
+# input (info: epochs and steps per epoch).
+progress_hooks <- function(bar_env = parent.frame(), on_start = NULL) {
   state <- new.env(parent = emptyenv())
   state$epochs <- NA_integer_
   state$steps <- NA_integer_
@@ -23,6 +25,9 @@ progress_hooks <- function(bar_env = parent.frame()) {
       state$epochs <- if (is.null(info$epochs)) NA_integer_ else as.integer(info$epochs)
       state$steps <- if (is.null(info$steps)) NA_integer_ else as.integer(info$steps)
       state$started <- Sys.time()
+      if (!is.null(on_start)) {
+        on_start(info)
+      }
       NULL
     },
     on_epoch_begin = function(epoch) {

@@ -9,10 +9,8 @@
 "_PACKAGE"
 
 .onLoad <- function(libname, pkgname) {
+  # Python starts, and pykd is imported, on the first call that needs it
+  # (see pykd()).
   use_rkd_env()
-  .rkd$pykd <- reticulate::import(
-    "pykd",
-    delay_load = list(before_load = set_tf_log_level)
-  )
   invisible()
 }

@@ -14,17 +14,78 @@ local_example_data <- function(env = parent.frame()) {
   rkd_example_data(dir)
 }
 
-# An existing (empty) file standing in for a saved model: distill() checks
-# its inputs before loading models, so input errors can be tested without
-# Python.
-local_model_file <- function(env = parent.frame()) {
-  path <- withr::local_tempfile(fileext = ".keras", .local_envir = env)
-  file.create(path)
-  path
-}
+# Small untrained example models, built once per test run: tests that only
+# provoke refusals share them (pykd refuses before training changes them).
+test_models <- local({
+  cache <- NULL
+  function() {
+    skip_if_no_pykd()
+    if (is.null(cache)) {
+      cache <<- rkd_example_models(n_classes = 10, seed = 1)
+    }
+    cache
+  }
+})
 
 # Replace temporary paths in snapshots.
 scrub_paths <- function(lines) {
+  lines <- gsub("\"[^\"]*rkd-ex-[^\"]*\"", "\"<tmp>\"", lines)
   lines <- gsub("'[^']*rkd-ex-[^']*'", "'<tmp>'", lines)
-  gsub("/[^ ']*rkd-ex-[^ ']*", "<tmp>", lines)
+  gsub("/[^ '\"]*rkd-ex-[^ '\"]*", "<tmp>", lines)
+}
+
+# The condition `expr` signals (NULL if none).
+catch_error <- function(expr) {
+  tryCatch({
+    expr
+    NULL
+  }, error = function(e) e)
+}
+
+# A message as one line of plain text: cli's bullets, colours and line
+# wrapping removed, so it can be compared with pykd's text.
+flat_message <- function(err) {
+  lines <- strsplit(cli::ansi_strip(conditionMessage(err)), "\n", fixed = TRUE)[[1]]
+  for (bullet in paste0(c(cli::symbol$cross, cli::symbol$info), " ")) {
+    starts <- startsWith(lines, bullet)
+    lines[starts] <- substring(lines[starts], nchar(bullet) + 1)
+  }
+  trimws(gsub("\\s+", " ", paste(lines, collapse = " ")))
+}
+
+# pykd's own refusal of fun(...), called in Python without the R bridge: the
+# DataError's problem and fix rendered for R, list(problem, fix, python =
+# the same rendered for Python), or NULL when fun(...) raises no DataError.
+pykd_refusal <- function(fun, ...) {
+  reticulate::py_run_string(paste(
+    "def rkd_test_refusal(fun, *args, **kwargs):",
+    "    from pykd import DataError",
+    "    try:",
+    "        fun(*args, **kwargs)",
+    "    except DataError as err:",
+    "        return {**err.render('r'), 'python': err.render('python')}",
+    "    return None",
+    sep = "\n"
+  ))
+  reticulate::py$rkd_test_refusal(fun, ...)
+}
+
+# Run R code in a fresh R session with `env` set ("NAME=value"), loading rkd
+# the way this test run did (the installed package, or the sources under
+# pkgload). Returns the session's output lines.
+run_fresh_r <- function(code, env = character()) {
+  path <- find.package("rkd")
+  load <- if (file.exists(file.path(path, "DESCRIPTION")) &&
+              dir.exists(file.path(path, "R")) &&
+              !file.exists(file.path(path, "R", "rkd.rdb"))) {
+    sprintf("pkgload::load_all(%s, quiet = TRUE)", deparse(path))
+  } else {
+    sprintf("library(rkd, lib.loc = %s)", deparse(dirname(path)))
+  }
+  script <- withr::local_tempfile(fileext = ".R")
+  writeLines(c(load, code), script)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  libs <- paste0("R_LIBS=", shQuote(paste(.libPaths(), collapse = .Platform$path.sep)))
+  suppressWarnings(system2(rscript, c("--vanilla", script), env = c(libs, env),
+                           stdout = TRUE, stderr = TRUE))
 }

@@ -1,4 +1,5 @@
 test_that("augmentation() keeps the image_data_generator() vocabulary", {
+  skip_if_no_pykd()
   aug <- augmentation(
     rotation_range = 40, width_shift_range = 0.2, height_shift_range = 0.2,
     shear_range = 0.2, zoom_range = 0.5, horizontal_flip = TRUE,
@@ -18,34 +19,39 @@ test_that("augmentation() keeps the image_data_generator() vocabulary", {
 })
 
 test_that("the defaults change nothing", {
+  skip_if_no_pykd()
   aug <- augmentation()
   expect_equal(aug$rotation_range, 0)
   expect_false(aug$horizontal_flip)
   expect_equal(aug$fill_mode, "reflect")
 })
 
-test_that("augmentation is sent to Python as a plain named list", {
+test_that("the object holds the settings pykd accepted, as plain R values", {
+  skip_if_no_pykd()
   aug <- augmentation(rotation_range = 10L, horizontal_flip = TRUE)
-  py <- rkd:::as_py_augment(aug)
+  expect_type(aug$rotation_range, "double")
+  expect_identical(aug$horizontal_flip, TRUE)
+  py <- rkd:::augment_arg(aug)
   expect_false(inherits(py, "rkd_augmentation"))
-  expect_type(py$rotation_range, "double")
-  expect_identical(py$horizontal_flip, TRUE)
-  expect_null(rkd:::as_py_augment(NULL))
-  # a plain list with the same names is accepted and checked
-  py <- rkd:::as_py_augment(list(zoom_range = 0.1))
-  expect_equal(py$zoom_range, 0.1)
-  expect_equal(py$shear_range, 0)
+  expect_equal(py, unclass(aug))
+  expect_null(rkd:::augment_arg(NULL))
+  # A plain list goes as it is; pykd fills in the rest and checks it.
+  expect_equal(rkd:::augment_arg(list(zoom_range = 0.1)), list(zoom_range = 0.1))
 })
 
-test_that("augmentation() rejects impossible settings", {
+test_that("pykd refuses impossible settings when augmentation() is called", {
+  skip_if_no_pykd()
   expect_snapshot(error = TRUE, augmentation(rotation_range = -5))
   expect_snapshot(error = TRUE, augmentation(zoom_range = 1.5))
   expect_snapshot(error = TRUE, augmentation(horizontal_flip = "yes"))
+  expect_snapshot(error = TRUE, augmentation(horizontal_flip = NA))
   expect_snapshot(error = TRUE, augmentation(fill_mode = "mirror"))
-  expect_snapshot(error = TRUE, rkd:::as_py_augment(list(vertical_flip = TRUE)))
+  expect_snapshot(error = TRUE, augmentation(rotation_range = c(10, 20)))
+  expect_error(augmentation(zoom_range = 1.5), class = "rkd_data_error")
 })
 
 test_that("augmentation survives saveRDS()", {
+  skip_if_no_pykd()
   aug <- augmentation(rotation_range = 15)
   path <- withr::local_tempfile(fileext = ".rds")
   saveRDS(aug, path)

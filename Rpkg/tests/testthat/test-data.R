@@ -28,13 +28,44 @@ test_that("a one-row table keeps its columns as lists", {
   expect_type(py$label, "list")
 })
 
-test_that("one-hot columns are sent with NA as 0", {
-  df <- data.frame(image_id = c("a.jpg", "b.jpg"), A = c(1, NA), B = c(NA, 0))
-  py <- rkd:::table_for_py(df, "image_id", c("A", "B"))
-  expect_equal(unlist(py$A), c(1, 0))
-  expect_equal(unlist(py$B), c(0, 0))
-  py <- rkd:::table_for_py(df, "image_id", "A")
-  expect_named(py, c("image_id", "A"))
+test_that("dates and other atomic columns go as text, list columns are refused", {
+  df <- data.frame(image_id = c("a.jpg", "b.jpg"), day = as.Date(c("2024-01-02", NA)))
+  py <- rkd:::table_to_py(df)
+  expect_identical(py$day[[1]], "2024-01-02")
+  expect_null(py$day[[2]])
+  df$files <- I(list("a", "b"))
+  expect_error(rkd:::table_to_py(df), class = "rkd_input_error")
+})
+
+test_that("settings cross as plain values; whether they are valid is pykd's", {
+  int <- rkd:::as_nullable_integer
+  expect_identical(int(32), 32L)
+  expect_null(int(NULL))
+  expect_identical(int(c(224, 224)), list(224L, 224L))
+  # Not whole, not one number, not a number: sent unchanged for pykd to refuse.
+  expect_identical(int(2.5), 2.5)
+  expect_identical(int(c(224, 0.5)), list(224L, 0.5))
+  expect_identical(int("8"), "8")
+  expect_identical(int(1e10), 1e10)
+  # NA is NaN: reticulate would send a logical NA as True.
+  expect_true(is.nan(int(NA)))
+  expect_true(is.nan(rkd:::py_value(NA)))
+  expect_true(is.nan(rkd:::py_value(NA_character_)))
+  value <- rkd:::py_value
+  expect_identical(value(c(height = 1, width = 2)), list(1, 2))
+  expect_identical(value("label"), "label")
+  expect_identical(value(c("CBB", "CMD")), list("CBB", "CMD"))
+  expect_identical(value(factor("a")), "a")
+  expect_identical(value(list(zoom_range = 0.1, flip = NA))$flip, NaN)
+  # classes are text, always a list; a factor gives its levels
+  expect_identical(rkd:::classes_arg(c(0, 1)), list("0", "1"))
+  expect_identical(rkd:::classes_arg("CBB"), list("CBB"))
+  expect_identical(rkd:::classes_arg(factor(c("b", "a", "b"))), list("a", "b"))
+  expect_null(rkd:::classes_arg(NULL))
+  # a table is a data frame or a CSV path
+  expect_identical(rkd:::table_arg("~/train.csv", "df"), path.expand("~/train.csv"))
+  expect_error(rkd:::table_arg(list(a = 1), "df"), class = "rkd_input_error")
+  expect_identical(rkd:::model_arg(c("a.keras", "b.keras")), list("a.keras", "b.keras"))
 })
 
 test_that("rkd_example_data() writes the Cassava-style layout", {

@@ -1,6 +1,7 @@
 cassava <- c("CBB", "CBSD", "CGM", "CMD", "Healthy")
 
 test_that("one_hot_labels() reproduces the tutorial's hand-written columns", {
+  skip_if_no_pykd()
   labels <- data.frame(
     image_id = c("1000015157.jpg", "1000201771.jpg", "100042118.jpg",
                  "1000723321.jpg", "1000812911.jpg", "1000837476.jpg"),
@@ -18,6 +19,7 @@ test_that("one_hot_labels() reproduces the tutorial's hand-written columns", {
 })
 
 test_that("a missing label gives a row of zeros", {
+  skip_if_no_pykd()
   df <- data.frame(image_id = c("a.jpg", "b.jpg", "c.jpg"), label = c(2, NA, 4))
   out <- one_hot_labels(df, classes = cassava, drop = TRUE)
   expect_named(out, c("image_id", cassava))
@@ -26,6 +28,7 @@ test_that("a missing label gives a row of zeros", {
 })
 
 test_that("labels may be class names, text ids or factors", {
+  skip_if_no_pykd()
   df <- data.frame(image_id = c("a.jpg", "b.jpg", "c.jpg"),
                    label = c("CMD", NA, "CBB"))
   out <- one_hot_labels(df, classes = cassava)
@@ -42,6 +45,7 @@ test_that("labels may be class names, text ids or factors", {
 })
 
 test_that("without classes the labels name the columns", {
+  skip_if_no_pykd()
   df <- data.frame(image_id = c("a.jpg", "b.jpg", "c.jpg"), label = c(2, 0, NA))
   out <- one_hot_labels(df)
   expect_named(out, c("image_id", "label", "0", "1", "2"))
@@ -53,6 +57,7 @@ test_that("without classes the labels name the columns", {
 })
 
 test_that("a tibble stays a tibble", {
+  skip_if_no_pykd()
   skip_if_not_installed("tibble")
   tb <- tibble::tibble(image_id = c("a.jpg", "b.jpg"), label = c(1, 0))
   out <- one_hot_labels(tb, classes = c("neg", "pos"))
@@ -61,6 +66,7 @@ test_that("a tibble stays a tibble", {
 })
 
 test_that("one_hot_labels() explains bad input", {
+  skip_if_no_pykd()
   df <- data.frame(image_id = c("a.jpg", "b.jpg"), label = c(1, 7))
   expect_snapshot(error = TRUE, one_hot_labels(df, classes = cassava))
   expect_snapshot(error = TRUE, one_hot_labels(df, label_col = "y"))
@@ -70,4 +76,7 @@ test_that("one_hot_labels() explains bad input", {
   expect_snapshot(error = TRUE, one_hot_labels(df, classes = cassava))
   df <- data.frame(image_id = "a.jpg", label = "CMD")
   expect_snapshot(error = TRUE, one_hot_labels(df, classes = c("x", "y")))
+  df <- data.frame(image_id = c("a.jpg", "b.jpg"), label = c(1.5, 0))
+  expect_snapshot(error = TRUE, one_hot_labels(df))
+  expect_error(one_hot_labels(df), class = "rkd_data_error")
 })

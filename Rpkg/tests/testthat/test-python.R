@@ -1,7 +1,20 @@
-test_that("rkd_available() answers TRUE or FALSE without failing", {
-  expect_type(rkd_available(), "logical")
-  expect_length(rkd_available(), 1)
-  expect_type(rkd_available(initialize = FALSE), "logical")
+test_that("without pykd, rkd_available() is FALSE and pykd's users fail with rkd_no_pykd", {
+  skip_on_cran()
+  out <- run_fresh_r(c(
+    "ex <- rkd_example_data(tempfile())",
+    "cat('available:', rkd_available(), '\\n')",
+    "err <- tryCatch(rkd_example_models(), error = function(e) e)",
+    "cat('models:', class(err), '\\n')",
+    "err <- tryCatch(distill('t.keras', 's.keras', ex$train, ex$directory), error = function(e) e)",
+    "cat('distill:', class(err), '\\n')",
+    "cat(conditionMessage(err), '\\n')"
+  ), env = "RETICULATE_PYTHON=/no/such/python")
+  out <- paste(out, collapse = "\n")
+  expect_match(out, "available: FALSE")
+  expect_match(out, "models: rkd_no_pykd rkd_error")
+  expect_match(out, "distill: rkd_no_pykd rkd_error")
+  expect_match(out, "/no/such/python.?, which does not exist")
+  expect_match(out, "install_rkd", fixed = TRUE)
 })
 
 test_that("a missing pykd gives an error saying how to install it", {
@@ -9,7 +22,25 @@ test_that("a missing pykd gives an error saying how to install it", {
   expect_snapshot(error = TRUE, rkd:::abort_no_pykd("/usr/bin/python3"))
   expect_snapshot(error = TRUE,
     rkd:::abort_no_pykd(NULL, env_python = "/no/such/python"))
-  expect_error(rkd:::abort_no_pykd(NULL), class = "rkd_no_pykd")
+})
+
+test_that("pykd of another version than rkd is refused with a reinstall hint", {
+  skip_if_no_pykd()
+  # The pykd in use is rkd's own version ...
+  version <- reticulate::py_to_r(reticulate::py_get_attr(rkd:::pykd(), "__version__"))
+  expect_equal(version, as.character(utils::packageVersion("rkd")))
+  # ... and any other version is refused: rkd expecting 0.0.9 stands in for
+  # a pykd older than rkd.
+  err <- catch_error(rkd:::pykd(expected = "0.0.9"))
+  expect_s3_class(err, "rkd_version_mismatch")
+  expect_equal(err$pykd_version, as.character(utils::packageVersion("rkd")))
+  expect_equal(err$rkd_version, "0.0.9")
+  expect_snapshot(
+    error = TRUE,
+    transform = function(x) gsub("pykd [0-9.]+\\.$", "pykd <version>.",
+                                 gsub("'[^']*python[^']*'", "'<python>'", x)),
+    rkd:::pykd(expected = "0.0.9")
+  )
 })
 
 test_that("install_rkd() needs a pykd source", {
@@ -25,27 +56,54 @@ test_that("install_rkd() needs a pykd source", {
   expect_equal(rkd:::pykd_requirements(dir, "none"), dir)
 })
 
-test_that("Python exception text is reduced to its message", {
-  msg <- paste0(
-    "pykd.errors.DataError: The train table has no column 'labl'; ",
-    "its columns are 'image_id', 'label'.\n",
-    "Run `reticulate::py_last_error()` for details."
-  )
-  info <- rkd:::parse_python_message(msg)
-  expect_equal(info$type, "pykd.errors.DataError")
+# Python functions that fail the ways pykd can.
+raising <- function(code) {
+  skip_if_no_pykd()
+  rkd:::pykd()
+  reticulate::py_run_string(paste0(
+    "def rkd_test_raise():\n",
+    "    from pykd.errors import DataError, Setting\n",
+    "    ", code, "\n"
+  ))
+  reticulate::py$rkd_test_raise
+}
+
+test_that("a DataError becomes an rkd_data_error from its fields, values in R syntax", {
+  fun <- raising(paste0(
+    "raise DataError('image_size is {size} {not a value}; was {flag}, {none}.', ",
+    "'Pass {skip}.', size=[228, 228], flag=True, none=None, ",
+    "skip=Setting('on_bad_image', 'skip'))"
+  ))
+  err <- catch_error(rkd:::py_call(fun))
+  expect_s3_class(err, "rkd_data_error")
+  expect_false(inherits(err, "rkd_python_error"))
+  expect_equal(err$python_type, "DataError")
   expect_equal(
-    rkd:::clean_python_message(info$message),
-    "The train table has no column 'labl'; its columns are 'image_id', 'label'."
+    flat_message(err),
+    "image_size is c(228, 228) {not a value}; was TRUE, NULL. Pass on_bad_image = \"skip\"."
   )
-  expect_null(rkd:::parse_python_message("an R error"))
-  expect_equal(rkd:::clean_python_message("'missing key'"), "missing key")
+  expect_snapshot(error = TRUE, rkd:::py_call(fun))
 })
 
-test_that("Python errors become cli errors with the same message", {
-  info <- list(type = "DataError", message = "3 of 10 image files are missing: {a}.")
-  expect_snapshot(error = TRUE, rkd:::abort_python_error(info))
-  err <- expect_error(rkd:::abort_python_error(info), class = "rkd_data_error")
-  expect_equal(err$python_type, "DataError")
-  info <- list(type = "NonFiniteLossError", message = "The loss became NaN.")
-  expect_snapshot(error = TRUE, rkd:::abort_python_error(info))
+test_that("other Python exceptions are rkd_python_error naming their class", {
+  fun <- raising("raise FloatingPointError('The loss became {NaN}.\\nTraining stopped.')")
+  err <- catch_error(rkd:::py_call(fun))
+  expect_s3_class(err, "rkd_python_error")
+  expect_s3_class(err, "rkd_error")
+  expect_equal(err$python_type, "FloatingPointError")
+  expect_snapshot(error = TRUE, rkd:::py_call(fun))
+})
+
+test_that("an interrupt in Python is an interrupt in R", {
+  fun <- raising("raise KeyboardInterrupt()")
+  got <- tryCatch(rkd:::py_call(fun), interrupt = function(cnd) "interrupt",
+                  error = function(e) "error")
+  expect_equal(got, "interrupt")
+})
+
+test_that("an R error raised while Python calls R keeps its message", {
+  skip_if_no_pykd()
+  err <- catch_error(rkd:::py_call(function() stop("from R")))
+  expect_s3_class(err, "rkd_error")
+  expect_match(conditionMessage(err), "from R")
 })
