@@ -9,6 +9,7 @@ as R code) and builds a cli error from them, never by parsing a traceback.
 from __future__ import annotations
 
 import threading
+import warnings
 
 from .errors import DataError
 
@@ -16,13 +17,29 @@ _last = threading.local()
 
 
 def call(function, *args, **kwargs):
-    """function(*args, **kwargs); an exception is kept for last_error() and raised on."""
+    """function(*args, **kwargs); an exception is kept for last_error() and raised on.
+
+    Python warnings raised meanwhile are kept for last_warnings() instead of printed,
+    so R can raise them as R warnings.
+    """
     _last.error = None
-    try:
-        return function(*args, **kwargs)
-    except BaseException as err:
-        _last.error = err
-        raise
+    _last.warnings = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return function(*args, **kwargs)
+        except BaseException as err:
+            _last.error = err
+            raise
+        finally:
+            _last.warnings = [str(w.message) for w in caught]
+
+
+def last_warnings() -> list[str]:
+    """The messages of the warnings the last call() raised, then forgotten."""
+    messages = getattr(_last, "warnings", [])
+    _last.warnings = []
+    return messages
 
 
 def last_error(language: str = "r") -> dict | None:

@@ -181,3 +181,16 @@ def test_metrics_are_read_every_batch_only_for_callbacks_that_read_them():
             self.loss = logs["loss"]
 
     assert _reads_batch_logs(Reader())
+
+
+def test_the_bridge_keeps_warnings_for_r():
+    import warnings
+
+    from pykd import bridge
+
+    def noisy():
+        warnings.warn("Skipped 2 unreadable image file(s): a.jpg, b.jpg.")
+        return 7
+
+    assert bridge.call(noisy) == 7
+    assert bridge.last_warnings() == ["Skipped 2 unreadable image file(s): a.jpg, b.jpg."] and bridge.last_warnings() == []
