@@ -22,6 +22,15 @@ def digits(tmp_path_factory) -> dict:
     return pykd.datasets.write_digits(tmp_path_factory.mktemp("digits"), size=SIZE)
 
 
+@pytest.fixture(scope="session")
+def trained(digits):
+    """The example student (logit outputs) trained for a few steps on the labeled digits (shared: do not train it)."""
+    model = pykd.models.example_student(input_shape=(SIZE, SIZE, 3), seed=0)
+    pykd.train_scratch(model, digits["train_csv"], directory=digits["directory"], classes=digits["classes"],
+                       epochs=2, steps_per_epoch=20, learning_rate=3e-3, seed=0, verbose=0)
+    return model
+
+
 def write_images(directory, n: int, size: int = 8, seed: int = 0, prefix: str = "img") -> list[str]:
     """n small random RGB JPEGs; returns their file names."""
     rng = np.random.default_rng(seed)

@@ -21,15 +21,6 @@ COLUMNS = ["model", "params", "size_mb", "ms_per_image", "ms_per_image_batch1", 
 
 
 @pytest.fixture(scope="module")
-def trained(digits):
-    """The example student (logit outputs) trained for a few steps on the labeled digits."""
-    model = pykd.models.example_student(input_shape=(SIZE, SIZE, 3), seed=0)
-    pykd.train_scratch(model, digits["train_csv"], directory=digits["directory"], classes=digits["classes"],
-                       epochs=2, steps_per_epoch=20, learning_rate=3e-3, seed=0, verbose=0)
-    return model
-
-
-@pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory):
     return pykd.export(trained, tmp_path_factory.mktemp("export") / "student.tflite")
 

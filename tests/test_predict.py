@@ -16,15 +16,6 @@ from pykd.predict import float32_model
 
 
 @pytest.fixture(scope="module")
-def trained(digits):
-    """The example student (logit outputs) trained for a few steps on the labeled digits."""
-    model = pykd.models.example_student(input_shape=(SIZE, SIZE, 3), seed=0)
-    pykd.train_scratch(model, digits["train_csv"], directory=digits["directory"], classes=digits["classes"],
-                       epochs=2, steps_per_epoch=20, learning_rate=3e-3, seed=0, verbose=0)
-    return model
-
-
-@pytest.fixture(scope="module")
 def validation(digits):
     table = pd.read_csv(digits["validation_csv"])
     truth = np.array(digits["classes"])[table[digits["classes"]].to_numpy().argmax(axis=1)]

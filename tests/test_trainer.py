@@ -189,7 +189,7 @@ def test_the_bridge_keeps_warnings_for_r():
     from pykd import bridge
 
     def noisy():
-        warnings.warn("Skipped 2 unreadable image file(s): a.jpg, b.jpg.")
+        warnings.warn("Skipped 2 unreadable image file(s): a.jpg, b.jpg.", stacklevel=2)
         return 7
 
     assert bridge.call(noisy) == 7
