@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ._tf import keras, tf
 from .image_cache import image_source
-from .images import build_augmenter
+from .images import FileImages, build_augmenter
 from .loop import EpochPlan, Steps, StepSettings
 from .models import clone_model
 from .plan import Plan
@@ -134,10 +134,12 @@ def _teacher_logits(plan: Plan, train_images, teacher_pass: bool, timings: dict)
     if not isinstance(source, ModelTeacher):
         return None, None
     if teacher_pass:
+        # A teacher of another input size reads the same files at its own size.
+        images = train_images if plan.teacher_spec == plan.spec else FileImages(plan.train.paths, plan.teacher_spec)
         # Kept beside the checkpoint: a resumed run finds the logits instead of recomputing them.
         with timed(timings, "seconds_teacher"):
             logits = cached_logits(
-                source, plan.train, train_images, s.batch_size, s.cache_dir if s.cache_dir is not None else s.checkpoint_dir,
+                source, plan.train, images, s.batch_size, s.cache_dir if s.cache_dir is not None else s.checkpoint_dir,
                 progress_printer(s.verbose, f"Teacher logits for {len(plan.train)} images (once, reused every epoch)"),
             )
         return logits, None
@@ -146,5 +148,9 @@ def _teacher_logits(plan: Plan, train_images, teacher_pass: bool, timings: dict)
             o = plan.options
             source = ModelTeacher([clone_model(m) for m in source.models], outputs=o.teacher_outputs,
                                   combine=o.teacher_combine, precision=source.precision)
-    return None, source.logits
+    if plan.teacher_spec == plan.spec:
+        return None, source.logits
+    # Augmented: the teacher sees the student's very view, resized to its own input size.
+    size = plan.teacher_spec.size
+    return None, lambda x: source.logits(tf.image.resize(x, size))
 

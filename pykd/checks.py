@@ -111,7 +111,7 @@ def check_model_fits(model: keras.Model, spec: ImageSpec, n_classes: int, role: 
     height, width, channels = input_shape(model)
     if (height is not None and height != spec.height) or (width is not None and width != spec.width):
         raise DataError(f"The {role} takes {height}x{width} images but the images are prepared as {spec.height}x{spec.width}.",
-                        "Teacher and student must take the same image size.")
+                        f"Build the {role} for {spec.height}x{spec.width} images, or pass image_size to match it.")
     if channels != spec.channels:
         raise DataError(f"The {role} takes {channels} channels but the student takes {spec.channels}.")
     width_out = output_width(model)

@@ -34,7 +34,12 @@ class Few:
     items: tuple
 
     def __init__(self, items):
-        object.__setattr__(self, "items", tuple(dict.fromkeys(items)))
+        items = list(items)
+        try:
+            items = list(dict.fromkeys(items))  # each value once, in order
+        except TypeError:  # unhashable values (lists) are shown as they come
+            pass
+        object.__setattr__(self, "items", tuple(items))
 
 
 @dataclass(frozen=True)

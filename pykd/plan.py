@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from .checks import (
 from .errors import DataError, Setting, few, literal
 from .frames import Table, read_table, resolve_table
 from .images import Augmentation, FileImages, ImageSpec
-from .models import load_model, output_kind, output_width, outputs_are_probabilities
+from .models import input_shape, load_model, output_kind, output_width, outputs_are_probabilities
 from .teacher import ModelTeacher, TableTeacher, resolve_teacher
 
 
@@ -117,6 +117,7 @@ class Plan:
     n_classes: int
     teacher: ModelTeacher | TableTeacher | None = None
     options: Options = field(repr=False, default=None)
+    teacher_spec: ImageSpec | None = None  # the teacher's own input size, read from the same files
 
     @property
     def distilling(self) -> bool:
@@ -139,9 +140,9 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
     for table in (train_table, val_table):
         if table is not None:
             check_labels_fit(table, n_classes)
-    source = None
+    source = teacher_spec = None
     if mode == "distill":
-        source = _teacher(teacher, options, spec, n_classes)
+        source, teacher_spec = _teacher(teacher, options, spec, n_classes)
     else:
         train_table = train_table.subset(np.flatnonzero(train_table.labels >= 0))
         if len(train_table) == 0:
@@ -150,8 +151,10 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
     sample = _sample_inputs(train_table, spec)
     probabilities = output_kind(student, options.student_outputs, "student", sample)
     if isinstance(source, ModelTeacher):
-        source.probabilities = [output_kind(m, options.teacher_outputs, "teacher", sample) for m in source.models]
-    plan = Plan(mode, settings, student, spec, probabilities, train_table, val_table, n_classes, source, options)
+        teacher_sample = sample if teacher_spec == spec else _sample_inputs(train_table, teacher_spec)
+        source.probabilities = [output_kind(m, options.teacher_outputs, "teacher", teacher_sample) for m in source.models]
+    plan = Plan(mode, settings, student, spec, probabilities, train_table, val_table, n_classes, source, options,
+                teacher_spec)
     _check_combinations(plan)
     _warn_about_likely_mistakes(plan)
     return plan
@@ -217,15 +220,25 @@ def _tables(train, options: Options) -> tuple[Table, Table | None]:
 
 
 def _teacher(teacher, options: Options, spec: ImageSpec, n_classes: int):
+    """The teacher source and the image spec it takes: its own size (read from the same files), else the student's."""
     source = resolve_teacher(teacher, outputs=options.teacher_outputs, combine=options.teacher_combine,
                              precision=options.teacher_precision, x_col=options.x_col)
-    if isinstance(source, ModelTeacher):
-        for model in source.models:
-            check_model_fits(model, spec, n_classes, "teacher")
-    elif source.n_outputs[0] != n_classes:
-        raise DataError(f"The teacher logits table has {source.n_outputs[0]} columns but the data has {n_classes} classes.",
-                        "Give one logit column per class next to the id column.")
-    return source
+    if not isinstance(source, ModelTeacher):
+        if source.n_outputs[0] != n_classes:
+            raise DataError(f"The teacher logits table has {source.n_outputs[0]} columns but the data has {n_classes} classes.",
+                            "Give one logit column per class next to the id column.")
+        return source, None
+    sizes = {tuple(input_shape(m)[:2]) for m in source.models} - {(None, None)}
+    if len(sizes) > 1:
+        raise DataError("The teachers of the ensemble take different image sizes ({sizes}).",
+                        "Give an ensemble whose members take one image size.", sizes=few(sorted(sizes)))
+    teacher_spec = spec
+    if sizes and sizes != {spec.size}:  # e.g. a 64x64 teacher for a 32x32 student
+        height, width = sizes.pop()
+        teacher_spec = replace(spec, height=height, width=width)
+    for model in source.models:
+        check_model_fits(model, teacher_spec, n_classes, "teacher")
+    return source, teacher_spec
 
 
 def _warn_about_likely_mistakes(plan: Plan) -> None:

@@ -43,3 +43,23 @@ def test_a_declared_kind_the_values_contradict_is_refused(small):
     with pytest.raises(DataError, match=r"student_outputs='probabilities', but the student returns not probabilities"):
         pykd.distill(tiny_model(n_classes=3, seed=1), tiny_model(n_classes=3, seed=2), table, directory=directory,
                      student_outputs="probabilities", epochs=1, verbose=0)
+
+
+def test_a_teacher_at_a_higher_resolution_reads_the_same_files_at_its_own_size(tmp_path):
+    directory = tmp_path / "img"
+    names = write_images(directory, 16, size=64, seed=6)
+    table = pd.DataFrame({"image_id": names, "label": np.arange(16) % 3})
+    common = dict(directory=str(directory), epochs=1, batch_size=8, seed=0, verbose=0, teacher_precision="float32")
+    teacher = tiny_model(size=64, n_classes=3, seed=1)
+    cached = pykd.distill(teacher, tiny_model(size=32, n_classes=3, seed=2), table, **common)
+    assert cached.params["teacher_cache"] and cached.params["image_size"] == [32, 32]
+    # The cache holds the teacher's own logits of the files at 64x64.
+    expected = pykd.teacher_logits(teacher, table, directory=str(directory), teacher_precision="float32")
+    from_table = pykd.distill(expected, tiny_model(size=32, n_classes=3, seed=2), table, **common)
+    np.testing.assert_allclose(cached.to_frame().to_numpy(float), from_table.to_frame().to_numpy(float), rtol=1e-6)
+    live = pykd.distill(teacher, tiny_model(size=32, n_classes=3, seed=2), table, cache_teacher=False,
+                        augment={"horizontal_flip": True}, **common)
+    assert not live.params["teacher_cache"] and np.isfinite(live.last()["distillation_loss"])
+    assert expected.shape == (16, 4)  # image_id and 3 logits
+    with pytest.raises(DataError, match="take different image sizes"):
+        pykd.distill([teacher, tiny_model(size=48, n_classes=3)], tiny_model(size=32, n_classes=3), table, **common)
