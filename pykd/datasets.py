@@ -1,4 +1,4 @@
-"""Example data that works offline: scikit-learn's digits written in the Cassava layout."""
+"""Data that works offline, written in the Cassava layout: scikit-learn's digits, and Fashion-MNIST from Debian."""
 
 from __future__ import annotations
 
@@ -87,3 +87,65 @@ def write_digits(
         "n_labeled": int(labeled.sum()),
         "n_validation": len(validation),
     }
+
+
+FASHION_CLASSES = ["t_shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist package
+
+
+def _idx(path: Path) -> np.ndarray:
+    """An idx file (gzipped) as an array: the format's header gives the dimensions, big-endian."""
+    import gzip
+
+    with gzip.open(path, "rb") as handle:
+        data = handle.read()
+    dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims))
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def fashion_mnist(
+    directory: str | os.PathLike,
+    *,
+    n_train: int = 12_000,
+    labeled_fraction: float = 1.0,
+    n_test: int = 2_000,
+    seed: int = 0,
+    source: str | os.PathLike = FASHION_MNIST,
+) -> dict:
+    """Fashion-MNIST (real photographs of clothes, 28x28 grey) written in the Cassava layout.
+
+    directory: where images/<id>.png, train.csv (image_id,label; unlabeled rows NA)
+    and test.csv (image_id,label) are written. n_train, n_test: how many images of
+    Fashion-MNIST's training and test sets to take (at random, fixed by seed).
+    labeled_fraction: the share of training rows that keep their label; the rest are
+    an unlabeled pool for the teacher to teach on. source: the folder of the idx
+    files, by default where Debian's dataset-fashion-mnist package puts them.
+    Returns the paths, counts and the class names as a plain dict.
+    """
+    from .errors import DataError, Text
+
+    source = Path(source)
+    files = {s: source / f"{s}-images-idx3-ubyte.gz" for s in ("train", "t10k")}
+    if not all(f.is_file() for f in files.values()):
+        raise DataError("Fashion-MNIST is not in {source}.",
+                        "Install it with {command} (30 MB), or pass source= the folder of its idx files.",
+                        source=str(source), command=Text("apt-get install dataset-fashion-mnist"))
+    rng = np.random.default_rng(seed)
+    out = Path(directory)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    tables = {}
+    for split, prefix, n in (("train", "train", n_train), ("test", "t10k", n_test)):
+        images, labels = _idx(files[prefix]), _idx(source / f"{prefix}-labels-idx1-ubyte.gz")
+        rows = np.sort(rng.choice(len(images), size=min(int(n), len(images)), replace=False))
+        ids = [f"{split}_{i:05d}.png" for i in rows]
+        for name, i in zip(ids, rows):
+            Image.fromarray(images[i]).save(out / "images" / name)
+        label = pd.array(labels[rows].astype(int), dtype="Int64")
+        if split == "train":
+            label[rng.random(len(rows)) >= labeled_fraction] = pd.NA
+        tables[split] = pd.DataFrame({"image_id": ids, "label": label})
+        tables[split].to_csv(out / f"{split}.csv", index=False)
+    return {"directory": str(out / "images"), "train_csv": str(out / "train.csv"), "test_csv": str(out / "test.csv"),
+            "classes": list(FASHION_CLASSES), "n_train": len(tables["train"]),
+            "n_labeled": int(tables["train"]["label"].notna().sum()), "n_test": len(tables["test"])}

@@ -6,12 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 
-R_PACKAGES="r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-knitr r-cran-rmarkdown pandoc
-  r-cran-ggplot2 r-cran-cli r-cran-roxygen2 r-cran-rcmdcheck r-cran-withr r-cran-rlang r-cran-tibble r-cran-jpeg"
+DEBIAN_PACKAGES="r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-knitr r-cran-rmarkdown pandoc
+  r-cran-ggplot2 r-cran-cli r-cran-roxygen2 r-cran-rcmdcheck r-cran-withr r-cran-rlang r-cran-tibble r-cran-jpeg
+  dataset-fashion-mnist"  # real data for tests and vignettes: /usr/share/datasets/fashion-mnist (30 MB)
 
 install_r() {
   local missing="" pkg
-  for pkg in $R_PACKAGES; do
+  for pkg in $DEBIAN_PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
   done
   if [ -n "$missing" ]; then

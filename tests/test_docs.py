@@ -8,7 +8,7 @@ import pytest
 import pykd
 
 PUBLIC = [pykd.distill, pykd.train_scratch, pykd.evaluate, pykd.distillation_loss, pykd.teacher_logits,
-          pykd.out_of_fold_logits, pykd.sweep, pykd.datasets.write_digits, pykd.models.set_trainable,
+          pykd.out_of_fold_logits, pykd.sweep, pykd.datasets.write_digits, pykd.datasets.fashion_mnist, pykd.models.set_trainable,
           pykd.models.save_model, pykd.models.load_model, pykd.models.example_teacher, pykd.models.example_student,
           pykd.predict, pykd.export, pykd.compare, pykd.models.classifier, pykd.models.save_weights,
           pykd.models.load_weights]
