@@ -146,7 +146,8 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
     else:
         train_table = train_table.subset(np.flatnonzero(train_table.labels >= 0))
         if len(train_table) == 0:
-            raise DataError("The train table has no labeled rows: a scratch student needs labels.")
+            raise DataError("The train table has no labeled rows: a scratch student needs labels.",
+                            "Give rows with labels, or distill from a teacher, which also teaches on unlabeled rows.")
     train_table, val_table = drop_bad_images([train_table, val_table], options.on_bad_image)
     sample = _sample_inputs(train_table, spec)
     probabilities = output_kind(student, options.student_outputs, "student", sample)
