@@ -15,29 +15,44 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._tf import keras
-from .errors import DataError, Setting, Text, few
-from .frames import Table
+from .errors import DataError, Setting, Text, Words, every, few, kind, plural, shown
+from .frames import Table, label_columns
 from .images import ImageSpec, find_bad_images, report_bad_images
 from .models import input_shape, output_width
 
+# What None means for the settings that take it, for the fix of a wrong value.
+NONE_MEANS = {
+    "steps_per_epoch": "one pass over the table",
+    "validation_steps": "one pass over the validation table",
+    "seed": "a different random start each time",
+}
 
-def whole_number(value, name: str, minimum: int = 1, allow_none: bool = False) -> int | None:
-    """An int from an int, a whole float (R sends doubles) or a NumPy integer."""
+
+def whole_number(value, name: str, minimum: int = 1, allow_none: bool = False, *, label: str | None = None,
+                 example: Setting | None = None) -> int | None:
+    """An int from an int, a whole float (R sends doubles) or a NumPy integer.
+
+    name: the setting; label: how the message names the value when it is part of one
+    ("The height in image_size"); example: the setting shown in the fix.
+    With allow_none the fix says what None means for `name` (NONE_MEANS).
+    """
     if value is None and allow_none:
         return None
+    label = label or name
+    example = example or Setting(name, max(minimum, 8))
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value != int(value):
-        raise DataError(f"{name} must be a whole number >= {minimum}, not {{value}}.",
-                        "Give one whole number, for example {example}." if not allow_none
-                        else "Give one whole number, or {none} for one pass over the table.",
-                        value=value, example=Setting(name, max(minimum, 8)), none=None)
+        raise DataError(f"{label} must be a whole number >= {minimum}, not {{value}}.",
+                        f"Give {'one whole number' if label == name else 'whole numbers'}, for example {{example}}"
+                        + ("." if not allow_none else f", or {{none}} for {NONE_MEANS.get(name, 'the default')}."),
+                        value=shown(value), example=example, none=None)
     if value < minimum:
-        raise DataError(f"{name} must be >= {minimum}, not {{value}}.", value=int(value))
+        raise DataError(f"{label} must be >= {minimum}, not {{value}}.", value=int(value))
     return int(value)
 
 
 def real_number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise DataError(f"{name} must be a finite number, not {{value}}.", value=value)
+        raise DataError(f"{name} must be a finite number, not {{value}}.", value=shown(value))
     return float(value)
 
 
@@ -45,16 +60,18 @@ def loss_settings(temperature, alpha) -> tuple[float, float]:
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not (
             math.isfinite(temperature) and temperature > 0):
         raise DataError("temperature must be a number > 0, not {value}.",
-                        "Use 1 or more to soften the teacher's predictions (the default is 3).", value=temperature)
+                        "Use 1 or more to soften the teacher's predictions (the default is 3).",
+                        value=shown(temperature))
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
         raise DataError("alpha must be a number in [0, 1] (it weights the hard-label loss), not {value}.",
-                        "1 learns from the labels only, 0 from the teacher only (the default is 0.1).", value=alpha)
+                        "1 learns from the labels only, 0 from the teacher only (the default is 0.1).",
+                        value=shown(alpha))
     return float(temperature), float(alpha)
 
 
 def one_of(value, name: str, allowed: Sequence) -> None:
     if isinstance(value, (list, dict)) or value not in allowed or (isinstance(value, bool) and True not in allowed):
-        raise DataError(f"{name} must be one of {{allowed}}, not {{value}}.", allowed=few(allowed), value=value)
+        raise DataError(f"{name} must be one of {{allowed}}, not {{value}}.", allowed=every(allowed), value=shown(value))
 
 
 def verbosity(verbose) -> int:
@@ -74,10 +91,11 @@ def callback_list(callbacks) -> list:
     if isinstance(callbacks, keras.callbacks.Callback):
         return [callbacks]
     items = list(callbacks) if isinstance(callbacks, Sequence) and not isinstance(callbacks, str) else [callbacks]
-    wrong = [type(c).__name__ for c in items if not isinstance(c, keras.callbacks.Callback)]
+    wrong = [kind(c) for c in items if not isinstance(c, keras.callbacks.Callback)]
     if wrong:
-        raise DataError("callbacks must be Keras callbacks, not {wrong}.",
-                        "Pass keras.callbacks objects, e.g. keras.callbacks.EarlyStopping().", wrong=few(wrong))
+        raise DataError("callbacks must be Keras callbacks, not {wrong}.", "Pass Keras callback objects, e.g. {example}.",
+                        wrong=few(wrong), example=Words("keras.callbacks.EarlyStopping()",
+                                                        "keras3::callback_early_stopping()"))
     return items
 
 
@@ -87,11 +105,13 @@ def image_spec(model: keras.Model, image_size, rescale) -> ImageSpec:
     if channels not in (1, 3, 4):
         raise DataError(f"The student takes {channels} channels; pykd reads images as 1 (grayscale), 3 (RGB) or 4 (RGBA).")
     if image_size is not None:
-        if isinstance(image_size, (str, numbers.Real)) or len(image_size) != 2:
+        example = Setting("image_size", [224, 224])
+        if isinstance(image_size, (str, numbers.Real)) or not hasattr(image_size, "__len__") or len(image_size) != 2:
             raise DataError("image_size must be two numbers (height, width), not {value}.",
                             "For example {example}, or {none} to use the student's input size.",
-                            value=image_size, example=Setting("image_size", [224, 224]), none=None)
-        size = (whole_number(image_size[0], "image_size[0]"), whole_number(image_size[1], "image_size[1]"))
+                            value=shown(image_size), example=example, none=None)
+        size = tuple(whole_number(d, "image_size", label=f"The {part} in image_size", example=example)
+                     for d, part in zip(image_size, ("height", "width")))
         if (height, width) != (None, None) and (height, width) != size:
             raise DataError(f"image_size is {{size}} but the student takes {height}x{width} images.",
                             "Leave image_size out to use the student's size, or build the student for that size.",
@@ -101,9 +121,9 @@ def image_spec(model: keras.Model, image_size, rescale) -> ImageSpec:
         raise DataError("The student accepts any image size.", "Pass {example}.", example=Setting("image_size", [224, 224]))
     if rescale is not None and (isinstance(rescale, bool) or not isinstance(rescale, numbers.Real)
                                 or not math.isfinite(rescale) or rescale == 0):
-        raise DataError("rescale must be a finite number other than 0, or None, not {rescale}.",
+        raise DataError("rescale must be a finite number other than 0, or {none}, not {rescale}.",
                         "Pixels are multiplied by rescale: use {example} to scale them to [0, 1], or {none} to leave them.",
-                        rescale=rescale, example=Setting("rescale", Text("1/255")), none=None)
+                        rescale=shown(rescale), example=Setting("rescale", Text("1/255")), none=None)
     return ImageSpec(int(height), int(width), int(channels), None if rescale is None else float(rescale))
 
 
@@ -116,10 +136,12 @@ def check_model_fits(model: keras.Model, spec: ImageSpec, n_classes: int, role: 
         raise DataError(f"The {role} takes {channels} channels but the student takes {spec.channels}.")
     width_out = output_width(model)
     if width_out != n_classes:
-        raise DataError(f"The {role} outputs {width_out} classes but the data has {n_classes} classes.",
+        raise DataError(f"The {role} outputs {width_out} {plural(width_out, 'class', 'classes')} but the data has "
+                        f"{n_classes} {plural(n_classes, 'class', 'classes')}.",
                         f"Give the {role} one output per class, or check classes and the labels.")
     if n_classes < 2:
-        raise DataError(f"The {role} outputs {n_classes} class: a classifier tells two or more classes apart.",
+        raise DataError(f"The {role} outputs {n_classes} {plural(n_classes, 'class', 'classes')}: "
+                        "a classifier tells two or more classes apart.",
                         "Give it one output per class (a softmax over two or more).")
 
 
@@ -127,11 +149,13 @@ def check_labels_fit(table: Table, n_classes: int) -> None:
     outside = table.labels >= n_classes
     if outside.any():
         rows = (np.flatnonzero(outside) + 1).tolist()
+        labels = sorted(set(table.labels[outside].tolist()))
         raise DataError(
-            f"The {table.name} table has labels {{labels}} (rows {{rows}}) but the models output only "
-            f"{n_classes} classes (0..{n_classes - 1}).",
-            "Fix those labels, or give models with one output per class.",
-            labels=sorted(set(table.labels[outside].tolist()))[:5], rows=few(rows),
+            f"The {table.name} table has {plural(len(labels), 'label', 'labels')} {{labels}} "
+            f"({plural(len(rows), 'row', 'rows')} {{rows}}) but the models output only "
+            f"{n_classes} {plural(n_classes, 'class', 'classes')} (0..{n_classes - 1}).",
+            f"Fix {plural(len(rows), 'that label', 'those labels')}, or give models with one output per class.",
+            labels=few(labels), rows=few(rows),
         )
 
 
@@ -142,7 +166,9 @@ def label_layout(frame, y_col, classes):
     has a label column, or the other way round: when the table lacks `y_col` but
     has the other layout's columns (the class names, or "label"), use those.
     """
-    wanted = [y_col] if isinstance(y_col, str) else list(y_col)
+    wanted = label_columns(y_col)
+    if not wanted:
+        return y_col
     if all(c in frame.columns for c in wanted):
         return y_col
     if isinstance(y_col, str) and classes and all(c in frame.columns for c in classes):
@@ -169,14 +195,18 @@ def optimizer_recipe(optimizer, learning_rate):
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not (
                 math.isfinite(learning_rate) and learning_rate > 0):
             raise DataError("learning_rate must be a number > 0 or a keras LearningRateSchedule, not {value}.",
-                            "For example {example}.", value=learning_rate, example=Setting("learning_rate", 0.001))
+                            "For example {example}.", value=shown(learning_rate),
+                            example=Setting("learning_rate", 0.001))
         learning_rate = float(learning_rate)
     try:
-        kind = type(keras.optimizers.get(optimizer))
+        maker = type(keras.optimizers.get(optimizer))
     except (ValueError, TypeError) as err:
-        raise DataError("Unknown optimizer {value}.", "Use a name such as 'adam' or 'sgd', or a keras optimizer.",
-                        value=optimizer if isinstance(optimizer, str) else Text(type(optimizer).__name__)) from err
-    return kind, learning_rate
+        problem = "Unknown optimizer {value}." if isinstance(optimizer, str) else \
+            "optimizer must be an optimizer name or a Keras optimizer, not {value}."
+        raise DataError(problem, "Use a name such as {adam} or {sgd}, or a Keras optimizer.",
+                        value=shown(optimizer) if isinstance(optimizer, str) else kind(optimizer), adam="adam",
+                        sgd="sgd") from err
+    return maker, learning_rate
 
 
 def drop_bad_images(tables: list[Table | None], policy: str) -> list[Table | None]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 LANGUAGES = ("python", "r", "cli")
@@ -29,11 +29,16 @@ class Setting:
 
 @dataclass(frozen=True)
 class Few:
-    """The first SHOWN items of a long list, then "and N more" (rows, file names, labels)."""
+    """The first `limit` items of a long list (SHOWN), then "and N more" (rows, file names, labels).
+
+    limit=None shows every item: for short lists the user must see whole (the valid names).
+    """
 
     items: tuple
+    limit: int | None = SHOWN
 
-    def __init__(self, items):
+    def __init__(self, items, limit: int | None = SHOWN):
+        object.__setattr__(self, "limit", limit)
         items = list(items)
         try:
             items = list(dict.fromkeys(items))  # each value once, in order
@@ -49,8 +54,69 @@ class Text:
     text: str
 
 
-def few(items) -> Few:
-    return Few(items)
+@dataclass(frozen=True)
+class Words:
+    """Words that differ by language, shown as they are: Words("load_model()", "rkd_load_model()").
+
+    python: the Python wording (also used for "cli" unless `cli` is given); r: the R wording.
+    """
+
+    python: str
+    r: str
+    cli: str | None = None
+
+    def text(self, language: str) -> str:
+        if language == "r":
+            return self.r
+        return self.cli if language == "cli" and self.cli is not None else self.python
+
+
+def few(items, limit: int | None = SHOWN) -> Few:
+    """The first `limit` items then "and N more"; limit=None lists them all."""
+    return Few(items, limit)
+
+
+def every(items) -> Few:
+    """All the items, however many (the valid names a user chooses from)."""
+    return Few(items, None)
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """`one` for 1, else `many`: plural(1, "file is", "files are")."""
+    return one if n == 1 else many
+
+
+def kind(value):
+    """What a wrong value is, in each language's words, for "must be ..., not {kind}".
+
+    None and logicals as values (None / NULL, True / TRUE); numbers and text with the
+    value (a number (42), text ("flip")); lists, mappings and other objects by kind
+    (a list of length 2 / a vector or list of length 2, a dict / a named list,
+    an object of class Sequential).
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if type(value).__name__ in ("bool", "bool_") and _is_numpy_number(value):  # NumPy's bool
+        return bool(value)
+    if isinstance(value, (int, float)) or _is_numpy_number(value):
+        return Words(f"a number ({literal(value)})", f"a number ({literal(value, 'r')})")
+    if isinstance(value, str):
+        return Words(f"text ({literal(value)})", f"text ({literal(value, 'r')})")
+    if isinstance(value, Mapping):
+        return Words("a dict", "a named list")
+    if isinstance(value, (list, tuple)) or _is_numpy_array(value):
+        name = {"list": "a list", "tuple": "a tuple"}.get(type(value).__name__, "an array")
+        return Words(f"{name} of length {len(value)}", f"a vector or list of length {len(value)}")
+    name = type(value).__name__
+    return Words(f"an object of class {name}", f"an object of class {name}")
+
+
+def shown(value):
+    """`value` itself when both languages can write it (numbers, text, lists, ...), else its kind()."""
+    plain = (type(None), bool, int, float, str, list, tuple, dict, Setting, Few, Text, Words)
+    if isinstance(value, plain) or _is_numpy_number(value) or _is_numpy_array(value):
+        return value
+    return kind(value)
 
 
 def literal(value, language: str = "python") -> str:
@@ -70,11 +136,16 @@ def literal(value, language: str = "python") -> str:
     if isinstance(value, Setting):
         return f"{value.name} = {literal(value.value, language)}" if r else f"{value.name}={literal(value.value)}"
     if isinstance(value, Few):
-        shown = ", ".join(literal(v, language) for v in value.items[:SHOWN])
-        more = len(value.items) - SHOWN
+        limit = len(value.items) if value.limit is None else value.limit
+        shown = ", ".join(literal(v, language) for v in value.items[:limit])
+        more = len(value.items) - limit
         return shown + (f" and {more} more" if more > 0 else "")
     if isinstance(value, Text):
         return value.text
+    if isinstance(value, Words):
+        return value.text(language)
+    if _is_numpy_number(value):
+        value = value.item()  # a NumPy bool is TRUE in R, not True
     if value is None:
         return "NULL" if r else "None"
     if isinstance(value, bool):

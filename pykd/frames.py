@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, Setting, Text, few, literal
+from .errors import DataError, Setting, Text, Words, few, kind, literal, plural
 
 UNLABELED = -1
 
@@ -70,11 +70,15 @@ def read_table(data, *, name: str = "train") -> pd.DataFrame:
         }
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
-            raise DataError(f"The {name} table's columns have different lengths: {sorted(lengths)}.")
+            raise DataError(f"The {name} table's columns have different lengths: {{lengths}}.",
+                            "Give every column one value per image.", lengths=few(sorted(lengths)))
         return pd.DataFrame(columns)
     raise DataError(
-        f"The {name} table must be a pandas DataFrame, a CSV path or a dict of columns, "
-        f"not {type(data).__name__}."
+        f"The {name} table must be {{forms}}, not {{value}}.",
+        "Give a data frame, or the path of a CSV file with one row per image.",
+        forms=Words("a pandas DataFrame, the path of a CSV file or a dict of columns",
+                    "a data frame or the path of a CSV file"),
+        value=kind(data),
     )
 
 
@@ -86,7 +90,9 @@ def _rows(mask: np.ndarray) -> str:
 
 def _is_missing(series: pd.Series) -> np.ndarray:
     missing = series.isna().to_numpy().copy()
-    if series.dtype == object:  # CSV or R may give "" or "NA" for a missing label
+    # CSV or R may give "" or "NA" for a missing label, as objects or (pandas 3) as its string dtype.
+    if series.dtype == object or pd.api.types.is_string_dtype(series.dtype) or isinstance(
+            series.dtype, pd.CategoricalDtype):
         text = series.astype(str).str.strip()
         missing |= text.isin(["", "NA", "NaN", "nan", "None"]).to_numpy()
     return missing
@@ -123,6 +129,22 @@ def _integer_labels(series: pd.Series, classes: Sequence[str] | None, name: str,
             col=col, bad=few(labels[outside].tolist()),
         )
     return labels
+
+
+def label_ids(values, classes: Sequence[str] | None = None, name: str = "train", col: str = "label") -> list[int]:
+    """Class ids of a label column, -1 for a missing label, by the rules distill() applies.
+
+    values: the labels (a list, a pandas Series, or one value): class ids counted from 0,
+        or class names when `classes` lists them; None, NaN, "" or "NA" for a missing one.
+    classes: the class names in class-id order, or None.
+    name, col: how messages name the table and the column ("train", "label").
+    """
+    if isinstance(values, pd.Series):
+        series = values.reset_index(drop=True)
+    else:  # reticulate sends a length-1 R vector as one value
+        many = isinstance(values, (Sequence, np.ndarray)) and not isinstance(values, str)
+        series = pd.Series(list(values) if many else [values], dtype=object)
+    return _integer_labels(series, check_classes(classes), name, col).tolist()
 
 
 def _named_labels(present: pd.Series, classes: Sequence[str], name: str, col: str) -> pd.Series:
@@ -162,14 +184,19 @@ def _whole_text(value) -> str | None:
 
 
 def _one_hot_labels(frame: pd.DataFrame, cols: list[str], name: str) -> np.ndarray:
-    block = frame[cols].apply(pd.to_numeric, errors="coerce")
-    block = block.fillna(0.0).to_numpy(dtype=np.float64)
-    not_binary = ~np.isin(block, (0.0, 1.0)).all(axis=1)
-    if not_binary.any():
+    block = np.zeros((len(frame), len(cols)))
+    bad = np.zeros((len(frame), len(cols)), bool)
+    for j, col in enumerate(cols):
+        missing = _is_missing(frame[col])  # NA or "" counts as 0: an all-zero row is unlabeled
+        numbers = pd.to_numeric(frame[col].where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+        bad[:, j] = ~missing & ~np.isin(numbers, (0.0, 1.0))
+        block[:, j] = np.where(missing, 0.0, numbers)
+    if bad.any():
+        cells = [_cell(frame[cols[j]].to_numpy()[i], cols[j], i) for i, j in zip(*np.nonzero(bad))]
         raise DataError(
-            f"The {name} table's one-hot columns {{cols}} must hold only 0 and 1; {_rows(not_binary)} do not.",
+            f"The {name} table's one-hot columns must hold only 0 and 1, not {{cells}}.",
             "Each one-hot column is 1 for rows of its class and 0 otherwise.",
-            cols=cols,
+            cells=few(cells),
         )
     hits = block.sum(axis=1)
     several = hits > 1
@@ -181,13 +208,19 @@ def _one_hot_labels(frame: pd.DataFrame, cols: list[str], name: str) -> np.ndarr
     return np.where(hits == 1, block.argmax(axis=1), UNLABELED).astype(np.int64)
 
 
+def _cell(value, col: str, row: int) -> Words:
+    """'2 in column "three" (row 3)': a table cell, its column and its row counted from 1, in each language."""
+    value = value.item() if hasattr(value, "item") else value
+    return Words(*(f"{literal(value, lang)} in column {literal(col, lang)} (row {row + 1})" for lang in ("python", "r")))
+
+
 def check_classes(classes: Sequence[str] | None) -> tuple[str, ...] | None:
     """Class names as strings: at least two, each once."""
     if classes is None:
         return None
     if isinstance(classes, str) or not isinstance(classes, Sequence):
         raise DataError("classes must be a list of class names, not {value}.", "For example {example}.",
-                        value=classes if isinstance(classes, str) else Text(type(classes).__name__),
+                        value=classes if isinstance(classes, str) else kind(classes),
                         example=Setting("classes", ["CBB", "CBSD", "CGM", "CMD", "Healthy"]))
     names = tuple(str(c) for c in classes)
     if len(names) < 2:
@@ -218,12 +251,47 @@ def _one_hot_classes(label_cols: list[str], classes: tuple[str, ...] | None) -> 
     return classes
 
 
+def label_columns(y_col) -> list[str]:
+    """The label columns y_col names: [] for None, [y_col] for one name, the names of a list of one-hot columns."""
+    if y_col is None:
+        return []
+    if isinstance(y_col, str):
+        return [y_col]
+    names = list(y_col) if isinstance(y_col, (Sequence, np.ndarray)) else None
+    if names is None or not all(isinstance(c, str) for c in names):
+        raise DataError("y_col must be {forms}, not {value}.", "For example {label}, or {one_hot}.",
+                        forms=Words("a column name, a list of one-hot column names, or None",
+                                    "a column name, a vector of one-hot column names, or NULL"),
+                        value=kind(y_col) if names is None else few(kind(c) for c in names if not isinstance(c, str)),
+                        label=Setting("y_col", "label"), one_hot=Setting("y_col", ["CBB", "CBSD", "CMD"]))
+    return names
+
+
 def _missing_suffix(directory: Path, missing: list[str]) -> str | None:
     """The extension that names the missing files, when the ids lack one (Kaggle's 'abc' for 'abc.jpg')."""
     for suffix in (".jpg", ".jpeg", ".png", ".JPG", ".bmp", ".gif", ".webp"):
         if all((directory / f"{i}{suffix}").is_file() for i in missing[:20]):
             return suffix
     return None
+
+
+def _check_files(ids: pd.Series, paths: tuple[str, ...], directory: Path, name: str, x_col: str) -> None:
+    """Every image file exists; else name the missing ones (and the extension they lack, if that is it)."""
+    absent = np.array([not os.path.isfile(p) for p in paths])
+    if absent.any():
+        missing = ids[absent].tolist()
+        suffix = _missing_suffix(directory, missing)
+        n = int(absent.sum())
+        raise DataError(
+            f"{n} of {len(paths)} image files in the {name} table {plural(n, 'is', 'are')} missing "
+            "from {directory}: {absent}.",
+            f"Check directory and x_col, or drop the {plural(n, 'row whose image is', 'rows whose images are')} "
+            "missing." if suffix is None else
+            f"The folder has {plural(n, 'it', 'them')} with the extension {{suffix}} ({{example}}): add it to the "
+            f"{x_col} column.",
+            directory=str(directory), absent=few(missing), suffix=suffix,
+            example=Text(f"{missing[0]}{suffix}"),
+        )
 
 
 def resolve_table(
@@ -237,8 +305,11 @@ def resolve_table(
     check_files: bool = True,
 ) -> Table:
     """Validate `data` and return a Table; raise DataError naming what is wrong."""
+    if not isinstance(x_col, str):
+        raise DataError("x_col must be the name of the column of image file names, not {value}.",
+                        "For example {example}.", value=kind(x_col), example=Setting("x_col", "image_id"))
+    label_cols = label_columns(y_col)
     frame = read_table(data, name=name)
-    label_cols = [] if y_col is None else ([y_col] if isinstance(y_col, str) else list(y_col))
     missing_cols = [c for c in [x_col, *label_cols] if c not in frame.columns]
     if missing_cols:
         raise DataError(
@@ -282,16 +353,5 @@ def resolve_table(
                         directory=str(directory))
     paths = tuple(str(directory / i) for i in ids)
     if check_files:
-        absent = np.array([not os.path.isfile(p) for p in paths])
-        if absent.any():
-            missing = ids[absent].tolist()
-            suffix = _missing_suffix(directory, missing)
-            raise DataError(
-                f"{int(absent.sum())} of {len(paths)} image files in the {name} table are missing "
-                "from {directory}: {absent}.",
-                "Check directory and x_col, or drop the rows whose images are missing." if suffix is None else
-                f"The folder has them with the extension {{suffix}} ({{example}}): add it to the {x_col} column.",
-                directory=str(directory), absent=few(missing), suffix=suffix,
-                example=Text(f"{missing[0]}{suffix}"),
-            )
+        _check_files(ids, paths, directory, name, x_col)
     return Table(ids=tuple(ids), paths=paths, labels=labels, classes=classes, name=name)

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ._tf import keras, tf
-from .errors import DataError, Setting, Text, few, literal
+from .errors import DataError, Setting, Text, Words, every, few, kind, literal, plural, shown
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 # Shifts and zoom are fractions of the image: 1 or more would shift it out of view or zoom to nothing.
@@ -50,7 +50,8 @@ class Augmentation:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0 or not math.isfinite(value):
                 raise DataError(f"Augmentation {field} must be a number >= 0, not {{value}}.",
-                                "Ranges are symmetric: a range r draws from -r to r; use 0 to turn it off.", value=value)
+                                "Ranges are symmetric: a range r draws from -r to r; use 0 to turn it off.",
+                                value=shown(value))
             object.__setattr__(self, field, float(value))
         for field in FRACTIONS:
             value = getattr(self, field)
@@ -58,12 +59,14 @@ class Augmentation:
                 raise DataError(f"Augmentation {field} must be a fraction below 1, not {{value}}.",
                                 "Use for example {example} for up to 20%.", value=value, example=Setting(field, 0.2))
         if not isinstance(self.horizontal_flip, (bool, np.bool_)):
-            raise DataError("Augmentation horizontal_flip must be True or False, not {value}.", value=self.horizontal_flip)
+            raise DataError("Augmentation horizontal_flip must be {true} or {false}, not {value}.",
+                            "For example {example}.", true=True, false=False, value=shown(self.horizontal_flip),
+                            example=Setting("horizontal_flip", True))
         object.__setattr__(self, "horizontal_flip", bool(self.horizontal_flip))
-        if self.fill_mode not in FILL_MODES:
+        if not isinstance(self.fill_mode, str) or self.fill_mode not in FILL_MODES:
             raise DataError("Augmentation fill_mode must be one of {modes}, not {value}.",
                             "The default {default} mirrors the image at its edges.",
-                            modes=list(FILL_MODES), value=self.fill_mode, default="reflect")
+                            modes=every(FILL_MODES), value=shown(self.fill_mode), default="reflect")
 
     @classmethod
     def coerce(cls, value) -> Augmentation | None:
@@ -71,13 +74,17 @@ class Augmentation:
         if value is None or isinstance(value, cls):
             return value
         if isinstance(value, Mapping):
-            unknown = set(value) - set(cls.__dataclass_fields__)
+            unknown = [k for k in value if k not in cls.__dataclass_fields__]
             if unknown:
-                raise DataError("Unknown augmentation settings: {unknown}.", "The settings are {known}.",
-                                unknown=few(sorted(unknown)), known=few(list(cls.__dataclass_fields__)))
+                raise DataError(f"Unknown augmentation {plural(len(unknown), 'setting', 'settings')}: {{unknown}}.",
+                                "The settings are {known}.",
+                                unknown=few(sorted(map(str, unknown))), known=every(cls.__dataclass_fields__))
             return cls(**dict(value))
-        raise DataError(f"augment must be None, a pykd.Augmentation or a dict, not {type(value).__name__}.",
-                        "For example {example}.", example=Setting("augment", {"horizontal_flip": True}))
+        raise DataError("augment must be {none}, {forms}, not {value}.",
+                        "For example {example}.", none=None, value=kind(value),
+                        forms=Words("a pykd.Augmentation or a dict of its settings",
+                                    "augmentation() or a named list of its settings"),
+                        example=Setting("augment", {"horizontal_flip": True}))
 
     @property
     def is_identity(self) -> bool:
@@ -307,8 +314,10 @@ def report_bad_images(bad: Mapping[str, str], policy: str) -> None:
     names = list(bad)
     if policy == "error":
         raise DataError(
-            f"{len(names)} image {'files are' if len(names) > 1 else 'file is'} unreadable: {{files}}.",
-            "Remove or replace them, or pass {skip} to train without them.",
+            f"{len(names)} image {plural(len(names), 'file is', 'files are')} unreadable: {{files}}.",
+            f"Remove or replace {plural(len(names), 'it', 'them')}, or pass {{skip}} to train without "
+            f"{plural(len(names), 'it', 'them')}.",
             files=few([Text(f"{n} ({bad[n]})") for n in names]), skip=Setting("on_bad_image", "skip"),
         )
-    warnings.warn(f"Skipped {len(names)} unreadable image file(s): {literal(few([Text(n) for n in names]))}.", stacklevel=3)
+    warnings.warn(f"Skipped {len(names)} unreadable image {plural(len(names), 'file', 'files')}: "
+                  f"{literal(few([Text(n) for n in names]))}.", stacklevel=3)

@@ -11,12 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from ._tf import keras
-from .errors import DataError, Setting, Text, few
+from .errors import DataError, Setting, Text, Words, few, kind, shown
 
 __all__ = ["load_model", "save_model", "set_trainable", "count_params", "describe", "example_teacher", "example_student",
            "classifier", "save_weights", "load_weights", "BACKBONES", "ImagenetPreprocessing"]
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+# The functions a fix names, in each language.
+LOAD_MODEL = Words("load_model()", "rkd_load_model()")
+SAVE_MODEL = Words("save_model()", "rkd_save_model()")
+IMAGE_INPUT = Words("keras.Input((height, width, channels))", "keras3::keras_input(shape = c(height, width, channels))")
 
 
 def load_model(model, *, role: str = "model") -> keras.Model:
@@ -33,14 +37,22 @@ def load_model(model, *, role: str = "model") -> keras.Model:
                             path=str(path))
         if path.suffix.lower() not in MODEL_SUFFIXES:
             raise DataError(f"The {role} file {{path}} is not a .keras or .h5 model file.",
-                            "Save whole models with save_model() to a .keras file.", path=str(path))
+                            "Save whole models with {save} to a .keras file.", path=str(path), save=SAVE_MODEL)
         refuse_weights_only(path, role)
         try:
             return keras.models.load_model(path, compile=False)
         except Exception as err:
             raise DataError(f"Could not load the {role} from {{path}}: {err}", path=str(path)) from err
-    raise DataError(f"The {role} must be a Keras model or a path to a .keras/.h5 file, not {type(model).__name__}.",
-                    "Build it with Keras, or load it with load_model().")
+    raise DataError(f"The {role} must be a Keras model or the path of a .keras or .h5 file, not {{value}}.",
+                    "Build it with Keras, or load a saved one with {load}.", value=kind(model), load=LOAD_MODEL)
+
+
+def keras_model(model, role: str = "model") -> keras.Model:
+    """`model` when it is a Keras model; anything else is refused, naming what it is."""
+    if not isinstance(model, keras.Model):
+        raise DataError(f"The {role} must be a Keras model, not {{value}}.",
+                        "Build it with Keras, or load a saved one with {load}.", value=kind(model), load=LOAD_MODEL)
+    return model
 
 
 def _last_layer(model: keras.Model) -> keras.layers.Layer:
@@ -65,8 +77,9 @@ def outputs_are_probabilities(model: keras.Model, declared: str, role: str) -> b
     if declared in ("logits", "probabilities"):
         return declared == "probabilities"
     raise DataError(f"{role}_outputs must be one of {{allowed}}, not {{declared}}.",
-                    "'auto' reads it from the last layer; say 'probabilities' for a model ending in softmax.",
-                    allowed=["auto", "logits", "probabilities"], declared=declared)
+                    "{auto} reads it from the last layer; say {probabilities} for a model ending in softmax.",
+                    allowed=few(["auto", "logits", "probabilities"]), declared=shown(declared), auto="auto",
+                    probabilities="probabilities")
 
 
 def output_kind(model: keras.Model, declared: str, role: str, sample) -> bool:
@@ -93,8 +106,9 @@ def output_width(model: keras.Model) -> int:
     """How many class scores the model gives; a model with several outputs is refused."""
     outputs = _known(model, "outputs")
     if len(outputs) != 1:
-        raise DataError(f"Model {model.name!r} has {len(outputs)} outputs; pykd trains models with one output of class scores.",
-                        "Give a model whose only output is the classifier head (a Dense layer of one unit per class).")
+        raise DataError(f"The model {{name}} has {len(outputs)} outputs; pykd trains models with one output of class scores.",
+                        "Give a model whose only output is the classifier head (a Dense layer of one unit per class).",
+                        name=model.name)
     return int(outputs[0].shape[-1])
 
 
@@ -106,8 +120,8 @@ def _known(model: keras.Model, what: str) -> list:
         tensors = None
     if not tensors:
         raise DataError(
-            f"Model {model.name!r} is a subclassed model whose input and output shapes are unknown until it runs.",
-            "Build it as a Sequential or functional model starting from keras.Input((height, width, channels)).",
+            "The model {name} is a subclassed model whose input and output shapes are unknown until it runs.",
+            "Build it as a Sequential or functional model starting from {input}.", name=model.name, input=IMAGE_INPUT,
         )
     return list(tensors)
 
@@ -116,13 +130,15 @@ def input_shape(model: keras.Model) -> tuple:
     """(height, width, channels) of the model's image input; entries may be None."""
     inputs = _known(model, "inputs")
     if len(inputs) != 1:
-        raise DataError(f"Model {model.name!r} takes {len(inputs)} inputs; an image classifier takes one batch of images.",
-                        "Give a model with a single keras.Input((height, width, channels)).")
+        raise DataError(f"The model {{name}} takes {len(inputs)} inputs; an image classifier takes one batch of images.",
+                        "Give a model with a single {input}.", name=model.name, input=IMAGE_INPUT)
     shape = tuple(inputs[0].shape)
     if len(shape) != 4:
         raise DataError(
-            f"Model {model.name!r} takes inputs of shape {shape}; an image model takes (batch, height, width, channels).",
-            "Give a model whose input is a batch of images, e.g. keras.Input((224, 224, 3)).",
+            f"The model {{name}} takes inputs of {len(shape)} dimensions; an image model takes 4: "
+            "(batch, height, width, channels).",
+            "Give a model whose input is a batch of images, starting from {input}.", name=model.name,
+            input=IMAGE_INPUT,
         )
     return shape[1:]
 
@@ -136,6 +152,10 @@ def clone_model(model: keras.Model) -> keras.Model:
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> str:
     """Save a whole model to a .keras (or legacy .h5) file; returns the path."""
+    keras_model(model)
+    if not isinstance(path, (str, os.PathLike)):
+        raise DataError("The file to save to must be a path ending in .keras, not {value}.",
+                        "For example {example}.", value=kind(path), example=Setting("path", "student.keras"))
     path = Path(path)
     if path.suffix not in (".keras", ".h5"):
         raise DataError("Save models to a .keras (or .h5) file, not {path}.", "End the file name in .keras.", path=str(path))
@@ -169,6 +189,13 @@ def set_trainable(model: keras.Model, trainable: bool, from_layer: str | None = 
     unfreeze_weights(from = ...) does: unfreezing from "block5a_expand_conv"
     trains that block and everything after it, and keeps the earlier ones frozen.
     """
+    keras_model(model)
+    if not isinstance(trainable, (bool, np.bool_)):
+        raise DataError("trainable must be {true} or {false}, not {value}.", true=True, false=False,
+                        value=shown(trainable))
+    if from_layer is not None and not isinstance(from_layer, str):
+        raise DataError("The layer to start from must be a layer name, or {none} for the whole model, not {value}.",
+                        none=None, value=kind(from_layer))
     if from_layer is None:
         model.trainable = bool(trainable)
         return model
@@ -193,6 +220,7 @@ def count_params(model: keras.Model) -> int:
 
 def describe(model: keras.Model) -> dict:
     """Plain facts about a model, safe to send to R."""
+    keras_model(model)
     return {
         "name": model.name,
         "params": count_params(model),
@@ -202,9 +230,20 @@ def describe(model: keras.Model) -> dict:
     }
 
 
-def _seeded(seed: int | None) -> None:
+def _example_settings(input_shape, n_classes, seed, role: str, smallest: int) -> tuple[tuple, int]:
+    """The checked (shape, n_classes) of an example model; seeds Keras when `seed` is given."""
+    from .checks import whole_number  # checks imports this module
+
+    shape = _image_shape(input_shape)
+    if min(shape[:2]) < smallest:
+        raise DataError(f"The example {role} takes images of at least {smallest}x{smallest} pixels, not {{size}}.",
+                        "For example {example}.", size=Text(f"{shape[0]}x{shape[1]}"),
+                        example=Setting("input_shape", [32, 32, 3]))
+    n_classes = whole_number(n_classes, "n_classes", minimum=2)
+    seed = whole_number(seed, "seed", minimum=0, allow_none=True)
     if seed is not None:
-        keras.utils.set_random_seed(int(seed))
+        keras.utils.set_random_seed(seed)
+    return shape, n_classes
 
 
 def _conv_block(layers, filters: int, name: str) -> list:
@@ -218,13 +257,13 @@ def example_teacher(input_shape=(32, 32, 3), n_classes: int = 10, seed: int | No
     """A small convolutional teacher (about 110k parameters) with logit outputs.
 
     input_shape: (height, width, channels); n_classes: outputs; seed: fixes the initial weights.
-    Pixels are expected as 0..255; the model rescales them itself.
+    (height, width) means RGB. Pixels are expected as 0..255; the model rescales them itself.
     """
-    _seeded(seed)
+    shape, n_classes = _example_settings(input_shape, n_classes, seed, "teacher", smallest=4)
     layers = keras.layers
     return keras.Sequential(
         [
-            keras.Input(tuple(int(d) for d in input_shape)),
+            keras.Input(shape),
             layers.Rescaling(1.0 / 255, name="rescale"),
             *_conv_block(layers, 24, "block1"),
             layers.MaxPooling2D(name="block1_pool"),
@@ -233,7 +272,7 @@ def example_teacher(input_shape=(32, 32, 3), n_classes: int = 10, seed: int | No
             layers.Conv2D(128, 3, padding="same", activation="relu", kernel_initializer="he_normal", name="block3_conv"),
             layers.GlobalAveragePooling2D(name="pool"),
             layers.Dropout(0.3, name="dropout"),
-            layers.Dense(int(n_classes), name="logits"),
+            layers.Dense(n_classes, name="logits"),
         ],
         name="teacher",
     )
@@ -243,18 +282,19 @@ def example_student(input_shape=(32, 32, 3), n_classes: int = 10, seed: int | No
     """A much smaller convolutional student (about 4k parameters at 32x32) with logit outputs.
 
     input_shape: (height, width, channels); n_classes: outputs; seed: fixes the initial weights.
+    (height, width) means RGB.
     """
-    _seeded(seed)
+    shape, n_classes = _example_settings(input_shape, n_classes, seed, "student", smallest=3)
     layers = keras.layers
     return keras.Sequential(
         [
-            keras.Input(tuple(int(d) for d in input_shape)),
+            keras.Input(shape),
             layers.Rescaling(1.0 / 255, name="rescale"),
             layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="conv1"),
             layers.MaxPooling2D(name="pool1"),
             layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv2"),
             layers.Flatten(name="flatten"),
-            layers.Dense(int(n_classes), name="logits"),
+            layers.Dense(n_classes, name="logits"),
         ],
         name="student",
     )
@@ -352,7 +392,8 @@ def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backb
         raise DataError("dropout must be in [0, 1), not {value}.", "The tutorial uses {example}.",
                         value=dropout, example=Setting("dropout", 0.5))
     if not isinstance(freeze_backbone, bool):
-        raise DataError("freeze_backbone must be True or False, not {value}.", value=freeze_backbone)
+        raise DataError("freeze_backbone must be {true} or {false}, not {value}.", true=True, false=False,
+                        value=shown(freeze_backbone))
     path = _backbone_weights(weights)
     base = _backbone(backbone, constructor, shape, weights == "imagenet")
     layers = keras.layers
@@ -376,9 +417,10 @@ def _image_shape(input_shape) -> tuple[int, int, int]:
 
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") or len(input_shape) not in (2, 3):
         raise DataError("input_shape must be (height, width, channels), not {value}.", "For example {example}.",
-                        value=input_shape if isinstance(input_shape, (str, list, tuple)) else Text(repr(input_shape)),
-                        example=Setting("input_shape", [224, 224, 3]))
-    dims = [whole_number(d, f"input_shape[{i}]") for i, d in enumerate(input_shape)]
+                        value=shown(input_shape), example=Setting("input_shape", [224, 224, 3]))
+    example = Setting("input_shape", [224, 224, 3])
+    dims = [whole_number(d, "input_shape", label=f"The {part} in input_shape", example=example)
+            for d, part in zip(input_shape, ("height", "width", "number of channels"))]
     return tuple(dims) if len(dims) == 3 else (*dims, 3)
 
 
@@ -387,11 +429,12 @@ def _backbone_weights(weights) -> str | None:
     if weights is None or (isinstance(weights, str) and weights == "imagenet"):
         return None
     if not isinstance(weights, (str, os.PathLike)):
-        raise DataError("weights must be None, 'imagenet' or the path of a weights file, not {value}.",
-                        value=Text(type(weights).__name__))
+        raise DataError("weights must be {none}, {imagenet} or the path of a weights file, not {value}.",
+                        none=None, imagenet="imagenet", value=kind(weights))
     if not Path(weights).is_file():
         raise DataError("The weights file {path} does not exist.",
-                        "Give None, 'imagenet' or the path of a .weights.h5 or .h5 file.", path=str(weights))
+                        "Give {none}, {imagenet} or the path of a .weights.h5 or .h5 file.", path=str(weights),
+                        none=None, imagenet="imagenet")
     return str(weights)
 
 

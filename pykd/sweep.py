@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ._tf import keras
 from .api import distill
+from .checks import loss_settings
+from .errors import DataError, Setting, Words, kind
 from .images import Augmentation
 from .models import load_model
 from .precompute import teacher_logits
@@ -39,6 +42,7 @@ def sweep(
     verbose: as for distill() (quiet by default).
     options: any other distill() option (epochs, batch_size, validation, augment, ...).
     """
+    pairs = grid(temperatures, alphas)
     student = load_model(student, role="student")
     initial = student.get_weights()
     augment = Augmentation.coerce(options.get("augment"))
@@ -52,16 +56,28 @@ def sweep(
         options.pop("teacher_outputs", None)
         options.pop("teacher_precision", None)
     rows = []
-    for temperature in temperatures:
-        for alpha in alphas:
-            fresh = keras.models.clone_model(student)
-            fresh.set_weights(initial)
-            history = distill(teacher, fresh, train, directory=directory, temperature=temperature, alpha=alpha,
-                              x_col=x_col, classes=classes, verbose=verbose, **options)
-            last = history.last()
-            row = {"temperature": float(temperature), "alpha": float(alpha), "epochs": len(history), **last}
-            row.pop("epoch", None)
-            if "val_accuracy" in last:
-                row["best_val_accuracy"] = float(history.to_frame()["val_accuracy"].max())
-            rows.append(row)
+    for temperature, alpha in pairs:
+        fresh = keras.models.clone_model(student)
+        fresh.set_weights(initial)
+        history = distill(teacher, fresh, train, directory=directory, temperature=temperature, alpha=alpha,
+                          x_col=x_col, classes=classes, verbose=verbose, **options)
+        last = history.last()
+        row = {"temperature": temperature, "alpha": alpha, "epochs": len(history), **last}
+        row.pop("epoch", None)
+        if "val_accuracy" in last:
+            row["best_val_accuracy"] = float(history.to_frame()["val_accuracy"].max())
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def grid(temperatures, alphas) -> list[tuple[float, float]]:
+    """Every (temperature, alpha) pair, each checked as distill() would, before any run starts."""
+    values = {}
+    for name, given, example in (("temperatures", temperatures, [1, 2, 4, 8]), ("alphas", alphas, [0.1, 0.5])):
+        many = isinstance(given, (Sequence, np.ndarray, pd.Series)) and not isinstance(given, (str, bytes, Mapping))
+        if not many or len(given) == 0:
+            raise DataError(f"{name} must be {{forms}}, not {{value}}.", "For example {example}.",
+                            forms=Words("a list of one or more numbers", "a vector of one or more numbers"),
+                            value=kind(given), example=Setting(name, example))
+        values[name] = list(given)
+    return [loss_settings(t, a) for t in values["temperatures"] for a in values["alphas"]]

@@ -71,7 +71,7 @@ def test_unfrozen_backbone_trains_everything():
         (dict(n_classes=1), ["n_classes must be >= 2"]),
         (dict(n_classes=2.5), ["n_classes must be a whole number"]),
         (dict(input_shape="224"), ["input_shape must be (height, width, channels)"]),
-        (dict(input_shape=(32, 32.5, 3)), ["input_shape[1] must be a whole number"]),
+        (dict(input_shape=(32, 32.5, 3)), ["The width in input_shape must be a whole number"]),
         (dict(input_shape=(16, 16, 3)), ["cannot take input_shape [16, 16, 3]", "at least 32x32"]),
         (dict(pooling="sum"), ["pooling must be one of"]),
         (dict(dropout=1.0), ["dropout must be in [0, 1)"]),
