@@ -45,6 +45,6 @@ test_that("pykd refuses what the model helpers cannot use", {
   skip_if_no_pykd()
   expect_snapshot(error = TRUE, rkd_load_model("no-such-model.keras"))
   expect_snapshot(error = TRUE, rkd_freeze("model"))
-  expect_snapshot(error = TRUE, rkd_example_models(input_shape = c(32, 32)))
+  expect_snapshot(error = TRUE, rkd_example_models(input_shape = c(2, 2, 3)))
   expect_snapshot(error = TRUE, rkd_example_models(n_classes = 0))
 })
