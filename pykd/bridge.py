@@ -14,6 +14,7 @@ import warnings
 from .errors import DataError
 
 _last = threading.local()
+_HIDDEN_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
 
 def call(function, *args, **kwargs):
@@ -26,6 +27,8 @@ def call(function, *args, **kwargs):
     _last.warnings = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        for category in _HIDDEN_BY_DEFAULT:  # notices libraries leave for their own developers
+            warnings.filterwarnings("ignore", category=category)
         try:
             return function(*args, **kwargs)
         except BaseException as err:
@@ -61,3 +64,16 @@ def last_error(language: str = "r") -> dict | None:
     if getattr(err, "history", None) is not None:
         info["history"] = err.history
     return info
+
+
+def raising_interrupts(function):
+    """`function` (an R progress hook) as a callable that raises KeyboardInterrupt when it returns
+    "rkd-interrupted": R says so when Ctrl-C arrives while its own code runs, which would otherwise
+    reach Python as a RuntimeError, and pykd keeps an interrupted run's epochs only for a
+    KeyboardInterrupt."""
+
+    def hook(*args):
+        if function(*args) == "rkd-interrupted":
+            raise KeyboardInterrupt
+
+    return hook

@@ -20,6 +20,8 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # The functions a fix names, in each language.
 LOAD_MODEL = Words("load_model()", "rkd_load_model()")
 SAVE_MODEL = Words("save_model()", "rkd_save_model()")
+CLASSIFIER = Words("pykd.models.classifier()", "rkd_classifier()")
+LOAD_WEIGHTS = Words("pykd.models.load_weights()", "rkd_load_weights()")
 IMAGE_INPUT = Words("keras.Input((height, width, channels))", "keras3::keras_input(shape = c(height, width, channels))")
 
 
@@ -497,8 +499,8 @@ def refuse_weights_only(path, role: str = "model") -> None:
     """Stop load_model() at a weights-only file, pointing to load_weights()."""
     if is_weights_only(path):
         raise DataError(f"The {role} file {{path}} holds weights only, not a model.",
-                        "Rebuild the model as it was saved (for example with classifier()) and load the file "
-                        "into it with load_weights().", path=str(path))
+                        "Rebuild the model as it was saved (for example with {classifier}) and load the file "
+                        "into it with {load_weights}.", path=str(path), classifier=CLASSIFIER, load_weights=LOAD_WEIGHTS)
 
 
 def save_weights(model: keras.Model, path) -> str:

@@ -65,13 +65,35 @@ class KerasRunner(_Runner):
         self.declared = model_outputs
         self.params = int(self.model.count_params())
         batch = tf.TensorSpec((None, *input_shape(self.model)), tf.float32)  # one trace for every batch size
-        self._forward = tf.function(lambda x: tf.cast(self.model(x, training=False), tf.float32), input_signature=[batch])
+        self._forward = tf.function(_Forward(self.model), input_signature=[batch])
 
     def raw(self, x) -> np.ndarray:
         return self._forward(x).numpy()
 
     def _kind(self, x) -> bool:
         return output_kind(self.model, self.declared, "model", x)
+
+
+class _Forward:
+    """model(x) in inference mode, as float32. A callable object, not a lambda: tf.function counts
+    the traces of every lambda written here as one function's, and warns of retracing after a few
+    predict() calls that each trace their own model once."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+
+    def __call__(self, x):
+        return tf.cast(self.model(x, training=False), tf.float32)
+
+
+class _View:
+    """One random test-time view of a batch (a callable object for tf.function, as _Forward)."""
+
+    def __init__(self, augmenter):
+        self.augmenter = augmenter
+
+    def __call__(self, x):
+        return self.augmenter(x, training=True)
 
 
 class TFLiteRunner(_Runner):
@@ -263,7 +285,7 @@ def probabilities(run, paths, spec: ImageSpec, batch_size: int, tta: int = 0) ->
     n = len(paths)
     batches = [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
     augmenter = build_augmenter(TTA_AUGMENTATION, TTA_SEED) if tta else None
-    view = tf.function(lambda x: augmenter(x, training=True), reduce_retracing=True) if tta else None
+    view = tf.function(_View(augmenter), reduce_retracing=True) if tta else None
     parts = []
     for _, pixels in FileImages(paths, spec).dataset(batches):
         x = spec.to_inputs(pixels)

@@ -163,3 +163,12 @@ def test_an_empty_folder_and_unreadable_images(trained, digits, tmp_path):
     with pytest.warns(UserWarning, match="Skipped 1 unreadable image"):
         frame = pykd.predict(trained, directory=tmp_path, on_bad_image="skip")
     assert frame["image_id"].tolist() == [f"digit_000{i}.jpg" for i in range(4)]
+
+
+def test_repeated_predictions_trace_without_retracing_warnings(trained, digits, validation, caplog):
+    """Each call traces its own model once; TensorFlow must not see that as one function retracing."""
+    table, _ = validation
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for _ in range(7):
+            pykd.predict(trained, table[:8], directory=digits["directory"], tta=2)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

@@ -92,7 +92,7 @@ check_options <- function(options, allowed, call) {
   if (is_py_object(options$callbacks)) {
     options$callbacks <- list(options$callbacks)
   }
-  for (name in intersect(given, c("cache_dir", "checkpoint_dir"))) {
+  for (name in intersect(given, c("cache_dir", "checkpoint_dir", "validation"))) {
     options[name] <- list(py_path(options[[name]]))
   }
   lapply(options, py_value)

@@ -1,14 +1,23 @@
 #' Distil a teacher network into a student
 #'
+#' @description
 #' Trains `student` to match both the labels and the softened predictions of
 #' `teacher` (Hinton, Vinyals and Dean, 2015), from a table of image file
-#' names and labels and a folder of images. Per image the loss is
+#' names and labels and a folder of images. The loss of each image weighs
+#' the cross-entropy with its label against the divergence of the student's
+#' predictions from the teacher's, both softened by a temperature; images
+#' without a label learn from the teacher alone.
+#'
+#' @details
+#' Per image the loss is
 #'
 #' `alpha * hard + (1 - alpha) * T^2 * KL(softmax(t / T) || softmax(s / T))`
 #'
 #' with student logits `s`, teacher logits `t` and temperature `T`; `hard`
 #' is the cross-entropy with the label. Images without a label (an `NA`
 #' label, or a row of zeros in one-hot columns) learn from the teacher only.
+#' A factor label column gives the class names (its levels) when `classes`
+#' is `NULL`.
 #'
 #' Each epoch runs exactly `steps_per_epoch` batches, continuing where the
 #' previous epoch stopped and reshuffling when a pass over the table ends,
@@ -19,7 +28,18 @@
 #' The training loop runs in the Python package `pykd` (see
 #' [install_rkd()]), which checks every table, image, model and setting
 #' before the first step: a bad input changes nothing and gives an error of
-#' class `rkd_data_error` that names the problem and the fix.
+#' class `rkd_data_error` that names the problem and the fix. Settings that
+#' are allowed but probably not meant (a teacher smaller than the student,
+#' validation images that are also training images) give warnings of class
+#' `rkd_warning`.
+#'
+#' @section Interrupting a run:
+#' Interrupting training (Ctrl-C, or Esc in RStudio) once an epoch has
+#' finished does not lose it: `distill()` returns the history of the
+#' finished epochs, with a warning of class `rkd_interrupted` saying where
+#' it stopped, and the student keeps what it has learned. With
+#' `checkpoint_dir`, the same call with `resume = TRUE` (and the same
+#' `checkpoint_dir`) continues from the last finished epoch.
 #'
 #' @param teacher The teacher: a Keras model, the path of a saved model, a
 #'   list of models (their averaged logits are the targets), or a data frame
@@ -37,8 +57,9 @@
 #'   `directory`).
 #' @param y_col Name of the label column (class ids counted from 0, or class
 #'   names with `classes`), or a character vector naming one-hot columns.
-#' @param classes Class names in class-id order. `NULL` takes them from the
-#'   one-hot column names, or numbers them.
+#' @param classes Class names in class-id order (a factor gives its levels).
+#'   `NULL` takes them from the levels of a factor label column, from the
+#'   one-hot column names, or numbers the classes.
 #' @param image_size Height and width the images are resized to; `NULL`
 #'   uses the student's input size.
 #' @param rescale Factor the pixel values are multiplied by, such as
@@ -66,9 +87,10 @@
 #'   `cache_teacher`, `cache_images` (`"auto"` decodes every image once into
 #'   a file and reads later epochs from it when that is exact; `TRUE`,
 #'   `FALSE`), `cache_dir`, `on_bad_image` (`"error"` or `"skip"`),
-#'   `checkpoint_dir`, `resume`, `strategy`, `callbacks` (a Keras callback or
-#'   a list of them) and `run_eagerly` (run the same train step op by op,
-#'   for debugging).
+#'   `checkpoint_dir` (a folder to save a checkpoint in after every epoch),
+#'   `resume` (`TRUE` continues the run saved in `checkpoint_dir`),
+#'   `strategy`, `callbacks` (a Keras callback or a list of them) and
+#'   `run_eagerly` (run the same train step op by op, for debugging).
 #' @return An [rkd_history].
 #' @seealso [train_scratch()] for the baseline without a teacher,
 #'   [one_hot_labels()], [augmentation()], [rkd_evaluate()].
@@ -105,16 +127,17 @@ distill <- function(teacher, student, df, directory, validation = NULL,
 #' Train a student from scratch
 #'
 #' The baseline for [distill()]: the same data handling and training loop,
-#' without a teacher (the hard-label loss only; unlabeled images are not
-#' used for the loss).
+#' without a teacher. The loss is the cross-entropy with the labels alone,
+#' so only the labeled rows of `df` are trained on.
 #'
+#' @inheritSection distill Interrupting a run
 #' @inheritParams distill
 #' @param student The model to train: a Keras model or the path of a saved
 #'   model. It is trained in place.
-#' @param ... Further `pykd` options, by their Python names: `optimizer`,
-#'   `learning_rate`, `last_batch`, `on_bad_image`, `checkpoint_dir`,
-#'   `resume`, `strategy`, `callbacks`, `student_outputs`, `cache_images` and
-#'   `run_eagerly`.
+#' @param ... Further `pykd` options, by their Python names, as for
+#'   [distill()]: `optimizer`, `learning_rate`, `last_batch`,
+#'   `on_bad_image`, `checkpoint_dir`, `resume`, `strategy`, `callbacks`,
+#'   `student_outputs`, `cache_images` and `run_eagerly`.
 #' @return An [rkd_history].
 #' @export
 #' @examples
@@ -164,7 +187,7 @@ run_args <- function(df, directory, validation, x_col, y_col, classes,
     },
     x_col = py_value(x_col),
     y_col = py_value(y_col),
-    classes = classes_arg(classes),
+    classes = classes_arg(factor_classes(classes, y_col, df, validation)),
     image_size = as_nullable_integer(image_size),
     rescale = py_value(rescale),
     batch_size = as_nullable_integer(batch_size),
@@ -191,29 +214,94 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
     positional <- list(model_arg(student), train)
   }
   if (verbose) {
-    n <- if (is.data.frame(df)) nrow(df)
     hooks <- progress_hooks(on_start = function(info) {
-      announce_run(mode, n, info, args$batch_size)
+      announce_run(mode, info)
     })
     on.exit(hooks$close(), add = TRUE)
     args$callbacks <- c(list(progress_callback(hooks)), args$callbacks)
   }
-  result <- do.call(py_call, c(list(fun), positional, args, list(.call = call)))
-  history <- history_from_py(result)
+  checkpoint_dir <- args$checkpoint_dir
+  on_interrupt <- function(info) {
+    if (!is_py_object(info$history)) {
+      rlang::interrupt()
+    }
+    history <- history_from_py(info$history)
+    warn_interrupted(history, checkpoint_dir, call)
+    history
+  }
+  result <- do.call(py_call, c(list(fun), positional, args,
+                               list(.call = call, .on_interrupt = on_interrupt)))
+  history <- if (inherits(result, "rkd_history")) result else history_from_py(result)
   history$params$teacher_name <- teacher_name
   history$params$student_name <- student_name
   history
 }
 
-# Said when training starts, after pykd has checked everything.
-announce_run <- function(mode, n, info, batch_size) {
-  what <- if (mode == "distill") "Distilling" else "Training from scratch"
-  on <- if (!is.null(n)) paste0(" on ", n, " image", if (n != 1) "s")
+# A factor label column names the classes by its levels, in their order,
+# when `classes` is NULL: from `df`, else from `validation`.
+factor_classes <- function(classes, y_col, ...) {
+  if (!is.null(classes) || !is.character(y_col) || length(y_col) != 1) {
+    return(classes)
+  }
+  for (table in list(...)) {
+    if (is.data.frame(table) && is.factor(table[[y_col]])) {
+      return(levels(table[[y_col]]))
+    }
+  }
+  NULL
+}
+
+# Said when training starts, after pykd has checked everything, with the
+# counts pykd trains on (a run from scratch trains on the labeled rows only).
+announce_run <- function(mode, info) {
   epochs <- info$epochs
   steps <- info$steps
+  batch_size <- info$params$batch_size
+  n <- info$params$n_train
+  labeled <- info$params$n_labeled
+  on <- if (is.null(n)) {
+    ""
+  } else if (mode == "scratch") {
+    cli::format_inline(" on {labeled} labeled image{?s}")
+  } else {
+    cli::format_inline(" on {n} image{?s} ({labeled} labeled)")
+  }
+  what <- if (mode == "distill") "Distilling" else "Training from scratch"
+  batch <- if (!is.null(batch_size)) paste0(", batch size ", batch_size)
   cli::cli_alert_info(
-    "{what}{on}: {epochs} epoch{?s} of {steps} step{?s}, batch size {batch_size}."
+    "{what}{on}: {epochs} epoch{?s} of {steps} step{?s}{batch}."
   )
+}
+
+# The warning of a run stopped by an interrupt: where it stopped, and how to
+# continue it.
+warn_interrupted <- function(history, checkpoint_dir, call) {
+  done <- nrow(history$metrics)
+  total <- history$params$epochs
+  where <- if (done == 0) {
+    "Training was interrupted before its first epoch finished: no epoch to return."
+  } else {
+    "Training was interrupted after epoch {done} of {total}: the history of the finished epochs is returned."
+  }
+  saved <- if (!is.null(checkpoint_dir)) checkpoint_epochs(checkpoint_dir) else 0L
+  resume <- if (saved > 0) {
+    c("i" = "The checkpoint in {.path {checkpoint_dir}} holds epoch {saved}.",
+      "i" = "Continue the run with {.code resume = TRUE} and the same {.arg checkpoint_dir}.")
+  }
+  cli::cli_warn(
+    c("!" = where,
+      "i" = "The student keeps the weights it has learned so far.",
+      resume),
+    call = call, class = c("rkd_interrupted", "rkd_warning"),
+    history = history
+  )
+}
+
+# How many epochs the checkpoint in `dir` holds (0 when there is none). An
+# interrupt while an epoch's checkpoint is written leaves the one before.
+checkpoint_epochs <- function(dir) {
+  meta <- tryCatch(pykd_module("checkpoint")$read_meta(dir), error = function(e) NULL)
+  length(meta$records)
 }
 
 model_name <- function(x) {

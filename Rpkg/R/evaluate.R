@@ -9,6 +9,9 @@
 #'   file.
 #' @param on_bad_image `"error"` (the default) to stop at an unreadable
 #'   image, `"skip"` to leave it out with a warning.
+#' @param ... Further `pykd` options, by their Python names:
+#'   `model_outputs` (`"auto"` reads from the model whether it gives logits
+#'   or probabilities; `"logits"` or `"probabilities"` says so).
 #' @return A named numeric vector: `loss`, `accuracy` and `n`, the number of
 #'   labelled images evaluated.
 #' @export
@@ -21,21 +24,25 @@
 rkd_evaluate <- function(model, df, directory, x_col = "image_id",
                          y_col = "label", classes = NULL, image_size = NULL,
                          rescale = NULL, batch_size = 32,
-                         on_bad_image = "error") {
+                         on_bad_image = "error", ...) {
   call <- environment()
   table <- table_arg(df, "df", call = call)
-  result <- py_call(
-    pykd()$evaluate, model_arg(model), table,
-    directory = py_path(directory),
-    x_col = py_value(x_col),
-    y_col = py_value(y_col),
-    classes = classes_arg(classes),
-    image_size = as_nullable_integer(image_size),
-    rescale = py_value(rescale),
-    batch_size = as_nullable_integer(batch_size),
-    on_bad_image = py_value(on_bad_image),
-    .call = call
+  args <- c(
+    list(
+      pykd()$evaluate, model_arg(model), table,
+      directory = py_path(directory),
+      x_col = py_value(x_col),
+      y_col = py_value(y_col),
+      classes = classes_arg(factor_classes(classes, y_col, df)),
+      image_size = as_nullable_integer(image_size),
+      rescale = py_value(rescale),
+      batch_size = as_nullable_integer(batch_size),
+      on_bad_image = py_value(on_bad_image)
+    ),
+    check_options(list(...), "model_outputs", call = call),
+    list(.call = call)
   )
+  result <- do.call(py_call, args)
   c(
     loss = as_number(result$loss),
     accuracy = as_number(result$accuracy),
@@ -61,6 +68,12 @@ as_number <- function(x) {
 #' @param df The table of images: a data frame or CSV path. Labels are not
 #'   needed.
 #' @param path Optional CSV path to also write the table to.
+#' @param ... Further `pykd` options, by their Python names, as for
+#'   [distill()]: `teacher_outputs` (`"auto"`, `"logits"` or
+#'   `"probabilities"`), `teacher_combine` (how an ensemble is averaged:
+#'   `"logits"` or `"probabilities"`), `teacher_precision` (`"auto"`,
+#'   `"float32"` or `"bfloat16"`) and `on_bad_image` (`"error"` or
+#'   `"skip"`).
 #' @return A data frame with `x_col` and one numeric column per class.
 #' @seealso [out_of_fold_logits()] for logits from teachers that never saw
 #'   the image's label.
@@ -75,20 +88,25 @@ as_number <- function(x) {
 #' }
 teacher_logits <- function(teacher, df, directory, x_col = "image_id",
                            classes = NULL, image_size = NULL,
-                           rescale = NULL, batch_size = 32, path = NULL) {
+                           rescale = NULL, batch_size = 32, path = NULL,
+                           ...) {
   call <- environment()
   table <- table_arg(df, "df", call = call)
-  frame <- py_call(
-    pykd()$teacher_logits, model_arg(teacher), table,
-    directory = py_path(directory),
-    x_col = py_value(x_col),
-    classes = classes_arg(classes),
-    image_size = as_nullable_integer(image_size),
-    rescale = py_value(rescale),
-    batch_size = as_nullable_integer(batch_size),
-    path = py_path(path),
-    .call = call, .convert = FALSE
+  args <- c(
+    list(
+      pykd()$teacher_logits, model_arg(teacher), table,
+      directory = py_path(directory),
+      x_col = py_value(x_col),
+      classes = classes_arg(classes),
+      image_size = as_nullable_integer(image_size),
+      rescale = py_value(rescale),
+      batch_size = as_nullable_integer(batch_size),
+      path = py_path(path)
+    ),
+    check_options(list(...), teacher_logits_options, call = call),
+    list(.call = call, .convert = FALSE)
   )
+  frame <- do.call(py_call, args)
   py_frame_to_df(frame, call = call)
 }
 
@@ -107,8 +125,11 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
 #' @param folds Number of folds (at least 2).
 #' @param seed Seed for the fold split and the teachers' training.
 #' @param path Optional CSV path to also write the table to.
-#' @param ... Training options for each teacher, as for [train_scratch()]
-#'   (`learning_rate`, `optimizer`, ...).
+#' @param ... Training options for each teacher, by their Python names, as
+#'   for [train_scratch()]: `validation`, `validation_steps`, `image_size`,
+#'   `rescale`, `optimizer`, `learning_rate`, `last_batch`, `on_bad_image`,
+#'   `checkpoint_dir`, `resume`, `strategy`, `callbacks`,
+#'   `student_outputs`, `cache_images` and `run_eagerly`.
 #' @return A data frame with `x_col` and one numeric column per class, in
 #'   the row order of `df`.
 #' @export
@@ -142,7 +163,7 @@ out_of_fold_logits <- function(build_teacher, df, directory, folds = 4,
       folds = as_nullable_integer(folds),
       x_col = py_value(x_col),
       y_col = py_value(y_col),
-      classes = classes_arg(classes),
+      classes = classes_arg(factor_classes(classes, y_col, df)),
       seed = as_nullable_integer(seed),
       path = py_path(path),
       batch_size = as_nullable_integer(batch_size),
@@ -151,14 +172,43 @@ out_of_fold_logits <- function(build_teacher, df, directory, folds = 4,
       augment = augment_arg(augment),
       verbose = 0L
     ),
-    check_options(list(...), scratch_options, call = call)
+    check_options(list(...), fold_options, call = call)
   )
   if (verbose) {
-    cli::cli_inform("Training one teacher per fold, each without that fold's labeled rows.")
+    fold <- 0
+    n_folds <- folds
+    hooks <- progress_hooks(on_start = function(info) {
+      fold <<- fold + 1
+      announce_fold(fold, n_folds, info)
+    })
+    on.exit(hooks$close(), add = TRUE)
+    args$callbacks <- c(list(progress_callback(hooks)), args$callbacks)
+    cli::cli_alert_info(
+      "Training one teacher per fold, each without that fold's labeled rows."
+    )
   }
   frame <- do.call(py_call, c(list(pykd()$out_of_fold_logits), args,
                               list(.call = call, .convert = FALSE)))
   py_frame_to_df(frame, call = call)
+}
+
+teacher_logits_options <- c("teacher_outputs", "teacher_combine",
+                            "teacher_precision", "on_bad_image")
+fold_options <- c("validation", "validation_steps", "image_size", "rescale",
+                  scratch_options)
+
+# "Fold 2 of 4: a teacher trained on the other folds' 270 labeled images,
+# ...", when that fold's teacher starts training.
+announce_fold <- function(fold, folds, info) {
+  images <- info$params$n_labeled
+  on <- if (!is.null(images)) {
+    cli::format_inline(" on the other folds' {images} labeled image{?s}")
+  }
+  epochs <- info$epochs
+  steps <- info$steps
+  cli::cli_alert_info(
+    "Fold {fold} of {folds}: a teacher trained{on}, {epochs} epoch{?s} of {steps} step{?s}."
+  )
 }
 
 # A pandas DataFrame (a Python object, unconverted) as an R data.frame,

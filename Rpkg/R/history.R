@@ -64,7 +64,12 @@ plain_list <- function(x) {
 #'   from the teacher), `accuracy`, and, when there was a validation table,
 #'   `val_loss` and `val_accuracy`.
 #' * `print()` shows what was trained and the final epoch.
-#' * `plot()` draws the losses and accuracies by epoch.
+#' * `plot()` draws the losses and accuracies by epoch, one colour per
+#'   series, validation series dashed. In a run from scratch the loss is
+#'   the hard-label loss, drawn once as `loss`.
+#'
+#' A history returned after an interrupt (see [distill()]) holds the
+#' finished epochs, and `params$interrupted` is `TRUE`.
 #'
 #' @param x An `rkd_history`.
 #' @param row.names,optional Ignored; for compatibility with the generic.
@@ -147,6 +152,10 @@ format.rkd_history <- function(x, ...) {
   } else {
     lines <- c(lines, "No epoch finished.")
   }
+  if (isTRUE(p$interrupted)) {
+    lines <- c(lines, paste0("Stopped:  interrupted after epoch ", n_epochs,
+                             if (!is.null(p$epochs)) paste0(" of ", p$epochs)))
+  }
   if (!is.null(p$seconds)) {
     lines <- c(lines, paste0("Time:     ", format_seconds(p$seconds)))
   }
@@ -201,11 +210,17 @@ hidden_columns <- function(x) {
   c("epoch", if (identical(x$params$mode, "scratch")) "distillation_loss")
 }
 
+# Columns not drawn: those not shown, and in a run from scratch the
+# hard-label loss, which is the loss itself (drawn once, as loss).
+hidden_series <- function(x) {
+  c(hidden_columns(x), if (identical(x$params$mode, "scratch")) "student_loss")
+}
+
 # Long table for plotting: epoch, value, series, panel.
 history_long <- function(x) {
   m <- x$metrics
   series <- setdiff(intersect(names(history_colours), names(m)),
-                    hidden_columns(x))
+                    hidden_series(x))
   rows <- lapply(series, function(s) {
     data.frame(epoch = m$epoch, value = m[[s]],
                series = rep(s, length(m$epoch)), stringsAsFactors = FALSE)
@@ -218,10 +233,24 @@ history_long <- function(x) {
   long
 }
 
+# One colour per series (Okabe and Ito's palette, readable with colour
+# blindness); validation series are dashed as well.
 history_colours <- c(
-  loss = "#1A9850", student_loss = "#F8766D", distillation_loss = "#DE8C00",
-  val_loss = "#00BFC4", accuracy = "#F8766D", val_accuracy = "#00BFC4"
+  loss = "#0072B2", student_loss = "#E69F00", distillation_loss = "#CC79A7",
+  val_loss = "#56B4E9", accuracy = "#009E73", val_accuracy = "#D55E00"
 )
+
+# Whole-number epochs for the axis ticks: pretty() within the limits,
+# rounded, never a fraction of an epoch.
+epoch_breaks <- function(limits) {
+  lo <- ceiling(min(limits) - 1e-9)
+  hi <- floor(max(limits) + 1e-9)
+  if (hi < lo) {
+    return(round(mean(limits)))
+  }
+  breaks <- unique(round(pretty(c(lo, hi))))
+  breaks[breaks >= lo & breaks <= hi]
+}
 
 #' @rdname rkd_history
 #' @param y Ignored.
@@ -272,10 +301,7 @@ plot_history_ggplot <- function(long, x) {
     ggplot2::scale_linetype_manual(
       values = c(training = "solid", validation = "dashed"), name = NULL
     ) +
-    ggplot2::scale_x_continuous(breaks = function(l) {
-      b <- pretty(l)
-      b[b == round(b)]
-    }) +
+    ggplot2::scale_x_continuous(breaks = epoch_breaks, minor_breaks = NULL) +
     ggplot2::labs(x = "Epoch", y = NULL, title = title) +
     ggplot2::theme_bw()
 }
@@ -290,8 +316,7 @@ plot_history_base <- function(long, x) {
     series <- levels(droplevels(d$series))
     graphics::plot(range(d$epoch), range(d$value), type = "n", xaxt = "n",
                    xlab = "Epoch", ylab = panel, main = panel)
-    at <- pretty(epochs)
-    graphics::axis(1, at = at[at == round(at)])
+    graphics::axis(1, at = epoch_breaks(range(epochs)))
     for (s in series) {
       ds <- d[d$series == s, , drop = FALSE]
       graphics::lines(ds$epoch, ds$value, type = "o", pch = 20,

@@ -14,8 +14,9 @@
 #'
 #' @param df A data frame (or tibble) with a label column.
 #' @param label_col Name of the label column.
-#' @param classes The class names in class-id order; they become the new
-#'   column names. `NULL` uses the sorted distinct labels (as text).
+#' @param classes The class names in class-id order (a factor gives its
+#'   levels); they become the new column names. `NULL` uses the levels of a
+#'   factor label column, else the sorted distinct labels (as text).
 #' @param drop If `TRUE`, remove the label column from the result.
 #' @return `df` with one numeric 0/1 column per class added (same class as
 #'   `df`, so a tibble stays a tibble).
@@ -68,11 +69,12 @@ one_hot_labels <- function(df, label_col = "label", classes = NULL,
   df
 }
 
-# Sorted distinct labels as text: numbers as 0 to the largest, names
-# alphabetically. Only a default: pykd then reads the labels against them.
+# The levels of a factor; otherwise the sorted distinct labels as text:
+# numbers as 0 to the largest, names alphabetically. Only a default: pykd
+# then reads the labels against them.
 default_classes <- function(labels) {
   if (is.factor(labels)) {
-    labels <- as.character(labels)
+    return(levels(labels))
   }
   values <- unique(labels[!is.na(labels)])
   if (is.character(values)) {

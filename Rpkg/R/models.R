@@ -121,3 +121,93 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
     student = do.call(py_call, c(list(models$example_student), args))
   )
 }
+
+#' A transfer-learning image classifier
+#'
+#' Builds the classifier of the Cassava tutorial on any of the `keras`
+#' application networks: the `backbone` without its top, global max (or
+#' average) pooling, batch normalisation, dropout and a softmax layer of
+#' `n_classes` units. The model takes pixel values from 0 to 255 (train it
+#' with `rescale = NULL`): a backbone that expects other scaling gets it
+#' inside the model.
+#'
+#' With `freeze_backbone = TRUE` only the head trains (8,965 parameters for
+#' EfficientNet-B0 and 5 classes); [rkd_unfreeze()] with `from` then trains
+#' the top blocks too. The backbone is the layer named `"backbone"`; its own
+#' layers keep their `keras` names, such as `"block5a_expand_conv"`.
+#'
+#' @param backbone Name of the network, in snake case: for example
+#'   `"efficientnet_b0"`, `"mobilenet_v3_small"`, `"resnet50"` or
+#'   `"convnext_tiny"` (an unknown name is refused with the list of known
+#'   ones).
+#' @param n_classes Number of classes (at least 2).
+#' @param input_shape Height, width and channels of the input images, such
+#'   as `c(224, 224, 3)`; height and width alone mean RGB.
+#' @param weights `NULL` for random weights, `"imagenet"` for the ImageNet
+#'   weights (downloaded by `keras`, which needs the network), or the path
+#'   of a weights file for the backbone (such as `keras`' `*_notop.h5`
+#'   downloads) or for the whole classifier (see [rkd_save_weights()]).
+#' @param freeze_backbone If `TRUE`, only the head is trained.
+#' @param pooling `"max"` (as in the tutorial) or `"avg"`.
+#' @param dropout Dropout rate before the last layer, in \[0, 1).
+#' @return A Keras model (a Python object).
+#' @seealso [rkd_freeze()], [rkd_save_weights()], [distill()].
+#' @export
+#' @examples
+#' if (rkd_available()) {
+#'   model <- rkd_classifier("mobilenet_v3_small", n_classes = 5,
+#'                           input_shape = c(64, 64, 3))
+#'   rkd_describe(model)$trainable_params
+#' }
+rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
+                           freeze_backbone = TRUE, pooling = "max",
+                           dropout = 0.5) {
+  py_call(
+    pykd()$models$classifier,
+    py_value(backbone),
+    as_nullable_integer(n_classes),
+    as_nullable_integer(input_shape),
+    weights = py_path(weights),
+    freeze_backbone = py_value(freeze_backbone),
+    pooling = py_value(pooling),
+    dropout = py_value(dropout),
+    .call = environment()
+  )
+}
+
+#' Save and load a model's weights
+#'
+#' `rkd_save_weights()` writes only the weights of a model (no
+#' architecture, no optimizer), which is smaller than a whole model file;
+#' `rkd_load_weights()` reads them into a model built the same way, for
+#' example with the same call to [rkd_classifier()]. Weights that do not
+#' fit the model are refused and leave it unchanged.
+#'
+#' @param model A Keras model (a Python object). `rkd_load_weights()`
+#'   changes it in place.
+#' @param path Path of the weights file, ending in `.weights.h5` (or `.h5`
+#'   for the older `keras` layout).
+#' @return `rkd_save_weights()`: the path written, invisibly.
+#'   `rkd_load_weights()`: `model`, invisibly.
+#' @seealso [rkd_save_model()] for whole models.
+#' @export
+#' @examples
+#' if (rkd_available()) {
+#'   student <- rkd_example_models(seed = 1)$student
+#'   path <- rkd_save_weights(student, tempfile(fileext = ".weights.h5"))
+#'   rebuilt <- rkd_example_models(seed = 2)$student
+#'   rkd_load_weights(rebuilt, path)
+#' }
+rkd_save_weights <- function(model, path) {
+  saved <- py_call(pykd()$models$save_weights, model, py_path(path),
+                   .call = environment())
+  invisible(normalizePath(saved))
+}
+
+#' @rdname rkd_save_weights
+#' @export
+rkd_load_weights <- function(model, path) {
+  py_call(pykd()$models$load_weights, model, py_path(path),
+          .call = environment())
+  invisible(model)
+}

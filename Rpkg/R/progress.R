@@ -3,15 +3,20 @@
 # loop. Python's own progress output is turned off (verbose = 0).
 
 # A list of R functions with the signatures of pykd.FunctionCallback's
-# hooks, sharing one state environment. `bar_env` owns the progress bar;
-# `on_start(info)` runs when training starts, once pykd has checked every
-# input (info: epochs and steps per epoch).
+# hooks (and of the set_run hook pykd's trainer calls with the built run),
+# sharing one state environment. `bar_env` owns the progress bar;
+# `on_start(info)` runs when a training run starts, once pykd has checked
+# every input (info: epochs, steps per epoch, and params, what the run's
+# history will hold as params: n_train, n_labeled, batch_size, ...). A sweep
+# or out-of-fold run starts several training runs: `on_start` is called for
+# each.
 progress_hooks <- function(bar_env = parent.frame(), on_start = NULL) {
   state <- new.env(parent = emptyenv())
   state$epochs <- NA_integer_
   state$steps <- NA_integer_
   state$bar <- NULL
   state$started <- Sys.time()
+  state$params <- NULL
 
   close_bar <- function() {
     if (!is.null(state$bar)) {
@@ -21,13 +26,22 @@ progress_hooks <- function(bar_env = parent.frame(), on_start = NULL) {
   }
 
   list(
+    set_run = function(run) {
+      state$params <- tryCatch(
+        reticulate::py_to_r(pykd_module("trainer", convert = FALSE)$run_params(run)),
+        error = function(e) NULL
+      )
+      NULL
+    },
     on_train_begin = function(info) {
       state$epochs <- if (is.null(info$epochs)) NA_integer_ else as.integer(info$epochs)
       state$steps <- if (is.null(info$steps)) NA_integer_ else as.integer(info$steps)
       state$started <- Sys.time()
       if (!is.null(on_start)) {
+        info$params <- state$params
         on_start(info)
       }
+      state$params <- NULL
       NULL
     },
     on_epoch_begin = function(epoch) {
@@ -73,12 +87,17 @@ epoch_line <- function(epoch, epochs, logs) {
                         as.integer(epochs), metrics))
 }
 
-# The pykd callback object for `hooks`.
+# The pykd callback object for `hooks`. pykd's trainer hands a callback with
+# a set_run method the built run before training starts: R reads the run's
+# params (what the history will report) from it. Ctrl-C while a hook runs
+# reaches Python as a KeyboardInterrupt (see interruptible()).
 progress_callback <- function(hooks) {
-  pykd()$FunctionCallback(
-    on_train_begin = hooks$on_train_begin,
-    on_epoch_begin = hooks$on_epoch_begin,
-    on_batch_end = hooks$on_batch_end,
-    on_epoch_end = hooks$on_epoch_end
+  callback <- pykd()$FunctionCallback(
+    on_train_begin = interruptible(hooks$on_train_begin),
+    on_epoch_begin = interruptible(hooks$on_epoch_begin),
+    on_batch_end = interruptible(hooks$on_batch_end),
+    on_epoch_end = interruptible(hooks$on_epoch_end)
   )
+  reticulate::py_set_attr(callback, "set_run", interruptible(hooks$set_run))
+  callback
 }

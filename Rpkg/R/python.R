@@ -112,21 +112,74 @@ pykd_module <- function(name, convert = TRUE) {
   reticulate::import(paste0("pykd.", name), convert = convert)
 }
 
-# fun(...) in Python through pykd.bridge.call, which keeps the exception.
-# A Python exception becomes a cli error built from its class and fields;
-# an interrupt stays an interrupt. `.call` is the user-facing function's
-# frame; with `.convert = FALSE` the result stays a Python object (for
-# results R must not convert, such as NumPy arrays and pandas frames).
-py_call <- function(fun, ..., .call = parent.frame(), .convert = TRUE) {
+# fun(...) in Python through pykd.bridge.call, which keeps the exception and
+# the warnings. The call's Python warnings become R warnings (class
+# rkd_warning), raised once the call has ended however it ended. A Python
+# exception becomes a cli error built from its class and fields. An interrupt
+# (Ctrl-C, a KeyboardInterrupt in Python) stays an interrupt, unless
+# `.on_interrupt` is given: then its result is the call's, from
+# `.on_interrupt(info)` with bridge.last_error("r") as `info` (which holds the
+# finished epochs of an interrupted run as `history`). `.call` is the
+# user-facing function's frame; with `.convert = FALSE` the result stays a
+# Python object (for results R must not convert, such as NumPy arrays and
+# pandas frames).
+py_call <- function(fun, ..., .call = parent.frame(), .convert = TRUE,
+                    .on_interrupt = NULL) {
   pykd()
   bridge <- if (.convert) .rkd$bridge else .rkd$bridge_raw
-  tryCatch(bridge$call(fun, ...), error = function(e) {
-    info <- tryCatch(.rkd$bridge$last_error("r"), error = function(err) NULL)
+  outcome <- tryCatch(
+    list(value = bridge$call(fun, ...)),
+    # reticulate turns a KeyboardInterrupt into an R interrupt or an R error.
+    interrupt = function(cnd) list(interrupted = TRUE, info = last_python_error()),
+    error = function(e) list(error = e, info = last_python_error())
+  )
+  raise_python_warnings(.call)
+  info <- outcome$info
+  if (isTRUE(outcome$interrupted) || identical(info$type, "KeyboardInterrupt")) {
+    if (!is.null(.on_interrupt) && identical(info$type, "KeyboardInterrupt")) {
+      return(.on_interrupt(info))
+    }
+    rlang::interrupt()
+  }
+  if (!is.null(outcome$error)) {
     if (is.null(info)) {
-      stop(e)
+      stop(outcome$error)
     }
     abort_python(info, call = .call)
-  })
+  }
+  outcome$value
+}
+
+last_python_error <- function() {
+  tryCatch(.rkd$bridge$last_error("r"), error = function(err) NULL)
+}
+
+# The Python warnings of the last bridge call, each as an R warning of class
+# rkd_warning with pykd's text (pykd writes them for Python and R alike).
+raise_python_warnings <- function(call = NULL) {
+  messages <- tryCatch(unlist(.rkd$bridge$last_warnings()),
+                       error = function(err) NULL)
+  for (message in unique(messages)) {
+    cli::cli_warn(c("!" = escape_braces(message)), call = call,
+                  class = c("rkd_python_warning", "rkd_warning"))
+  }
+  invisible(messages)
+}
+
+# An R function for Python to call back (a progress hook) that passes Ctrl-C
+# on to Python as a KeyboardInterrupt. An interrupt that R takes while its
+# own code runs inside a Python call would reach Python as a RuntimeError,
+# and pykd keeps the finished epochs of an interrupted run only for a
+# KeyboardInterrupt.
+interruptible <- function(fun) {
+  hook <- function(...) {
+    tryCatch({
+      fun(...)
+      NULL
+    }, interrupt = function(cnd) "rkd-interrupted")
+  }
+  # Python calls `hook` with its arguments converted to R values.
+  .rkd$bridge_raw$raising_interrupts(reticulate::r_to_py(hook, convert = TRUE))
 }
 
 # list(type, data_error, problem, fix) from pykd.bridge.last_error("r") as a

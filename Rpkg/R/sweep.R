@@ -44,10 +44,17 @@ rkd_sweep <- function(teacher, student, df, directory,
   args$train <- NULL
   module <- pykd()
   if (verbose) {
-    hooks <- progress_hooks()
+    # pykd runs the settings in this order: every alpha for each temperature.
+    grid <- expand.grid(alpha = unlist(args$alphas),
+                        temperature = unlist(args$temperatures))
+    run <- 0
+    hooks <- progress_hooks(on_start = function(info) {
+      run <<- run + 1
+      announce_setting(run, grid, info)
+    })
     on.exit(hooks$close(), add = TRUE)
     args$callbacks <- c(list(progress_callback(hooks)), args$callbacks)
-    n <- length(temperatures) * length(alphas)
+    n <- nrow(grid)
     cli::cli_alert_info("Sweeping {n} setting{?s} of temperature and alpha.")
   }
   frame <- do.call(py_call, c(
@@ -55,4 +62,22 @@ rkd_sweep <- function(teacher, student, df, directory,
     args, list(.call = call, .convert = FALSE)
   ))
   py_frame_to_df(frame, call = call)
+}
+
+# "Setting 2 of 4: temperature 2, alpha 0.5; 1 epoch of ...", when that run
+# starts.
+announce_setting <- function(run, grid, info) {
+  n <- nrow(grid)
+  if (run > n) {
+    return(invisible())
+  }
+  temperature <- format(grid$temperature[run])
+  alpha <- format(grid$alpha[run])
+  epochs <- info$epochs
+  steps <- info$steps
+  images <- info$params$n_train
+  on <- if (!is.null(images)) cli::format_inline(" on {images} image{?s}")
+  cli::cli_alert_info(
+    "Setting {run} of {n}: temperature {temperature}, alpha {alpha}; {epochs} epoch{?s} of {steps} step{?s}{on}."
+  )
 }

@@ -70,10 +70,11 @@ pykd_refusal <- function(fun, ...) {
   reticulate::py$rkd_test_refusal(fun, ...)
 }
 
-# Run R code in a fresh R session with `env` set ("NAME=value"), loading rkd
-# the way this test run did (the installed package, or the sources under
-# pkgload). Returns the session's output lines.
-run_fresh_r <- function(code, env = character()) {
+# An R script running `code` after loading rkd the way this test run did
+# (the installed package, or the sources under pkgload), and the command to
+# run it in a fresh R session: list(rscript, args, libs), libs being this
+# session's library paths for R_LIBS. The script is removed with `env`'s frame.
+fresh_r_script <- function(code, env = parent.frame()) {
   path <- find.package("rkd")
   load <- if (file.exists(file.path(path, "DESCRIPTION")) &&
               dir.exists(file.path(path, "R")) &&
@@ -82,10 +83,20 @@ run_fresh_r <- function(code, env = character()) {
   } else {
     sprintf("library(rkd, lib.loc = %s)", deparse(dirname(path)))
   }
-  script <- withr::local_tempfile(fileext = ".R")
+  script <- withr::local_tempfile(fileext = ".R", .local_envir = env)
   writeLines(c(load, code), script)
-  rscript <- file.path(R.home("bin"), "Rscript")
-  libs <- paste0("R_LIBS=", shQuote(paste(.libPaths(), collapse = .Platform$path.sep)))
-  suppressWarnings(system2(rscript, c("--vanilla", script), env = c(libs, env),
+  list(
+    rscript = file.path(R.home("bin"), "Rscript"),
+    args = c("--vanilla", script),
+    libs = paste(.libPaths(), collapse = .Platform$path.sep)
+  )
+}
+
+# Run R code in a fresh R session with `env` set ("NAME=value"). Returns the
+# session's output lines.
+run_fresh_r <- function(code, env = character()) {
+  run <- fresh_r_script(code)
+  libs <- paste0("R_LIBS=", shQuote(run$libs))
+  suppressWarnings(system2(run$rscript, run$args, env = c(libs, env),
                            stdout = TRUE, stderr = TRUE))
 }

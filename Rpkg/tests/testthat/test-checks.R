@@ -171,10 +171,14 @@ test_that("CSV paths, tibbles and factor columns are tables", {
                        label = max.col(as.matrix(ex$validation[ex$classes])) - 1)
   val_csv <- withr::local_tempfile(fileext = ".csv")
   utils::write.csv(labels, val_csv, row.names = FALSE)
-  history <- train_scratch(student, train, ex$directory, validation = val_csv,
-                           y_col = ex$classes, batch_size = 16, epochs = 1,
-                           steps_per_epoch = 2, validation_steps = 1,
-                           augment = list(rotation_range = 5), verbose = FALSE)
+  # The same images as training and validation table: allowed, with a warning.
+  expect_warning(
+    history <- train_scratch(student, train, ex$directory, validation = val_csv,
+                             y_col = ex$classes, batch_size = 16, epochs = 1,
+                             steps_per_epoch = 2, validation_steps = 1,
+                             augment = list(rotation_range = 5), verbose = FALSE),
+    "also training images", class = "rkd_warning"
+  )
   expect_equal(history$params$n_train, nrow(train))
   expect_equal(history$params$n_validation, nrow(labels))
   expect_equal(unlist(history$params$classes), ex$classes)

@@ -13,9 +13,12 @@ test_that("unreadable images stop the run with their names, or are skipped", {
   )
   expect_match(conditionMessage(err), "1 image file is unreadable: notes.jpg")
   expect_match(conditionMessage(err), "on_bad_image ?= ?[\"']skip[\"']")
-  history <- distill(models$teacher, models$student, train, ex$directory,
-                     classes = ex$classes, epochs = 1, steps_per_epoch = 1,
-                     verbose = FALSE, on_bad_image = "skip")
+  expect_warning(
+    history <- distill(models$teacher, models$student, train, ex$directory,
+                       classes = ex$classes, epochs = 1, steps_per_epoch = 1,
+                       verbose = FALSE, on_bad_image = "skip"),
+    "Skipped 1 unreadable image file: notes.jpg", class = "rkd_warning"
+  )
   expect_equal(history$params$n_train, nrow(ex$train))
 })
 

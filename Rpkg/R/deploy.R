@@ -1,0 +1,187 @@
+#' Predict the classes of images
+#'
+#' Runs `model` over a table of images, or over every image in a folder,
+#' and returns one row per image with its predicted label and the
+#' probability of every class. The images are read exactly as for training,
+#' and the model runs in 32-bit floating point whatever precision it was
+#' trained in. A model exported with [rkd_export()] (a `.tflite` file) gives
+#' the same predictions as the Keras model it came from.
+#'
+#' A Kaggle submission is then the first two columns, written with
+#' [utils::write.csv()] (see the examples).
+#'
+#' @inheritParams distill
+#' @param model A Keras model, the path of a saved model (`.keras` or
+#'   `.h5`), or the path of a `.tflite` file written by [rkd_export()].
+#' @param df The images to predict: a data frame or the path of a CSV file
+#'   with the `x_col` column of image file names (other columns are
+#'   ignored). `NULL` predicts every image file in `directory`, sorted by
+#'   name.
+#' @param classes Class names in class-id order (a factor gives its
+#'   levels). `NULL` names the classes by their ids.
+#' @param image_size Height and width the images are resized to; `NULL`
+#'   uses the model's input size.
+#' @param rescale Factor the pixel values are multiplied by, as in
+#'   training; `NULL` leaves them as they are (0 to 255).
+#' @param batch_size Images per batch.
+#' @param tta Test-time augmentation: `0` predicts each image as it is; `k`
+#'   averages the probabilities of `k` random views of it (a left-right flip
+#'   half of the time and shifts of up to 10%, the same views on every
+#'   call). Use it only when a flipped image keeps its class.
+#' @param on_bad_image `"error"` (the default) to stop at an unreadable
+#'   image, naming it; `"skip"` to leave such images out with a warning.
+#' @param ... Further `pykd` options, by their Python names:
+#'   `model_outputs` (`"auto"` reads from the model whether it gives logits
+#'   or probabilities; `"logits"` or `"probabilities"` says so).
+#' @return A data frame with one row per image, in the order of `df`: the
+#'   `x_col` column, `label` (the class name when `classes` is given, else
+#'   the class id counted from 0) and one probability column per class
+#'   (named by `classes`, else `prob_0`, `prob_1`, ...).
+#' @seealso [rkd_evaluate()] for loss and accuracy on a labeled table,
+#'   [rkd_export()], [rkd_compare()].
+#' @export
+#' @examples
+#' if (rkd_available()) {
+#'   ex <- rkd_example_data(tempfile())
+#'   student <- rkd_example_models(seed = 1)$student
+#'   p <- rkd_predict(student, ex$validation, ex$directory,
+#'                    classes = ex$classes)
+#'   head(p[1:4])
+#'   # A Kaggle submission: the image ids and the predicted labels
+#'   submission <- file.path(tempdir(), "submission.csv")
+#'   write.csv(p[c("image_id", "label")], submission, row.names = FALSE)
+#' }
+rkd_predict <- function(model, df = NULL, directory, x_col = "image_id",
+                        classes = NULL, image_size = NULL, rescale = NULL,
+                        batch_size = 32, tta = 0, on_bad_image = "error",
+                        ...) {
+  call <- environment()
+  table <- if (!is.null(df)) table_arg(df, "df", call = call)
+  args <- c(
+    list(
+      pykd()$predict, model_arg(model), table,
+      directory = py_path(directory),
+      x_col = py_value(x_col),
+      classes = classes_arg(classes),
+      image_size = as_nullable_integer(image_size),
+      rescale = py_value(rescale),
+      batch_size = as_nullable_integer(batch_size),
+      tta = as_nullable_integer(tta),
+      on_bad_image = py_value(on_bad_image)
+    ),
+    check_options(list(...), "model_outputs", call = call),
+    list(.call = call, .convert = FALSE)
+  )
+  frame <- do.call(py_call, args)
+  out <- py_frame_to_df(frame, call = call)
+  if (is.numeric(out$label)) {
+    out$label <- as.integer(out$label)
+  }
+  out
+}
+
+#' Export a model for serving
+#'
+#' Writes a trained model for use outside Keras: a `.tflite` file (32-bit
+#' floating point, no quantization) runs on phones and edge devices with the
+#' TensorFlow Lite interpreter, and [rkd_predict()] and [rkd_compare()] read
+#' it back; a SavedModel folder serves with TensorFlow Serving.
+#'
+#' @param model A Keras model or the path of a saved model.
+#' @param path A file path ending in `.tflite`, or a folder for a
+#'   SavedModel.
+#' @param format `"tflite"` or `"saved_model"`; `NULL` picks `"tflite"` for
+#'   a path ending in `.tflite`, else `"saved_model"`.
+#' @return `path`, invisibly.
+#' @seealso [rkd_compare()] to weigh the exported model against others.
+#' @export
+#' @examples
+#' if (rkd_available()) {
+#'   student <- rkd_example_models(seed = 1)$student
+#'   path <- rkd_export(student, tempfile(fileext = ".tflite"))
+#'   file.size(path)
+#' }
+rkd_export <- function(model, path, format = NULL) {
+  written <- py_call(pykd()$export, model_arg(model), py_path(path),
+                     format = py_value(format), .call = environment())
+  invisible(normalizePath(written))
+}
+
+#' Compare models for deployment
+#'
+#' Measures every model of `models` on the same labeled table: its number
+#' of parameters, its size, its speed and its accuracy, to choose which one
+#' to deploy (a distilled student is worth it when it is much smaller and
+#' faster than its teacher at an accuracy you can accept).
+#'
+#' The times are of the model alone on images already decoded, in 32-bit
+#' floating point: `ms_per_image` on batches of `batch_size` images,
+#' `ms_per_image_batch1` one image at a time (as a server answering single
+#' requests), each the median of repeats after a warm-up. They depend on
+#' the machine and on what else runs on it.
+#'
+#' @inheritParams distill
+#' @param models A named list of models: Keras models, paths of saved
+#'   models, or `.tflite` files from [rkd_export()], for example
+#'   `list(teacher = teacher, student = "student.tflite")`.
+#' @param df The labeled table to measure accuracy on: a data frame or the
+#'   path of a CSV file.
+#' @param batch_size Images per batch, for the accuracy and the batched
+#'   timing.
+#' @return A data frame with one row per model: `model` (its name in
+#'   `models`), `params` (for a `.tflite` file, the values it stores, which
+#'   the converter may have folded to a few fewer than the Keras model's), `size_mb` (the file's size in MiB, or a Keras
+#'   model's size saved as `.keras`), `ms_per_image`,
+#'   `ms_per_image_batch1` and `accuracy`.
+#' @seealso [rkd_export()], [rkd_evaluate()].
+#' @export
+#' @examples
+#' if (rkd_available()) {
+#'   ex <- rkd_example_data(tempfile())
+#'   models <- rkd_example_models(seed = 1)
+#'   lite <- rkd_export(models$student, tempfile(fileext = ".tflite"))
+#'   rkd_compare(list(teacher = models$teacher, student = lite),
+#'               ex$validation, ex$directory, y_col = ex$classes)
+#' }
+rkd_compare <- function(models, df, directory, x_col = "image_id",
+                        y_col = "label", classes = NULL, image_size = NULL,
+                        rescale = NULL, batch_size = 32) {
+  call <- environment()
+  check_model_list(models, call = call)
+  table <- table_arg(df, "df", call = call)
+  frame <- py_call(
+    pykd()$compare, lapply(models, model_arg), table,
+    directory = py_path(directory),
+    x_col = py_value(x_col),
+    y_col = py_value(y_col),
+    classes = classes_arg(factor_classes(classes, y_col, df)),
+    image_size = as_nullable_integer(image_size),
+    rescale = py_value(rescale),
+    batch_size = as_nullable_integer(batch_size),
+    .call = call, .convert = FALSE
+  )
+  py_frame_to_df(frame, call = call)
+}
+
+# `models` of rkd_compare(): an R list whose names are the models' names
+# (a Python dict on the other side, so each name once).
+check_model_list <- function(models, call) {
+  named <- is.list(models) && !is.data.frame(models) && !is_py_object(models) &&
+    length(models) > 0 && !is.null(names(models)) &&
+    all(!is.na(names(models)) & nzchar(names(models)))
+  if (!named) {
+    shown <- describe_value(models)
+    abort_input(c(
+      "x" = "{.arg models} must be a named list of models, not {shown}.",
+      "i" = "Name each model, for example {.code list(teacher = teacher, student = \"student.tflite\")}."
+    ), call = call)
+  }
+  twice <- unique(names(models)[duplicated(names(models))])
+  if (length(twice) > 0) {
+    abort_input(c(
+      "x" = "{.arg models} has more than one model named {.val {twice}}.",
+      "i" = "Give every model its own name."
+    ), call = call)
+  }
+  invisible(models)
+}

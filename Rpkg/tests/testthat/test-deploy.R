@@ -1,0 +1,162 @@
+# The two ends of the user's job from R: building the models, and predicting,
+# exporting and comparing the trained student.
+
+# A folder of the first `n` example images and nothing else, as a Kaggle
+# test folder is.
+bare_folder <- function(ex, n = 24) {
+  dir <- withr::local_tempdir("rkd-test-images-", .local_envir = parent.frame())
+  files <- utils::head(sort(list.files(ex$directory)), n)
+  file.copy(file.path(ex$directory, files), dir)
+  dir
+}
+
+test_that("rkd_classifier() builds the tutorial's models with its trainable counts", {
+  skip_on_cran()
+  skip_if_no_pykd()
+  # c(32, 32, 3) as R doubles: rkd makes them the integers Keras wants.
+  model <- rkd_classifier("efficientnet_b0", n_classes = 5, input_shape = c(32, 32, 3))
+  expect_equal(rkd_describe(model)$trainable_params, 8965)
+  expect_equal(rkd_describe(model)$input_shape, c(32L, 32L, 3L))
+  rkd_unfreeze(model, from = "block5a_expand_conv")
+  expect_equal(rkd_describe(model)$trainable_params, 3707853)
+  expect_snapshot(error = TRUE, rkd_classifier("efficientnet_b9", 5, c(32, 32)))
+  expect_snapshot(error = TRUE, rkd_classifier("resnet50", 1, c(32, 32)))
+})
+
+test_that("weights saved and loaded into a rebuilt model give identical outputs", {
+  skip_if_no_pykd()
+  ex <- rkd_example_data(tempfile())
+  images <- head(ex$validation, 16)
+  student <- rkd_example_models(seed = 1)$student
+  path <- withr::local_tempfile(fileext = ".weights.h5")
+  expect_equal(rkd_save_weights(student, path), normalizePath(path))
+  rebuilt <- rkd_example_models(seed = 2)$student
+  before <- rkd_predict(rebuilt, images, ex$directory, rescale = 1 / 255)
+  expect_identical(rkd_load_weights(rebuilt, path), rebuilt)
+  expected <- rkd_predict(student, images, ex$directory, rescale = 1 / 255)
+  after <- rkd_predict(rebuilt, images, ex$directory, rescale = 1 / 255)
+  expect_false(isTRUE(all.equal(before, expected)))
+  expect_identical(after, expected)
+  # A weights-only file is not a model, and the error says what to do.
+  expect_snapshot(error = TRUE, transform = function(x) gsub('"[^"]*[.]weights[.]h5"', "<path>", x),
+                  rkd_load_model(path))
+})
+
+test_that("a 64x64 teacher is distilled into a 32x32 student from the same files", {
+  skip_if_no_pykd()
+  ex <- rkd_example_data(tempfile())
+  teacher <- rkd_example_models(input_shape = c(64, 64, 3), seed = 1)$teacher
+  student <- rkd_example_models(input_shape = c(32, 32, 3), seed = 1)$student
+  history <- distill(teacher, student, ex$train, ex$directory,
+                     classes = ex$classes, rescale = 1 / 255, batch_size = 16,
+                     epochs = 1, steps_per_epoch = 3, seed = 1, verbose = FALSE)
+  expect_equal(history$params$image_size, c(32L, 32L))
+  expect_true(all(is.finite(as.data.frame(history)$loss)))
+})
+
+test_that("rkd_predict() on a bare folder gives one row per image with class names", {
+  skip_if_no_pykd()
+  ex <- rkd_example_data(tempfile())
+  dir <- bare_folder(ex)
+  student <- rkd_example_models(seed = 1)$student
+  p <- rkd_predict(student, directory = dir, classes = ex$classes, rescale = 1 / 255)
+  expect_s3_class(p, "data.frame")
+  expect_equal(nrow(p), 24)
+  expect_equal(p$image_id, sort(list.files(dir)))
+  expect_named(p, c("image_id", "label", ex$classes))
+  expect_true(all(p$label %in% ex$classes))
+  probs <- as.matrix(p[ex$classes])
+  expect_equal(unname(rowSums(probs)), rep(1, 24), tolerance = 1e-5)
+  expect_equal(p$label, ex$classes[max.col(probs, ties.method = "first")])
+  # Without classes the labels are class ids, counted from 0.
+  ids <- rkd_predict(student, directory = dir, rescale = 1 / 255)
+  expect_type(ids$label, "integer")
+  expect_equal(ex$classes[ids$label + 1], p$label)
+  # A submission is one write.csv().
+  csv <- withr::local_tempfile(fileext = ".csv")
+  utils::write.csv(p[c("image_id", "label")], csv, row.names = FALSE)
+  expect_equal(utils::read.csv(csv)$label, p$label)
+  # Test-time augmentation averages views: still probabilities, same rows.
+  tta <- rkd_predict(student, directory = dir, classes = ex$classes,
+                     rescale = 1 / 255, tta = 4)
+  expect_equal(tta$image_id, p$image_id)
+  expect_equal(unname(rowSums(as.matrix(tta[ex$classes]))), rep(1, 24), tolerance = 1e-5)
+})
+
+test_that("an exported student predicts as the Keras model and rkd_compare() weighs them", {
+  skip_on_cran()
+  skip_if_no_pykd()
+  ex <- rkd_example_data(tempfile())
+  models <- rkd_example_models(seed = 1)
+  lite <- rkd_export(models$student, withr::local_tempfile(fileext = ".tflite"))
+  expect_true(file.exists(lite))
+  keras_p <- rkd_predict(models$student, ex$validation, ex$directory,
+                         classes = ex$classes, rescale = 1 / 255)
+  lite_p <- rkd_predict(lite, ex$validation, ex$directory,
+                        classes = ex$classes, rescale = 1 / 255)
+  expect_gte(mean(keras_p$label == lite_p$label), 0.995)
+  expect_equal(as.matrix(lite_p[ex$classes]), as.matrix(keras_p[ex$classes]),
+               tolerance = 1e-4)
+  table <- rkd_compare(list(teacher = models$teacher, student = lite),
+                       ex$validation, ex$directory, y_col = ex$classes,
+                       rescale = 1 / 255)
+  expect_named(table, c("model", "params", "size_mb", "ms_per_image",
+                        "ms_per_image_batch1", "accuracy"))
+  expect_equal(table$model, c("teacher", "student"))
+  # A .tflite file counts the constants it holds, after the converter folded
+  # some of them together: a few fewer than the Keras model has.
+  expect_equal(table$params[1], rkd_describe(models$teacher)$params)
+  expect_equal(table$params[2], rkd_describe(models$student)$params, tolerance = 0.01)
+  expect_true(all(table$size_mb > 0 & table$ms_per_image > 0 &
+                    table$ms_per_image_batch1 > 0))
+  expect_true(all(table$accuracy >= 0 & table$accuracy <= 1))
+  expect_snapshot(error = TRUE, rkd_compare(list(models$teacher), ex$validation, ex$directory))
+  expect_snapshot(error = TRUE, rkd_compare(list(a = lite, a = lite), ex$validation, ex$directory))
+})
+
+test_that("a factor label column gives the classes by its levels", {
+  skip_if_no_pykd()
+  ex <- rkd_example_data(tempfile())
+  labeled <- ex$train[!is.na(ex$train$label), ]
+  levels <- rev(ex$classes)
+  labeled$label <- factor(ex$classes[labeled$label + 1], levels = levels)
+  student <- rkd_example_models(seed = 1)$student
+  history <- train_scratch(student, labeled, ex$directory, rescale = 1 / 255,
+                           batch_size = 16, epochs = 1, steps_per_epoch = 2,
+                           verbose = FALSE)
+  expect_equal(history$params$classes, levels)
+  scores <- rkd_evaluate(student, labeled, ex$directory, rescale = 1 / 255)
+  expect_equal(unname(scores["n"]), nrow(labeled))
+})
+
+test_that("likely mistakes warn in R: a swapped teacher and validation rows that are training rows", {
+  skip_if_no_pykd()
+  ex <- rkd_example_data(tempfile())
+  models <- rkd_example_models(seed = 1)
+  train <- ex$train[!is.na(ex$train$label), ][1:40, ]
+  expect_warning(
+    distill(models$student, models$teacher, train, ex$directory,
+            classes = ex$classes, rescale = 1 / 255, batch_size = 8,
+            epochs = 1, steps_per_epoch = 1, verbose = FALSE),
+    "smaller than the student", class = "rkd_warning"
+  )
+  expect_warning(
+    distill(models$teacher, models$student, train, ex$directory,
+            validation = train[1:8, ], classes = ex$classes,
+            rescale = 1 / 255, batch_size = 8, epochs = 1,
+            steps_per_epoch = 1, verbose = FALSE),
+    "also training images", class = "rkd_warning"
+  )
+})
+
+test_that("teacher_logits() takes the options of its Python function", {
+  skip_if_no_pykd()
+  ex <- rkd_example_data(tempfile())
+  teacher <- rkd_example_models(seed = 1)$teacher
+  rows <- head(ex$validation["image_id"], 8)
+  logits <- teacher_logits(teacher, rows, ex$directory, classes = ex$classes,
+                           rescale = 1 / 255, teacher_precision = "float32")
+  expect_named(logits, c("image_id", ex$classes))
+  expect_snapshot(error = TRUE,
+                  teacher_logits(teacher, rows, ex$directory, precision = "float32"))
+})
