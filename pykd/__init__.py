@@ -8,6 +8,7 @@ from . import (
     _tf,  # noqa: F401  (quiet TensorFlow before anything imports it)
     datasets,
     models,
+    sources,
 )
 from .api import distill, evaluate, train_scratch
 from .callbacks import FunctionCallback
@@ -40,4 +41,5 @@ __all__ = [
     "NonFiniteLossError",
     "datasets",
     "models",
+    "sources",
 ]

@@ -23,8 +23,10 @@ from .stream import BatchStream
 from .trainer import fit
 
 _COMMON_DOC = """
-    directory: the folder holding the image files; `x_col` names them relative to it.
-    validation: an optional table like `train`; it may use the other label layout
+    directory: the folder holding the image files; `x_col` names them relative to it
+        (not set when train is a folder or arrays).
+    validation: an optional table like `train` (or a folder of class subfolders, or
+        (x, y) arrays); it may use the other label layout
         (one-hot columns named by `classes`, or a "label" column). Its hard-label
         loss and accuracy are reported as val_loss and val_accuracy every epoch.
     x_col: the column of image file names. y_col: one label column (class ids from 0,
@@ -71,7 +73,7 @@ def distill(
     student,
     train,
     *,
-    directory: str | os.PathLike,
+    directory: str | os.PathLike | None = None,
     validation=None,
     x_col: str = "image_id",
     y_col: str | Sequence[str] = "label",
@@ -113,8 +115,12 @@ def distill(
     teacher: a Keras model, a .keras/.h5 path, a list of those (an ensemble whose
         logits, or probabilities with teacher_combine="probabilities", are averaged),
         or precomputed logits: a DataFrame/dict/CSV with `x_col` and one column per class.
-    student: a Keras model or path; it is trained in place.
-    train: a DataFrame, CSV path or dict of columns, one row per image.
+    student: a Keras model, trained in place, or a .keras/.h5 path, loaded and trained
+        (the file is left as it was; the trained model is the returned history's `model`).
+    train: a DataFrame, CSV path or dict of columns, one row per image; or a folder of
+        class subfolders (train/cat/1.jpg: the image_dataset_from_directory layout,
+        classes the sorted subfolder names) or a tuple (x, y) of NumPy arrays (uint8
+        pixels, class ids with -1 for unlabeled), both without `directory`.
     temperature: T > 0, softening both distributions. alpha: in [0, 1], the weight of
         the hard-label loss (1 - alpha weighs the distillation term).
     teacher_outputs: "auto", "logits" or "probabilities" (a teacher ending in softmax
@@ -151,7 +157,7 @@ def train_scratch(
     student,
     train,
     *,
-    directory: str | os.PathLike,
+    directory: str | os.PathLike | None = None,
     validation=None,
     x_col: str = "image_id",
     y_col: str | Sequence[str] = "label",
@@ -179,9 +185,11 @@ def train_scratch(
 ) -> History:
     """The scratch baseline: the same loop with the hard-label loss only (alpha = 1, no teacher).
 
-    student: a Keras model or path; it is trained in place.
-    train: a DataFrame, CSV path or dict of columns, one row per image. Unlabeled rows
-        carry no signal without a teacher, so they are left out.
+    student: a Keras model, trained in place, or a .keras/.h5 path (the trained model is
+        the returned history's `model`).
+    train: a DataFrame, CSV path or dict of columns, one row per image; or a folder of
+        class subfolders or (x, y) arrays, as for distill(). Unlabeled rows carry no
+        signal without a teacher, so they are left out.
     """
     options = Options(
         directory=directory, validation=validation, x_col=x_col, y_col=y_col, classes=classes,

@@ -229,8 +229,10 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--directory", required=True, help="folder holding the images")
+def _table_arguments(parser: argparse.ArgumentParser, folders: bool = False) -> None:
+    """folders: --train and --validation may be folders of class subfolders, which need no --directory."""
+    parser.add_argument("--directory", required=not folders,
+                        help="folder holding the images" + (" (not with a --train folder)" if folders else ""))
     parser.add_argument("--x-col", default="image_id", help="column of image file names")
     parser.add_argument("--y-col", default="label", help="label column, or comma-separated one-hot columns")
     parser.add_argument("--classes", help="comma-separated class names in class-id order")
@@ -250,9 +252,10 @@ def _training_parser(sub, name: str, help: str, teacher: bool) -> None:
         run.add_argument("--alpha", type=float, default=0.1, help="weight of the hard-label loss")
         run.add_argument("--cache-dir", help="folder where teacher logits and decoded images are kept for later runs")
     run.add_argument("--student", required=True, help=".keras/.h5 student model")
-    run.add_argument("--train", required=True, help="CSV with image ids and labels")
-    run.add_argument("--validation", help="validation CSV")
-    _table_arguments(run)
+    run.add_argument("--train", required=True,
+                     help="CSV with image ids and labels, or a folder of class subfolders (train/cat/1.jpg)")
+    run.add_argument("--validation", help="validation CSV, or a folder of class subfolders")
+    _table_arguments(run, folders=True)
     run.add_argument("--epochs", type=int, default=10)
     run.add_argument("--steps-per-epoch", type=int)
     run.add_argument("--validation-steps", type=int)

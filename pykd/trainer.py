@@ -18,11 +18,13 @@ from .image_cache import DecodedImages
 from .loop import run_test, train_epoch
 from .plan import Options, prepare
 from .resume import check_before_start, describe
+from .sources import as_tables
 
 
 def fit(mode: str, student, teacher, train, options: Options) -> History:
     """Prepare (check everything), build, then train; the user's student ends with the trained weights."""
     started = time.perf_counter()
+    train, options = as_tables(train, options)  # a folder of class subfolders, or arrays
     plan = prepare(mode, student, teacher, train, options)
     resume_from = check_before_start(plan)  # still before anything changes
     with build(plan) as run:

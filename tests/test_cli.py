@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -62,6 +63,19 @@ def test_train_scratch_always_writes_the_student_and_evaluate_reads_it(digits, t
                 "--directory", digits["directory"], "--y-col", ",".join(digits["classes"]))
     assert proc.returncode == 0, proc.stderr
     assert set(json.loads(proc.stdout.strip().splitlines()[-1])) == {"loss", "accuracy", "n"}
+
+
+def test_train_scratch_reads_a_folder_of_class_subfolders(digits, tmp_path):
+    table = pd.read_csv(digits["train_csv"]).dropna(subset=["label"]).head(30)
+    for image_id, label in zip(table["image_id"], table["label"]):
+        (tmp_path / "train" / digits["classes"][int(label)]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(digits["directory"], image_id), tmp_path / "train" / digits["classes"][int(label)])
+    student = tmp_path / "s.keras"
+    pykd.models.save_model(tiny_model(seed=2, n_classes=table["label"].nunique()), student)
+    proc = _run("train-scratch", "--student", str(student), "--train", str(tmp_path / "train"), "--epochs", "1",
+                "--steps-per-epoch", "2", "--verbose", "0", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "student.keras").is_file()
 
 
 def test_bad_outputs_fail_before_training_and_errors_speak_in_flags(digits, tmp_path, capsys):

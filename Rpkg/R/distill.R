@@ -45,11 +45,15 @@
 #'   list of models (their averaged logits are the targets), or a data frame
 #'   (or CSV path) of precomputed logits with the `x_col` column and one
 #'   column per class.
-#' @param student The student: a Keras model or the path of a saved model.
-#'   It is trained in place.
+#' @param student The student: a Keras model, trained in place, or the path
+#'   of a saved model (`.keras` or `.h5`), which is loaded, trained and saved
+#'   back to the same file.
 #' @param df The training table: a data frame (or tibble) or the path of a
-#'   CSV file, one row per image.
-#' @param directory The folder holding the image files.
+#'   CSV file, one row per image. Or the path of a folder of class
+#'   subfolders (`train/cat/1.jpg`, `train/dog/2.jpg`), each image labeled by
+#'   its subfolder and the classes being the subfolder names in sorted order;
+#'   `directory` is then left out.
+#' @param directory The folder holding the image files of a table.
 #' @param validation An optional validation table, like `df`. It may use the
 #'   other label layout: one-hot columns named by `classes` when `df` has a
 #'   label column, or a `label` column when `df` is one-hot.
@@ -106,7 +110,7 @@
 #'   )
 #'   history
 #' }
-distill <- function(teacher, student, df, directory, validation = NULL,
+distill <- function(teacher, student, df, directory = NULL, validation = NULL,
                     x_col = "image_id", y_col = "label", classes = NULL,
                     image_size = NULL, rescale = NULL, batch_size = 32,
                     epochs = 10, steps_per_epoch = NULL,
@@ -132,8 +136,9 @@ distill <- function(teacher, student, df, directory, validation = NULL,
 #'
 #' @inheritSection distill Interrupting a run
 #' @inheritParams distill
-#' @param student The model to train: a Keras model or the path of a saved
-#'   model. It is trained in place.
+#' @param student The model to train: a Keras model, trained in place, or
+#'   the path of a saved model, which is loaded, trained and saved back to
+#'   the same file.
 #' @param ... Further `pykd` options, by their Python names, as for
 #'   [distill()]: `optimizer`, `learning_rate`, `last_batch`,
 #'   `on_bad_image`, `checkpoint_dir`, `resume`, `strategy`, `callbacks`,
@@ -150,7 +155,7 @@ distill <- function(teacher, student, df, directory, validation = NULL,
 #'   )
 #'   as.data.frame(history)
 #' }
-train_scratch <- function(student, df, directory, validation = NULL,
+train_scratch <- function(student, df, directory = NULL, validation = NULL,
                           x_col = "image_id", y_col = "label",
                           classes = NULL, image_size = NULL, rescale = NULL,
                           batch_size = 32, epochs = 10,
@@ -206,12 +211,18 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
   student_name <- model_name(student)
   train <- args$train
   args$train <- NULL
+  # A student given as a file is trained and saved back to it, never lost.
+  student_file <- if (is.character(student) && length(student) == 1) student
+  if (!is.null(student_file)) {
+    student <- py_call(module$models$load_model, path.expand(student_file),
+                       role = "student", .call = call)
+  }
   if (mode == "distill") {
     fun <- module$distill
-    positional <- list(model_arg(teacher), model_arg(student), train)
+    positional <- list(model_arg(teacher), student, train)
   } else {
     fun <- module$train_scratch
-    positional <- list(model_arg(student), train)
+    positional <- list(student, train)
   }
   if (verbose) {
     hooks <- progress_hooks(on_start = function(info) {
@@ -234,7 +245,18 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
   history <- if (inherits(result, "rkd_history")) result else history_from_py(result)
   history$params$teacher_name <- teacher_name
   history$params$student_name <- student_name
+  if (!is.null(student_file) && nrow(history$metrics) > 0) {
+    save_student_back(student, student_file)
+  }
   history
+}
+
+# Saves a student that was given as a file back to it once it has trained,
+# and says so.
+save_student_back <- function(student, path) {
+  saved <- rkd_save_model(student, path)
+  cli::cli_inform(c("i" = "Saved the trained student to {.path {saved}}."),
+                  class = "rkd_saved_student")
 }
 
 # A factor label column names the classes by its levels, in their order,

@@ -160,3 +160,32 @@ test_that("teacher_logits() takes the options of its Python function", {
   expect_snapshot(error = TRUE,
                   teacher_logits(teacher, rows, ex$directory, precision = "float32"))
 })
+
+test_that("a folder of class subfolders trains without a directory, and a student file is saved back", {
+  skip_if_no_pykd()
+  ex <- rkd_example_data(tempfile())
+  labeled <- head(ex$train[!is.na(ex$train$label), ], 60)
+  root <- file.path(withr::local_tempdir("rkd-folders-"), "train")
+  for (i in seq_len(nrow(labeled))) {
+    class_dir <- file.path(root, ex$classes[labeled$label[i] + 1])
+    dir.create(class_dir, recursive = TRUE, showWarnings = FALSE)
+    file.copy(file.path(ex$directory, labeled$image_id[i]), class_dir)
+  }
+  path <- withr::local_tempfile(fileext = ".keras")
+  rkd_save_model(rkd_example_models(seed = 1)$student, path)
+  before <- unname(tools::md5sum(path))
+  expect_message(
+    history <- train_scratch(path, root, rescale = 1 / 255, batch_size = 16,
+                             epochs = 1, steps_per_epoch = 2, verbose = FALSE),
+    "Saved the trained student", class = "rkd_saved_student"
+  )
+  expect_equal(history$params$classes, sort(unique(ex$classes[labeled$label + 1])))
+  expect_equal(history$params$n_train, nrow(labeled))
+  expect_false(identical(unname(tools::md5sum(path)), before))
+  # A refused run leaves the file as it was.
+  saved <- unname(tools::md5sum(path))
+  expect_error(train_scratch(path, root, rescale = 0, verbose = FALSE),
+               class = "rkd_data_error")
+  expect_identical(unname(tools::md5sum(path)), saved)
+  expect_snapshot(error = TRUE, train_scratch(path, ex$train, verbose = FALSE))
+})
