@@ -129,7 +129,7 @@ def fashion_mnist(
     files = {s: source / f"{s}-images-idx3-ubyte.gz" for s in ("train", "t10k")}
     if not all(f.is_file() for f in files.values()):
         raise DataError("Fashion-MNIST is not in {source}.",
-                        "Install it with {command} (30 MB), or pass source= the folder of its idx files.",
+                        "Install it with {command} (30 MB), or set source to the folder of its idx files.",
                         source=str(source), command=Text("apt-get install dataset-fashion-mnist"))
     rng = np.random.default_rng(seed)
     out = Path(directory)
@@ -143,7 +143,8 @@ def fashion_mnist(
             Image.fromarray(images[i]).save(out / "images" / name)
         label = pd.array(labels[rows].astype(int), dtype="Int64")
         if split == "train":
-            label[rng.random(len(rows)) >= labeled_fraction] = pd.NA
+            labeled = rng.permutation(len(rows)) < round(labeled_fraction * len(rows))  # exactly that share
+            label[~labeled] = pd.NA
         tables[split] = pd.DataFrame({"image_id": ids, "label": label})
         tables[split].to_csv(out / f"{split}.csv", index=False)
     return {"directory": str(out / "images"), "train_csv": str(out / "train.csv"), "test_csv": str(out / "test.csv"),

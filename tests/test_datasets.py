@@ -16,7 +16,7 @@ def test_fashion_mnist_is_written_as_pngs_and_tables_with_its_own_labels(tmp_pat
     data = pykd.datasets.fashion_mnist(tmp_path, n_train=300, labeled_fraction=0.1, n_test=50, seed=1)
     train, test = pd.read_csv(data["train_csv"]), pd.read_csv(data["test_csv"])
     assert (data["n_train"], data["n_test"], len(train), len(test)) == (300, 50, 300, 50)
-    assert 10 <= data["n_labeled"] <= 60 and train["label"].isna().sum() == 300 - data["n_labeled"]
+    assert data["n_labeled"] == 30 and train["label"].isna().sum() == 270  # exactly the share asked
     assert test["label"].between(0, 9).all() and len(data["classes"]) == 10
     # The pixels and labels are Fashion-MNIST's own: check one test image against the idx files.
     with gzip.open(pykd.datasets.FASHION_MNIST / "t10k-labels-idx1-ubyte.gz") as handle:

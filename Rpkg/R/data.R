@@ -189,3 +189,59 @@ rkd_example_data <- function(dir = tempfile("rkd-example-"), overwrite = TRUE) {
     validation = validation
   )
 }
+
+#' Write Fashion-MNIST in the Cassava layout
+#'
+#' Writes real data nobody in this project made: photographs of clothes from
+#' Fashion-MNIST (28 x 28 grey, ten classes such as `"T-shirt/top"` and
+#' `"Ankle boot"`), as Debian's `dataset-fashion-mnist` package installs them,
+#' laid out as the Kaggle Cassava data: a folder of PNG files, `train.csv`
+#' (`image_id`, `label` as class ids counted from 0, `NA` for the rows left
+#' unlabeled) and `test.csv` (every row labeled).
+#'
+#' @param dir Folder to write into; created when missing.
+#' @param n_train,n_test How many images of Fashion-MNIST's training and test
+#'   sets to take, at random.
+#' @param labeled_fraction Share of the training rows that keep their label;
+#'   the others are an unlabeled pool for a teacher to teach on.
+#' @param seed Seed of the random choice of images and of labeled rows.
+#' @param source Folder of Fashion-MNIST's idx files; by default where the
+#'   Debian package puts them (`apt-get install dataset-fashion-mnist`).
+#' @return A list with `directory` (the image folder), `train_csv`,
+#'   `test_csv`, `classes`, and the two tables read back as data frames,
+#'   `train` and `test`.
+#' @export
+#' @examples
+#' if (rkd_available() && dir.exists("/usr/share/datasets/fashion-mnist")) {
+#'   fm <- rkd_fashion_mnist(tempfile(), n_train = 200, labeled_fraction = 0.1,
+#'                           n_test = 50)
+#'   table(is.na(fm$train$label))
+#'   fm$classes
+#' }
+rkd_fashion_mnist <- function(dir = tempfile("rkd-fashion-mnist-"),
+                              n_train = 12000, labeled_fraction = 1,
+                              n_test = 2000, seed = 0,
+                              source = "/usr/share/datasets/fashion-mnist") {
+  call <- environment()
+  check_string(dir, "dir", call = call)
+  out <- py_call(
+    pykd()$datasets$fashion_mnist, py_path(dir),
+    n_train = as_nullable_integer(n_train),
+    labeled_fraction = py_value(labeled_fraction),
+    n_test = as_nullable_integer(n_test),
+    seed = as_nullable_integer(seed),
+    source = py_path(source),
+    .call = call
+  )
+  read <- function(path) {
+    utils::read.csv(path, stringsAsFactors = FALSE, na.strings = c("", "NA"))
+  }
+  list(
+    directory = out$directory,
+    train_csv = out$train_csv,
+    test_csv = out$test_csv,
+    classes = unlist(out$classes),
+    train = read(out$train_csv),
+    test = read(out$test_csv)
+  )
+}

@@ -88,3 +88,19 @@ test_that("rkd_example_data() writes the Cassava-style layout", {
   expect_snapshot(error = TRUE, transform = function(x) gsub("'[^']*'", "'<dir>'", x),
                   rkd_example_data(file.path(dir, "ex"), overwrite = FALSE))
 })
+
+test_that("rkd_fashion_mnist() writes real data in the Cassava layout", {
+  skip_if_no_pykd()
+  skip_if_not(dir.exists("/usr/share/datasets/fashion-mnist"),
+              "Debian's dataset-fashion-mnist is not installed")
+  fm <- rkd_fashion_mnist(withr::local_tempdir(), n_train = 100,
+                          labeled_fraction = 0.2, n_test = 30, seed = 1)
+  expect_length(fm$classes, 10)
+  expect_equal(nrow(fm$train), 100)
+  expect_equal(nrow(fm$test), 30)
+  expect_true(all(file.exists(file.path(fm$directory, fm$train$image_id))))
+  expect_equal(sum(!is.na(fm$train$label)), 20)
+  expect_false(anyNA(fm$test$label))
+  expect_snapshot(error = TRUE, transform = function(x) gsub('"/tmp[^"]*"', "<dir>", x),
+                  rkd_fashion_mnist(withr::local_tempdir(), source = withr::local_tempdir()))
+})
