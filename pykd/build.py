@@ -21,6 +21,7 @@ from .plan import Plan
 from .progress import progress_printer, timed
 from .stream import BatchStream
 from .teacher import ModelTeacher, TableTeacher, cached_logits
+from .workers import shared_seed, start_from_chief
 
 
 @dataclass
@@ -55,10 +56,11 @@ class Run:
 def build(plan: Plan) -> Run:
     """Make everything the run needs; the caches it opens are released by Run.close()."""
     s = plan.settings
-    if s.seed is not None:
-        keras.utils.set_random_seed(s.seed)
-    student, optimizer, augmenter = _in_scope(plan)
-    train_stream = BatchStream(len(plan.train), s.batch_size, shuffle=True, seed=s.seed, last_batch=s.last_batch)
+    seed = shared_seed(s.strategy, s.seed)  # several workers shuffle and augment alike
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    student, optimizer, augmenter = _in_scope(plan, seed)
+    train_stream = BatchStream(len(plan.train), s.batch_size, shuffle=True, seed=seed, last_batch=s.last_batch)
     steps = s.steps_per_epoch or train_stream.steps_per_pass
     val_stream = val_steps = None
     if plan.validation is not None:
@@ -91,15 +93,17 @@ def build(plan: Plan) -> Run:
         raise
 
 
-def _in_scope(plan: Plan):
+def _in_scope(plan: Plan, seed: int | None):
     """The student, optimizer and augmenter, made under the strategy's scope when there is one."""
     s = plan.settings
     with s.strategy.scope() if s.strategy is not None else nullcontext():
         # Variables must live under the strategy's scope: train a twin, copied back at the end.
         student = clone_model(plan.student) if s.strategy is not None else plan.student
-        augmenter = build_augmenter(s.augment, s.seed)
+        augmenter = build_augmenter(s.augment, seed)
         if augmenter is not None:
             augmenter.build((None, plan.spec.height, plan.spec.width, plan.spec.channels))
+        # Workers that built their students apart (unseeded) all start from the chief's.
+        start_from_chief(s.strategy, [*student.variables, *([] if augmenter is None else augmenter.variables)])
         optimizer = s.optimizer if s.learning_rate is None else s.optimizer(learning_rate=s.learning_rate)
         optimizer.build(student.trainable_variables)
         student.compile(

@@ -99,16 +99,23 @@ class RandomAffine(keras.layers.Layer):
 
     Keras 2's ImageDataGenerator resampled each image once; chaining Keras 3's
     RandomRotation, RandomTranslation, RandomShear and RandomZoom resamples the
-    batch once per layer, which measured about 3x slower. The random state is a
-    SeedGenerator, so it is saved with checkpoints and a seeded run repeats.
+    batch once per layer, which measured about 3x slower.
+
+    In training, pykd calls it with `keys` (each image's row and how many times the
+    stream has drawn that row before): the transform is then a pure function of
+    (seed, row, draw), the same whatever batch, replica or machine the row lands on,
+    so one device and N replicas see the same views and a resumed run repeats them.
+    Without keys (test-time augmentation, the benchmarks' baselines) the random state
+    is a SeedGenerator, and a seeded run repeats.
     """
 
     def __init__(self, augment: Augmentation, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.augment = augment
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
 
-    def call(self, images, training=True):
+    def call(self, images, training=True, keys=None):
         if not training:
             return images
         a = self.augment
@@ -116,7 +123,10 @@ class RandomAffine(keras.layers.Layer):
         height = tf.cast(tf.shape(images)[1], tf.float32)
         width = tf.cast(tf.shape(images)[2], tf.float32)
         # Seven uniform draws in [-1, 1] per image: angle, shifts, shear, zooms, flip.
-        u = tf.convert_to_tensor(keras.random.uniform((n, 7), minval=-1.0, maxval=1.0, seed=self.seed_generator))
+        if keys is None:
+            u = tf.convert_to_tensor(keras.random.uniform((n, 7), minval=-1.0, maxval=1.0, seed=self.seed_generator))
+        else:
+            u = keyed_uniform(self.seed, keys[0], keys[1], 7)
         angle = u[:, 0] * math.radians(a.rotation_range)
         shift_x, shift_y = u[:, 1] * a.width_shift_range * width, u[:, 2] * a.height_shift_range * height
         shear = u[:, 3] * math.radians(min(a.shear_range, 89.0))
@@ -147,6 +157,29 @@ class RandomAffine(keras.layers.Layer):
         return tf.ensure_shape(out, images.shape)
 
 
+_GOLDEN = 0x9E3779B97F4A7C15  # splitmix64's increment and mixing constants
+_MIX = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+def keyed_uniform(seed: int, rows, draw, k: int) -> tf.Tensor:
+    """(len(rows), k) float32 uniform in [-1, 1): a pure function of (seed, row, draw, column).
+
+    splitmix64 over a counter made of the four, so no state is shared between rows
+    and any split of a batch gives every row its own numbers.
+    """
+    u64 = lambda v: tf.cast(v, tf.uint64)  # noqa: E731
+    shift = lambda z, bits: tf.bitwise.right_shift(z, tf.constant(bits, tf.uint64))  # noqa: E731
+    rows, draw = u64(tf.reshape(rows, [-1])), u64(draw)
+    counter = (u64(seed) * tf.constant(_MIX[0], tf.uint64) + rows) * tf.constant(_MIX[1], tf.uint64) + draw
+    z = counter[:, None] * tf.constant(k, tf.uint64) + tf.constant(list(range(k)), tf.uint64)[None, :]
+    z = z * tf.constant(_GOLDEN, tf.uint64) + tf.constant(_GOLDEN, tf.uint64)
+    z = tf.bitwise.bitwise_xor(z, shift(z, 30)) * tf.constant(_MIX[0], tf.uint64)
+    z = tf.bitwise.bitwise_xor(z, shift(z, 27)) * tf.constant(_MIX[1], tf.uint64)
+    z = tf.bitwise.bitwise_xor(z, shift(z, 31))
+    unit = tf.cast(shift(z, 11), tf.float64) * (2.0**-53)  # 53 random bits: [0, 1)
+    return tf.cast(unit * 2.0 - 1.0, tf.float32)
+
+
 def _affine(a, b, c, d, e, f) -> list:
     """The 2x3 affine [[a, b, c], [d, e, f]]; entries are scalars or per-image vectors."""
     return [a, b, c, d, e, f]
@@ -166,11 +199,11 @@ def _compose(outer: list, inner: list, n) -> tf.Tensor:
     return tf.stack([*rows, zeros, zeros], axis=1)
 
 
-def build_augmenter(augment: Augmentation | None, seed: int | None) -> keras.Sequential | None:
+def build_augmenter(augment: Augmentation | None, seed: int | None) -> RandomAffine | None:
     """One RandomAffine layer for `augment`, or None when it changes nothing."""
     if augment is None or augment.is_identity:
         return None
-    return keras.Sequential([RandomAffine(augment, seed=seed)], name="augmentation")
+    return RandomAffine(augment, seed=seed, name="augmentation")
 
 
 @dataclass(frozen=True)

@@ -92,12 +92,12 @@ class Steps:
         labels = tf.gather(table, rows)
         return tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)
 
-    def _train_step(self, rows, x, global_rows):
+    def _train_step(self, rows, x, global_rows, draw):
         s = self.settings
         labels, mask = self._labels(self.train_labels, rows)
         x = self.spec.to_inputs(x)
-        if self.augmenter is not None:
-            x = self.augmenter(x, training=True)
+        if self.augmenter is not None:  # a row's view depends on (seed, row, draw) alone
+            x = self.augmenter(x, training=True, keys=(rows, draw))
         teacher = None
         if s.distilling:
             teacher = tf.gather(self.cache, rows) if self.cache is not None else self.teacher_logits_fn(x)
@@ -215,10 +215,14 @@ def run_test(steps: Steps, images: FileImages, stream: BatchStream, n_steps: int
 CHUNK_STEPS = 4096
 
 
-def chunks(stream: BatchStream, n_steps: int):
-    """The next `n_steps` batches of `stream`, as lists of at most CHUNK_STEPS batches, made as they are needed."""
+def chunks(stream: BatchStream, n_steps: int, drawn: bool = False):
+    """The next `n_steps` batches of `stream`, as lists of at most CHUNK_STEPS batches, made as they are needed.
+
+    drawn: (batch, pass) pairs instead, the pass counting how many times the rows were drawn before.
+    """
     for start in range(0, n_steps, CHUNK_STEPS):
-        yield stream.take(min(CHUNK_STEPS, n_steps - start))
+        n = min(CHUNK_STEPS, n_steps - start)
+        yield stream.take_drawn(n) if drawn else stream.take(n)
 
 
 @dataclass
@@ -238,10 +242,11 @@ def train_epoch(
     """One epoch of `plan.steps` batches; raises NonFiniteLossError on a NaN/Inf step."""
     steps.train_sums.assign(tf.zeros(6, tf.float64))
     step = 0
-    for batches in chunks(plan.stream, plan.steps):
-        for (rows, x), batch in zip(steps.feed(plan.images, batches), batches):
+    for drawn in chunks(plan.stream, plan.steps, drawn=True):
+        batches = [batch for batch, _ in drawn]
+        for (rows, x), (batch, draw) in zip(steps.feed(plan.images, batches), drawn):
             callbacks.on_train_batch_begin(step)
-            if not bool(steps.train_step(rows, x, tf.constant(len(batch), tf.float32))):
+            if not bool(steps.train_step(rows, x, tf.constant(len(batch), tf.float32), tf.constant(draw, tf.int64))):
                 raise NonFiniteLossError(epoch + 1, step + 1)
             callbacks.on_train_batch_end(step, train_means(steps) if batch_logs else {})
             step += 1

@@ -76,12 +76,16 @@ class BatchStream:
 
     def take(self, steps: int) -> list[np.ndarray]:
         """The next `steps` batches of row indices; advances the state."""
+        return [batch for batch, _ in self.take_drawn(steps)]
+
+    def take_drawn(self, steps: int) -> list[tuple[np.ndarray, int]]:
+        """The next `steps` batches, each with its pass (how many times its rows were drawn before)."""
         batches = []
         state = self.state
         for _ in range(steps):
             order = self._pass_order(state.pass_index)
             end = min(state.position + self.batch_size, self.rows_per_pass)
-            batches.append(order[state.position:end])
+            batches.append((order[state.position:end], state.pass_index))
             state.position = end
             if state.position >= self.rows_per_pass:
                 state.pass_index += 1

@@ -19,6 +19,7 @@ from .loop import run_test, train_epoch
 from .plan import Options, prepare
 from .resume import check_before_start, describe
 from .sources import as_tables
+from .workers import agree_on_epoch, is_chief
 
 
 def fit(mode: str, student, teacher, train, options: Options) -> History:
@@ -58,6 +59,8 @@ class Trainer:
     def _epochs(self) -> None:
         run, s = self.run, self.run.plan.settings
         start = self._resume() if self.resume_from is not None else 0
+        if s.resume:
+            agree_on_epoch(s.strategy, start, s.checkpoint_dir)  # or every worker stops
         callbacks = self._callbacks()
         run.student.stop_training = False
         callbacks.on_train_begin()
@@ -71,7 +74,7 @@ class Trainer:
                 val = run_test(run.steps, run.validation.images, run.validation.stream, run.validation.steps)
                 logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             self.history.records.append({"epoch": epoch + 1, **logs})
-            if s.checkpoint_dir is not None:
+            if s.checkpoint_dir is not None and is_chief(s.strategy):  # the chief alone writes it
                 self._save()  # before the callbacks, so a crash in one never loses the epoch
             callbacks.on_epoch_end(epoch, dict(logs))
             if run.student.stop_training:

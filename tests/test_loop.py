@@ -145,3 +145,28 @@ def test_history_plot_writes_a_png(digits, tmp_path):
     h.plot(path)
     assert path.stat().st_size > 5000
     assert "scratch" in repr(h)
+
+
+def test_a_rows_augmented_view_depends_on_seed_row_and_draw_alone():
+    """So one device and N replicas (each holding part of a batch) see the same views."""
+    from pykd._tf import tf
+    from pykd.images import build_augmenter, keyed_uniform
+
+    def draw(n):  # as the train step passes it
+        return tf.constant(n, tf.int64)
+
+    augmenter = build_augmenter(pykd.Augmentation(rotation_range=30, width_shift_range=0.2, horizontal_flip=True), 5)
+    x = np.random.default_rng(0).uniform(0, 255, (6, SIZE, SIZE, 3)).astype("float32")
+    rows = np.array([4, 9, 2, 7, 0, 3])
+    whole = augmenter(x, training=True, keys=(rows, draw(1))).numpy()
+    halves = [augmenter(x[i:i + 3], training=True, keys=(rows[i:i + 3], draw(1))).numpy() for i in (0, 3)]
+    np.testing.assert_array_equal(whole, np.concatenate(halves))
+    reordered = augmenter(x[::-1], training=True, keys=(rows[::-1], draw(1))).numpy()
+    np.testing.assert_array_equal(whole, reordered[::-1])
+    assert not np.allclose(whole, augmenter(x, training=True, keys=(rows, draw(2))).numpy())  # the next pass: new views
+    assert not np.allclose(whole, build_augmenter(augmenter.augment, 6)(x, training=True, keys=(rows, draw(1))).numpy())
+    # The draws are uniform on [-1, 1) and independent of each other across rows and columns.
+    u = keyed_uniform(5, np.arange(20000), 0, 7).numpy()
+    assert u.min() >= -1 and u.max() < 1
+    np.testing.assert_allclose(u.mean(axis=0), 0, atol=0.02)
+    np.testing.assert_allclose(np.corrcoef(u.T) - np.eye(7), 0, atol=0.03)
