@@ -62,9 +62,11 @@ class DecodedImages:
         self.exact = exact
         self.shape = (spec.height, spec.width, spec.channels)
         self.row_bytes = int(np.prod(self.shape))
+        self.rows_read = 0  # rows this process was asked to read (under several workers, its share)
 
     def _read(self, batches: Sequence[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(rows, uint8 pixels) per batch, in order, each row read with one preadv call."""
+        self.rows_read += sum(len(b) for b in batches)
         fd = os.open(self.path, os.O_RDONLY)
         try:
             for rows in batches:

@@ -244,33 +244,54 @@ def decode(path: tf.Tensor, spec: ImageSpec) -> tf.Tensor:
 def batches_dataset(paths: Sequence[str], batches: Sequence[np.ndarray], spec: ImageSpec) -> tf.data.Dataset:
     """A dataset yielding (rows, pixels) for each batch of row indices, in order.
 
-    Batches are full except where a pass of the table ended; each run of full
-    batches closed by a short one is decoded element-wise in parallel and batched.
+    Each run of batches of one size (full batches; under a strategy, one replica's
+    pieces of them) is decoded element-wise in parallel and batched; an empty piece
+    (a replica with no row of a short batch) is an empty batch.
     """
     path_table = tf.constant(list(paths))
-    segments: list[list[np.ndarray]] = [[]]
-    full = max(len(b) for b in batches) if batches else 0
+    runs: list[list[np.ndarray]] = []
     for batch in batches:
-        segments[-1].append(batch)
-        if len(batch) < full:
-            segments.append([])
+        if runs and len(runs[-1][0]) == len(batch):
+            runs[-1].append(batch)
+        else:
+            runs.append([batch])
 
     def load(row):
         return row, decode(tf.gather(path_table, row), spec)
 
+    if len(runs) > 8 and len(runs) > len(batches) // 4:  # sizes that alternate: one map call per batch
+        return _tuned(_per_batch(path_table, batches, spec))
     dataset = None
-    for segment in segments:
-        if not segment:
-            continue
-        rows = np.concatenate(segment).astype(np.int32)
-        part = (
-            tf.data.Dataset.from_tensor_slices(rows)
-            .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .batch(len(segment[0]))
-        )
+    for run in runs:
+        if len(run[0]) == 0:
+            empty = (tf.zeros([0], tf.int32), tf.zeros([0, spec.height, spec.width, spec.channels], tf.float32))
+            part = tf.data.Dataset.from_tensors(empty).repeat(len(run))
+        else:
+            part = (
+                tf.data.Dataset.from_tensor_slices(np.concatenate(run).astype(np.int32))
+                .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .batch(len(run[0]))
+            )
         dataset = part if dataset is None else dataset.concatenate(part)
     if dataset is None:
         raise ValueError("no batches to load")
+    return _tuned(dataset)
+
+
+def _per_batch(path_table: tf.Tensor, batches: Sequence[np.ndarray], spec: ImageSpec) -> tf.data.Dataset:
+    """(rows, pixels) per batch whatever the sizes: batches decoded in parallel, the images of each in turn."""
+    rows = tf.RaggedTensor.from_row_lengths(
+        np.concatenate([np.asarray(b, np.int32) for b in batches]), [len(b) for b in batches])
+    image = tf.TensorSpec((spec.height, spec.width, spec.channels), tf.float32)
+
+    def load(batch):
+        return batch, tf.map_fn(lambda row: decode(tf.gather(path_table, row), spec), batch,
+                                fn_output_signature=image)
+
+    return tf.data.Dataset.from_tensor_slices(rows).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _tuned(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.experimental_optimization.map_parallelization = True
     # A pipeline lives for one epoch. With autotuning on, a finished pipeline is torn
@@ -287,8 +308,10 @@ class FileImages:
     def __init__(self, paths: Sequence[str], spec: ImageSpec):
         self.paths = tuple(paths)
         self.spec = spec
+        self.rows_read = 0  # images this process was asked to decode (under several workers, its share)
 
     def dataset(self, batches: Sequence[np.ndarray]) -> tf.data.Dataset:
+        self.rows_read += sum(len(b) for b in batches)
         return batches_dataset(self.paths, batches, self.spec)
 
     batches = dataset  # what the loop iterates without a strategy: the same pipeline

@@ -86,6 +86,7 @@ class Trainer:
         if run.student is not run.user_student:
             run.user_student.set_weights(run.student.get_weights())
         self.history.params["stopped_early"] = len(self.history.records) < run.plan.settings.epochs
+        self.history.params["rows_read"] = run.train.images.rows_read  # training rows this process read
 
     @property
     def _batch_logs(self) -> bool:

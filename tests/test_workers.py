@@ -48,8 +48,8 @@ WORKER = textwrap.dedent(
     except pykd.DataError as err:
         json.dump({{"error": str(err)}}, open(out, "w"))
         sys.exit(3)
-    json.dump({{"history": history.to_dict(), "weights": [w.tolist() for w in student.get_weights()]}},
-              open(out, "w"))
+    json.dump({{"history": history.to_dict(), "weights": [w.tolist() for w in student.get_weights()],
+               "rows_read": history.params["rows_read"]}}, open(out, "w"))
     """
 )
 
@@ -128,6 +128,10 @@ def test_two_workers_sharing_a_checkpoint_dir_agree_and_match_one_process(cluste
     assert_same_run(workers[0], workers[1], atol=1e-6)
     (one,) = cluster({**settings, "checkpoint_dir": str(tmp_path / "alone")}, n_workers=1)
     assert_same_run(workers[0], one, atol=1e-4)  # augmentation and the one-row batch included
+    # Each worker read only its replica's part of every batch. An epoch is 4 batches of
+    # 21 rows (11 + 10) and one of 1 (1 + 0): 45 + 40 of its 85 rows.
+    assert one["rows_read"] == 3 * 85
+    assert [w["rows_read"] for w in workers] == [3 * 45, 3 * 40]
     # The chief alone wrote the checkpoint; nothing half-written is left.
     assert sorted(p.name for p in shared.iterdir() if p.name.startswith("pykd-checkpoint")) == ["pykd-checkpoint.npz"]
     assert not [p for p in shared.iterdir() if p.name.endswith((".tmp", ".partial"))]
