@@ -19,7 +19,7 @@ import pandas as pd
 from ._tf import keras, tf
 from .api import evaluate
 from .checks import check_labels_fit, check_model_fits, drop_bad_images, image_spec, label_layout, one_of, whole_number
-from .errors import DataError, Setting, Text
+from .errors import DataError, Setting, Text, Words
 from .frames import Table, read_table, resolve_table
 from .images import FileImages, ImageSpec
 from .models import input_shape, load_model, output_width
@@ -40,7 +40,13 @@ def export(model, path: str | os.PathLike, format: str | None = None) -> str:
     format: "tflite" or "saved_model"; None picks "tflite" for a .tflite path, else "saved_model".
     """
     if format is None:
-        format = "tflite" if str(path).lower().endswith(".tflite") else "saved_model"
+        suffix = Path(path).suffix.lower()
+        if suffix not in ("", ".tflite") and not Path(path).is_dir():  # "student.onnx": not what it would get
+            raise DataError("{export} writes a .tflite file or a SavedModel folder, not a {suffix} file.",
+                            "End the path in .tflite, or give a folder name for a SavedModel (or set {format}).",
+                            export=Words("export()", "rkd_export()"), suffix=Text(suffix),
+                            format=Setting("format", "saved_model"))
+        format = "tflite" if suffix == ".tflite" else "saved_model"
     one_of(format, "format", FORMATS)
     model = float32_model(load_model(model))
     input_shape(model)  # a subclassed or multi-input model is refused with the reason

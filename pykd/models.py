@@ -5,6 +5,7 @@ classifier on keras.applications backbones, and small example models."""
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def load_model(model, *, role: str = "model") -> keras.Model:
         return model
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
+        if path.is_dir() and (path / "saved_model.pb").is_file():
+            raise DataError(f"The {role} {{path}} is a SavedModel folder, which pykd does not read back.",
+                            "Give the .keras model it was exported from, or export a .tflite file to predict "
+                            "and compare with.", path=str(path))
         if not path.is_file():
             raise DataError(f"The {role} file {{path}} does not exist.", "Check the path, or pass the model itself.",
                             path=str(path))
@@ -444,7 +449,8 @@ def _backbone(name: str, constructor: str, shape: tuple, imagenet: bool) -> kera
     """keras.applications' network without its top; a refused shape or a failed download as DataError."""
     build = getattr(keras.applications, constructor)
     try:
-        return build(include_top=False, weights="imagenet" if imagenet else None, input_shape=shape, name="backbone")
+        # Keras names the ImageNet file it fetches after the network's own name: renamed after.
+        base = build(include_top=False, weights="imagenet" if imagenet else None, input_shape=shape)
     except ValueError as err:  # Keras' own checks of the shape and channels
         raise DataError("The {backbone} backbone cannot take input_shape {shape}: {reason}",
                         "Most backbones need images of at least 32x32 pixels, and ImageNet weights need 3 channels.",
@@ -455,8 +461,17 @@ def _backbone(name: str, constructor: str, shape: tuple, imagenet: bool) -> kera
         raise DataError(
             "Could not download the ImageNet weights for {backbone} (no network?): {reason}",
             "Download that file where there is a network and pass its path, e.g. {example}.",
-            backbone=name, reason=Text(str(err).strip()), example=Setting("weights", f"{name}_notop.h5"),
+            backbone=name, reason=Text(str(err).strip()),
+            example=Setting("weights", _download_name(str(err)) or f"{constructor.lower()}_notop.h5"),
         ) from err
+    base.name = "backbone"
+    return base
+
+
+def _download_name(message: str) -> str | None:
+    """The name of the weights file Keras tried to fetch, from its error message."""
+    found = re.search(r"https?://\S*/([^/\s:]+\.h5)", message)
+    return found.group(1) if found else None
 
 
 def _load_into_model_or_base(model: keras.Model, base: keras.Model, path: str) -> None:
@@ -539,5 +554,19 @@ def load_weights(model: keras.Model, path) -> keras.Model:
         model.set_weights(before)
         raise DataError("The weights in {path} do not fit the model {name}: {reason}",
                         "Build the model exactly as it was when the weights were saved.",
-                        path=str(path), name=model.name, reason=Text(str(err).strip().splitlines()[0])) from err
+                        path=str(path), name=model.name, reason=Text(_mismatch(err))) from err
     return model
+
+
+def _mismatch(err: Exception) -> str:
+    """Keras' load_weights() error in one line: which layer, which shapes (not the variable's values)."""
+    text = str(err)
+    layer = re.search(r"object <(\w+) name=([^,>]+)", text)
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+    count = re.search(r"A total of (\d+) objects", text)
+    if layer and shapes:
+        more = f" ({count.group(1)} layers do not fit)" if count and count.group(1) != "1" else ""
+        return (f"its layer {layer.group(2)} ({layer.group(1)}) has weights of shape {shapes.group(1)}, "
+                f"the file {shapes.group(2)}{more}.")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+    return first.rstrip(":")[:300]

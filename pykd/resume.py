@@ -22,7 +22,7 @@ import numpy as np
 
 from . import checkpoint
 from ._tf import keras
-from .errors import DataError, Setting, Text, few
+from .errors import DataError, Setting, Words, few, literal
 from .plan import Plan
 from .teacher import ModelTeacher, TableTeacher
 
@@ -101,9 +101,8 @@ def check_before_start(plan: Plan) -> dict | None:
 
 
 def _same_run(saved: dict, now: dict, directory) -> None:
-    changed = [k for k in now if saved.get(k) != now[k]]
-    if changed:
-        shown = [Text(f"{k}: {_short(saved.get(k))} then, {_short(now[k])} now") for k in changed]
+    shown = [change for k in now if saved.get(k) != now[k] for change in _changes(k, saved.get(k), now[k])]
+    if shown:
         raise DataError(
             "The checkpoint in {directory} comes from a different run: {changes}.",
             "Resume with the settings of that run (only epochs may grow), or start over in another checkpoint_dir.",
@@ -111,8 +110,25 @@ def _same_run(saved: dict, now: dict, directory) -> None:
         )
 
 
-def _short(value) -> str:
-    text = json.dumps(value, default=str, sort_keys=True)
+_FINGERPRINTS = {"ids": "the image ids", "labels": "the labels", "validation": "the validation table",
+                 "teacher": "the teacher"}
+
+
+def _changes(name: str, then, now) -> list[Words]:
+    """'optimizer learning_rate was 0.001, now 0.01', in each language's syntax; settings
+    that are dicts (the optimizer, the augmentation) name their entries that changed."""
+    if name in _FINGERPRINTS:  # digests: their values mean nothing to a reader
+        what = _FINGERPRINTS[name]
+        happened = "was added" if then is None else "was removed" if now is None else "changed"
+        return [Words(f"{what} {happened}", f"{what} {happened}")]
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [change for key in sorted(set(then) | set(now)) if then.get(key) != now.get(key)
+                for change in _changes(f"{name} {key}", then.get(key), now.get(key))]
+    return [Words(*(f"{name} was {_short(then, lang)}, now {_short(now, lang)}" for lang in ("python", "r")))]
+
+
+def _short(value, language: str) -> str:
+    text = literal(value, language)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

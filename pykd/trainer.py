@@ -61,6 +61,7 @@ class Trainer:
         start = self._resume() if self.resume_from is not None else 0
         if s.resume:
             agree_on_epoch(s.strategy, start, s.checkpoint_dir)  # or every worker stops
+        self.history.params["resumed_after_epoch"] = start  # params["seconds"] times this call's epochs only
         callbacks = self._callbacks()
         run.student.stop_training = False
         callbacks.on_train_begin()

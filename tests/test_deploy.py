@@ -63,6 +63,9 @@ def test_saved_model_folder_serves_the_same_outputs(trained, digits, tmp_path):
     np.testing.assert_allclose(served.serve(x).numpy(), keras.ops.convert_to_numpy(trained(x)), atol=1e-5)
     path = pykd.models.save_model(trained, tmp_path / "student.keras")  # a model file exports too
     assert pykd.export(path, tmp_path / "from_file.tflite", format="tflite").endswith("from_file.tflite")
+    # A SavedModel is for serving: predict() says so instead of calling the folder missing.
+    with pytest.raises(pykd.DataError, match="is a SavedModel folder, which pykd does not read back"):
+        pykd.predict(folder, directory=digits["directory"])
 
 
 def test_export_refuses_unknown_formats_and_paths_of_the_wrong_kind(trained, tmp_path):
@@ -76,6 +79,9 @@ def test_export_refuses_unknown_formats_and_paths_of_the_wrong_kind(trained, tmp
         pykd.export(trained, tmp_path / "dir.tflite")
     with pytest.raises(pykd.DataError, match="does not exist"):
         pykd.export(tmp_path / "missing.keras", tmp_path / "m.tflite")
+    with pytest.raises(pykd.DataError, match="writes a .tflite file or a SavedModel folder, not a .onnx file") as info:
+        pykd.export(trained, tmp_path / "m.onnx")  # would have been a SavedModel folder named m.onnx
+    assert "rkd_export()" in info.value.render("r")["problem"] and not (tmp_path / "m.onnx").exists()
 
 
 def test_compare_gives_one_plain_row_per_model(trained, exported, digits, tmp_path):

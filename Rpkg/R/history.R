@@ -157,7 +157,16 @@ format.rkd_history <- function(x, ...) {
                              if (!is.null(p$epochs)) paste0(" of ", p$epochs)))
   }
   if (!is.null(p$seconds)) {
-    lines <- c(lines, paste0("Time:     ", format_seconds(p$seconds)))
+    resumed <- if (is.null(p$resumed_after_epoch)) 0 else p$resumed_after_epoch
+    part <- if (resumed > 0 && n_epochs > resumed) {
+      which <- if (resumed + 1 == n_epochs) {
+        paste("epoch", n_epochs)
+      } else {
+        paste0("epochs ", resumed + 1, "-", n_epochs)
+      }
+      paste0(" (this call: ", which, ", resumed from the checkpoint)")
+    }
+    lines <- c(lines, paste0("Time:     ", format_seconds(p$seconds), part))
   }
   lines
 }

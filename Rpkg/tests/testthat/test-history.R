@@ -83,3 +83,14 @@ test_that("an empty history cannot be plotted", {
   h <- rkd:::new_rkd_history(list(epoch = integer()), list())
   expect_error(plot(h, method = "base"), class = "rkd_error")
 })
+
+test_that("a resumed run's time is said to be this call's epochs only", {
+  h <- rkd:::new_rkd_history(
+    list(epoch = list(1L, 2L, 3L), loss = list(1, 0.9, 0.8)),
+    list(mode = "distill", epochs = 3L, seconds = 1.7, resumed_after_epoch = 2L)
+  )
+  expect_match(format(h), "this call: epoch 3, resumed from the checkpoint", fixed = TRUE, all = FALSE)
+  fresh <- rkd:::new_rkd_history(list(epoch = list(1L), loss = list(1)),
+                                 list(mode = "distill", epochs = 1L, seconds = 1, resumed_after_epoch = 0L))
+  expect_false(any(grepl("this call", format(fresh))))
+})
