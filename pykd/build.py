@@ -12,6 +12,8 @@ from __future__ import annotations
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._tf import keras, tf
 from .image_cache import image_source
 from .images import FileImages, build_augmenter
@@ -20,8 +22,8 @@ from .models import clone_model
 from .plan import Plan
 from .progress import progress_printer, timed
 from .stream import BatchStream
-from .teacher import ModelTeacher, TableTeacher, cached_logits
-from .workers import shared_seed, start_from_chief
+from .teacher import ModelTeacher, TableTeacher, cached_logits, compute_logits, not_finite
+from .workers import gather_rows, n_workers, shared_seed, start_from_chief, worker_index
 
 
 @dataclass
@@ -140,6 +142,9 @@ def _teacher_logits(plan: Plan, train_images, teacher_pass: bool, timings: dict)
     if teacher_pass:
         # A teacher of another input size reads the same files at its own size.
         images = train_images if plan.teacher_spec == plan.spec else FileImages(plan.train.paths, plan.teacher_spec)
+        if n_workers(s.strategy) > 1:  # each worker computes its share, then all have all
+            with timed(timings, "seconds_teacher"):
+                return _sharded_logits(plan, source, images), None
         # Kept beside the checkpoint: a resumed run finds the logits instead of recomputing them.
         with timed(timings, "seconds_teacher"):
             logits = cached_logits(
@@ -158,3 +163,15 @@ def _teacher_logits(plan: Plan, train_images, teacher_pass: bool, timings: dict)
     size = plan.teacher_spec.size
     return None, lambda x: source.logits(tf.image.resize(x, size))
 
+
+
+def _sharded_logits(plan: Plan, source: ModelTeacher, images) -> np.ndarray:
+    """The teacher's logits for every training row, each row computed by one worker only."""
+    s = plan.settings
+    rows = np.array_split(np.arange(len(plan.train)), n_workers(s.strategy))[worker_index(s.strategy)]
+    progress = progress_printer(s.verbose, f"Teacher logits for this worker's {len(rows)} of {len(plan.train)} images")
+    logits = gather_rows(s.strategy, rows, compute_logits(source, images, rows, s.batch_size, progress), len(plan.train))
+    bad = np.flatnonzero(~np.isfinite(logits).all(axis=1))
+    if len(bad):  # every worker holds every row's logits, so all of them stop here
+        raise not_finite(source, images.spec, plan.train.ids, bad)
+    return logits

@@ -235,7 +235,7 @@ def cached_logits(
         logits = compute_logits(teacher, images, np.arange(len(table)), batch_size, progress)
         bad_rows = np.flatnonzero(~np.isfinite(logits).all(axis=1))
         if len(bad_rows):
-            raise _not_finite(teacher, images.spec, table.ids, bad_rows)
+            raise not_finite(teacher, images.spec, table.ids, bad_rows)
         return logits
     digests = getattr(images, "digests", None) or file_digests(table.paths)  # a kept decoded copy has them
     rounded = isinstance(images, DecodedImages) and images.exact is not True
@@ -254,7 +254,7 @@ def cached_logits(
         mine = dict(zip(first_rows, compute_logits(teacher, images, rows, batch_size, progress)))
         bad = {digest for digest, logits in mine.items() if not np.isfinite(logits).all()}
         if bad:  # every row with such content, even where a copy of the file was computed once
-            raise _not_finite(teacher, images.spec, table.ids, [r for r, d in enumerate(digests) if d in bad])
+            raise not_finite(teacher, images.spec, table.ids, [r for r, d in enumerate(digests) if d in bad])
         if not isinstance(images, DecodedImages):  # read from the files since they were hashed
             unchanged(digests, "the teacher's logits")
         _merge(path, mine, width, warned=problem is not None)
@@ -262,7 +262,7 @@ def cached_logits(
     return np.stack([known[d] for d in digests]).astype(np.float32)
 
 
-def _not_finite(teacher: ModelTeacher, spec: ImageSpec, ids: Sequence[str], bad_rows) -> DataError:
+def not_finite(teacher: ModelTeacher, spec: ImageSpec, ids: Sequence[str], bad_rows) -> DataError:
     """The error naming the teacher and the images whose logits are NaN or infinite."""
     return DataError(
         "The teacher {teacher} gives NaN or infinite logits for {count} of {total} images: {ids}.",

@@ -82,3 +82,33 @@ def agree_on_epoch(strategy, epoch: int, checkpoint_dir) -> None:
             "Give every worker the same checkpoint_dir on shared storage, where only the chief writes.",
             epoch=epoch, chief=int(chief.numpy()), directory=str(checkpoint_dir),
         )
+
+
+def worker_index(strategy) -> int:
+    """This worker's place among the workers (0 for the chief), from its first replica's id."""
+    if strategy is None or n_workers(strategy) == 1:
+        return 0
+    ids = strategy.run(lambda: tf.distribute.get_replica_context().replica_id_in_sync_group)
+    first = int(strategy.experimental_local_results(ids)[0].numpy())
+    return first // (strategy.num_replicas_in_sync // n_workers(strategy))
+
+
+def gather_rows(strategy, rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
+    """Every worker's `values` (for its `rows`) put together, on every worker: (n_rows, ...) float32.
+
+    Each worker computed a disjoint share; a sum over workers in which only each
+    worker's first replica counts puts the shares in place.
+    """
+    mine = np.zeros((n_rows, *values.shape[1:]), np.float32)
+    mine[rows] = values
+    if strategy is None or n_workers(strategy) == 1:
+        return mine
+    local = strategy.num_replicas_in_sync // n_workers(strategy)
+    share = tf.constant(mine)
+
+    def first_local_only():
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return tf.where(tf.equal(replica % local, 0), share, tf.zeros_like(share))
+
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(first_local_only), axis=None)
+    return total.numpy()

@@ -40,7 +40,8 @@ WORKER = textwrap.dedent(
     student = tiny_model(seed=settings.pop("student_seed") + index)
     slow = settings.pop("slow", 0)
     callbacks = [pykd.FunctionCallback(on_epoch_end=lambda epoch, logs: time.sleep(slow))] if slow else []
-    augment = pykd.Augmentation(rotation_range=15, width_shift_range=0.1, horizontal_flip=True)
+    augment = pykd.Augmentation(rotation_range=15, width_shift_range=0.1, horizontal_flip=True) \
+        if settings.pop("augment", True) else None
     try:
         history = pykd.distill(tiny_model(seed=1), student, {train!r}, directory={directory!r},
                                classes={classes!r}, batch_size=21, verbose=0, strategy=strategy,
@@ -135,6 +136,17 @@ def test_two_workers_sharing_a_checkpoint_dir_agree_and_match_one_process(cluste
     # The chief alone wrote the checkpoint; nothing half-written is left.
     assert sorted(p.name for p in shared.iterdir() if p.name.startswith("pykd-checkpoint")) == ["pykd-checkpoint.npz"]
     assert not [p for p in shared.iterdir() if p.name.endswith((".tmp", ".partial"))]
+
+
+def test_the_teachers_logits_are_computed_once_across_workers(cluster):
+    # Without augmentation the teacher runs once per image before training: each worker on its half.
+    settings = dict(epochs=2, seed=5, student_seed=50, augment=False, cache_images=False)
+    workers = cluster(settings)
+    assert_same_run(workers[0], workers[1], atol=1e-6)
+    (one,) = cluster(settings, n_workers=1)
+    assert_same_run(workers[0], one, atol=1e-4)
+    assert one["rows_read"] == 85 + 2 * 85  # the teacher's pass, then two epochs
+    assert [w["rows_read"] for w in workers] == [43 + 2 * 45, 42 + 2 * 40]
 
 
 def test_workers_killed_mid_run_resume_as_an_uninterrupted_run(cluster, tmp_path):
