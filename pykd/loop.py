@@ -66,6 +66,11 @@ class Steps:
                         aggregation=tf.VariableAggregation.SUM)
             self.train_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
             self.test_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
+            # The step of the epoch whose loss was not finite (-1: none). Set on the device, so
+            # the host reads it now and then instead of after every step; from that step on,
+            # no step changes anything.
+            self.stopped_at = tf.Variable(tf.constant(-1, tf.int64), trainable=False,
+                                          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         # TensorFlow counts traces per code object, so closures or bound methods of every
         # run would share one count and warn about "retracing" after a few runs: each run's
         # steps are callable objects of their own (_Step). run_eagerly runs the very same
@@ -101,7 +106,7 @@ class Steps:
         labels = tf.gather(table, rows)
         return tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)
 
-    def _train_step(self, rows, x, global_rows, draw):
+    def _train_step(self, rows, x, global_rows, draw, step):
         s = self.settings
         labels, mask = self._labels(self.train_labels, rows)
         x = self.spec.to_inputs(x)
@@ -139,20 +144,29 @@ class Steps:
             return tf.constant(True)
 
         tensors = (grads, per_row, hard, soft, logits, labels, mask)
-        # A non-finite step changes nothing, so the student keeps its last good weights.
+
+        def skip(finite):
+            # A non-finite step changes nothing (the student keeps its last good weights) and
+            # stops every later one; the first such step is the one reported.
+            first = tf.logical_and(tf.logical_not(finite), self.stopped_at < 0)
+            self.stopped_at.assign(tf.where(first, tf.cast(step, tf.int64), self.stopped_at))
+            return tf.constant(False)
+
         if self.strategy is None:
-            return tf.cond(finite, lambda: apply(*tensors), lambda: tf.constant(False))
+            ok = tf.logical_and(finite, self.stopped_at < 0)
+            return tf.cond(ok, lambda: apply(*tensors), lambda: skip(finite))
 
         def cross_replica(distribution, finite, tensors):
             # As Keras' LossScaleOptimizer does: the cond must sit in cross-replica
             # context, because apply_gradients synchronises replicas (merge_call).
-            ok = distribution.experimental_local_results(finite)[0]
+            finite = distribution.experimental_local_results(finite)[0]
+            ok = tf.logical_and(finite, self.stopped_at < 0)
 
             def apply_everywhere():
                 distribution.extended.call_for_each_replica(apply, args=tensors)
                 return tf.constant(True)
 
-            return tf.cond(ok, apply_everywhere, lambda: tf.constant(False))
+            return tf.cond(ok, apply_everywhere, lambda: skip(finite))
 
         tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite, tensors))
         return finite
@@ -260,15 +274,32 @@ def train_epoch(
     epoch: int,
     batch_logs: bool,
 ) -> dict[str, float]:
-    """One epoch of `plan.steps` batches; raises NonFiniteLossError on a NaN/Inf step."""
+    """One epoch of `plan.steps` batches; raises NonFiniteLossError on a NaN/Inf step.
+
+    The host does not wait for each step: it looks for a non-finite one every CHECK_STEPS
+    steps and at the end of the epoch (the steps after it have changed nothing).
+    """
     steps.train_sums.assign(tf.zeros(6, tf.float64))
     step = 0
     for drawn in chunks(plan.stream, plan.steps, drawn=True):
         batches = [batch for batch, _ in drawn]
         for (rows, x), (batch, draw) in zip(steps.feed(plan.images, batches), drawn):
             callbacks.on_train_batch_begin(step)
-            if not bool(steps.train_step(rows, x, tf.constant(len(batch), tf.float32), tf.constant(draw, tf.int64))):
-                raise NonFiniteLossError(epoch + 1, step + 1)
+            steps.train_step(rows, x, tf.constant(len(batch), tf.float32), tf.constant(draw, tf.int64),
+                             tf.constant(step, tf.int64))
+            if (step + 1) % CHECK_STEPS == 0 or batch_logs:
+                _raise_if_stopped(steps, epoch)
             callbacks.on_train_batch_end(step, train_means(steps) if batch_logs else {})
             step += 1
+    _raise_if_stopped(steps, epoch)
     return train_means(steps)
+
+
+# Steps between the host's looks for a non-finite step (each look waits for the device).
+CHECK_STEPS = 32
+
+
+def _raise_if_stopped(steps: Steps, epoch: int) -> None:
+    stopped = int(steps.stopped_at.numpy())
+    if stopped >= 0:
+        raise NonFiniteLossError(epoch + 1, stopped + 1)

@@ -11,6 +11,7 @@ import numpy as np
 SCRIPT = textwrap.dedent(
     """
     import json, sys
+    import numpy as np
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -19,7 +20,8 @@ SCRIPT = textwrap.dedent(
     import pykd
     data = pykd.datasets.write_digits({data!r}, size=16)
     out = {{}}
-    for name, strategy in (("one", None), ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    for name, strategy in (("one", None), ("two", mirrored)):
         for cache in (True, False):
             student = tiny_model(seed=2)
             history = pykd.distill(
@@ -30,6 +32,17 @@ SCRIPT = textwrap.dedent(
             out[f"{{name}}-{{cache}}"] = {{"history": history.to_dict(), "replicas": history.params["replicas"],
                                           "image_cache": history.params["image_cache"],
                                           "weights": [w.tolist() for w in student.get_weights()]}}
+    # A NaN under the strategy stops at the step where it happened, the update not applied.
+    keras = pykd.models.keras
+    linear = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
+                               keras.layers.Dense(10, kernel_initializer=keras.initializers.GlorotUniform(seed=3))])
+    try:
+        pykd.train_scratch(linear, data["train_csv"], directory=data["directory"], classes=data["classes"],
+                           batch_size=20, epochs=2, steps_per_epoch=6, optimizer="sgd", learning_rate=1e38, seed=4,
+                           verbose=0, strategy=mirrored)
+    except pykd.NonFiniteLossError as err:
+        out["nan"] = {{"epoch": err.epoch, "step": err.step,
+                      "finite": all(bool(np.isfinite(w).all()) for w in linear.get_weights())}}
     json.dump(out, open(sys.argv[1], "w"))
     """
 )
@@ -43,6 +56,7 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path):
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = json.loads(out.read_text())
+    assert runs["nan"] == {"epoch": 1, "step": 2, "finite": True}
     # The teacher-cache pass makes a second pass over the images, so those runs read decoded copies.
     assert [runs[f"two-{cache}"]["image_cache"] for cache in ("True", "False")] == [True, False]
     for cache in ("True", "False"):
