@@ -33,6 +33,7 @@ check: setup
 
 bench: setup-python
 	$(VENV_PY) benchmarks/bench.py
+	$(VENV_PY) benchmarks/workers.py
 
 clean:
 	rm -rf demo-output build *.egg-info .pytest_cache vignettes/*.html
