@@ -164,7 +164,6 @@ def _teacher_logits(plan: Plan, train_images, teacher_pass: bool, timings: dict)
     return None, lambda x: source.logits(tf.image.resize(x, size))
 
 
-
 def _sharded_logits(plan: Plan, source: ModelTeacher, images) -> np.ndarray:
     """The teacher's logits for every training row, each row computed by one worker only."""
     s = plan.settings
