@@ -122,6 +122,9 @@ def _images(plan: Plan, table, passes: float, resources: ExitStack, timings: dic
     s = plan.settings
     image_dir = s.cache_dir if s.cache_dir is not None else s.checkpoint_dir
     name = "training" if table is plan.train else "validation"
+    # Under several workers each reads its share of every batch: a decoded copy of all
+    # rows pays for itself only if this worker reads more rows than the table holds.
+    passes /= n_workers(s.strategy)
     with timed(timings, "seconds_images"):
         images = image_source(
             s.cache_images, table.paths, plan.spec, cache_dir=image_dir, passes=passes, batch_size=s.batch_size,

@@ -69,6 +69,8 @@ def test_r_and_python_distill_give_the_same_history(digits, tmp_path):
     teacher_path, student_path = str(tmp_path / "teacher.keras"), str(tmp_path / "student.keras")
     pykd.models.save_model(tiny_model(seed=1), teacher_path)
     pykd.models.save_model(tiny_model(seed=2), student_path)
+    # R saves a student given as a file back to it: Python starts from its own copy.
+    python_student = shutil.copy(student_path, tmp_path / "student_for_python.keras")
     script = tmp_path / "from_r.py"
     script.write_text(R_SCRIPT.format(teacher=teacher_path, student=student_path, train=digits["train_csv"],
                                       directory=digits["directory"], validation=digits["validation_csv"],
@@ -79,7 +81,7 @@ def test_r_and_python_distill_give_the_same_history(digits, tmp_path):
     from_r = pd.read_csv(out)
 
     from_python = pykd.distill(
-        teacher_path, student_path, digits["train_csv"], directory=digits["directory"],
+        teacher_path, str(python_student), digits["train_csv"], directory=digits["directory"],
         validation=digits["validation_csv"], classes=digits["classes"], batch_size=16, epochs=3,
         steps_per_epoch=5, validation_steps=7, temperature=2.5, alpha=0.3, seed=11, verbose=0,
         augment=pykd.Augmentation(rotation_range=10, horizontal_flip=True),
