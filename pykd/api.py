@@ -55,6 +55,11 @@ _COMMON_DOC = """
         from it when that is exact (files already at the model's size), the run reads
         more rows than the table holds, and the file fits in half the free disk space;
         True always (resized pixels round to whole grey levels); False never.
+    cache_features: "auto" computes the output of the student's frozen prefix (a frozen
+        backbone: no trainable weights, dropout or noise) once per image and trains only the
+        rest, when there is no augmentation or strategy, the teacher's logits are cached and
+        the table is read more than once; True insists (or says why not), False never.
+        history.params["feature_cache"] tells where the prefix ended and its bytes on disk.
     on_bad_image: "error" stops before training at an unreadable image, naming it;
         "skip" leaves such images out with one warning.
     checkpoint_dir: a folder for an atomic checkpoint after every epoch.
@@ -96,6 +101,7 @@ def distill(
     verbose="auto",
     cache_teacher="auto",
     cache_images="auto",
+    cache_features="auto",
     cache_dir: str | os.PathLike | None = None,
     on_bad_image: str = "error",
     checkpoint_dir: str | os.PathLike | None = None,
@@ -132,19 +138,18 @@ def distill(
         logits then round to ~3 significant digits. "float32" or "bfloat16" forces either.
     cache_teacher: "auto" computes the teacher's logits once per image and reuses them
         every epoch when there is no augmentation; True insists, False never caches.
-    cache_dir: where both caches are kept and reused by later runs; by default
+    cache_dir: where the caches are kept and reused by later runs; by default
         checkpoint_dir, and without either the decoded images go to a temporary
         file deleted at the end of the run.
     """
     options = Options(
-        directory=directory, validation=validation, x_col=x_col, y_col=y_col, classes=classes,
-        image_size=image_size, rescale=rescale, batch_size=batch_size, epochs=epochs,
-        steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-        temperature=temperature, alpha=alpha, teacher_outputs=teacher_outputs, teacher_combine=teacher_combine,
-        teacher_precision=teacher_precision, student_outputs=student_outputs, optimizer=optimizer,
-        learning_rate=learning_rate, augment=augment, last_batch=last_batch, callbacks=callbacks, seed=seed,
-        verbose=verbose, cache_teacher=cache_teacher, cache_images=cache_images, cache_dir=cache_dir,
-        on_bad_image=on_bad_image, checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy,
+        directory=directory, validation=validation, x_col=x_col, y_col=y_col, classes=classes, image_size=image_size,
+        rescale=rescale, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        validation_steps=validation_steps, temperature=temperature, alpha=alpha, teacher_outputs=teacher_outputs,
+        teacher_combine=teacher_combine, teacher_precision=teacher_precision, student_outputs=student_outputs,
+        optimizer=optimizer, learning_rate=learning_rate, augment=augment, last_batch=last_batch, callbacks=callbacks,
+        seed=seed, verbose=verbose, cache_teacher=cache_teacher, cache_images=cache_images, cache_features=cache_features,
+        cache_dir=cache_dir, on_bad_image=on_bad_image, checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy,
         run_eagerly=run_eagerly,
     )  # fmt: skip
     return fit("distill", student, teacher, train, options)
@@ -176,6 +181,7 @@ def train_scratch(
     seed: int | None = None,
     verbose="auto",
     cache_images="auto",
+    cache_features="auto",
     on_bad_image: str = "error",
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
@@ -197,8 +203,8 @@ def train_scratch(
         steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, temperature=1.0, alpha=1.0,
         student_outputs=student_outputs, optimizer=optimizer, learning_rate=learning_rate, augment=augment,
         last_batch=last_batch, callbacks=callbacks, seed=seed, verbose=verbose, cache_teacher=False,
-        cache_images=cache_images, on_bad_image=on_bad_image, checkpoint_dir=checkpoint_dir, resume=resume,
-        strategy=strategy, run_eagerly=run_eagerly,
+        cache_images=cache_images, cache_features=cache_features, on_bad_image=on_bad_image,
+        checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy, run_eagerly=run_eagerly,
     )  # fmt: skip
     return fit("scratch", student, None, train, options)
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._tf import keras, tf
-from .image_cache import image_source
+from .features import Features, FrozenPrefix, prefix_features
+from .image_cache import DecodedImages, image_source
 from .images import FileImages, build_augmenter
 from .loop import EpochPlan, Steps, StepSettings
 from .models import clone_model
@@ -38,6 +39,8 @@ class Run:
     train: EpochPlan
     validation: EpochPlan | None
     teacher_cache: bool
+    image_cache: bool  # the training images were decoded once into a file
+    feature_cache: dict | None  # where the student's cached prefix ends, its output's shape and bytes
     timings: dict = field(default_factory=dict)
     _resources: ExitStack = field(default_factory=ExitStack, repr=False)
 
@@ -73,23 +76,32 @@ def build(plan: Plan) -> Run:
         teacher_pass = isinstance(plan.teacher, ModelTeacher) and (
             s.cache_teacher is True or (s.cache_teacher == "auto" and augmenter is None))
         timings: dict = {}
-        passes = s.epochs * steps / train_stream.steps_per_pass + teacher_pass
-        train_images = _images(plan, plan.train, passes, resources, timings)
+        passes = s.epochs * steps / train_stream.steps_per_pass
+        split = plan.features if s.cache_features is True or passes > 1 else None  # once only: nothing to reuse
+        # With the features cached, the images are read once for them (and once for the teacher).
+        train_images = _images(plan, plan.train, (1 if split else passes) + teacher_pass, resources, timings)
         val_images = None
         if plan.validation is not None:
-            val_images = _images(plan, plan.validation, s.epochs * val_steps / val_stream.steps_per_pass, resources, timings)
+            val_passes = 1 if split else s.epochs * val_steps / val_stream.steps_per_pass
+            val_images = _images(plan, plan.validation, val_passes, resources, timings)
         cached, teacher_fn = _teacher_logits(plan, train_images, teacher_pass, timings)
+        image_cache = isinstance(train_images, DecodedImages)
+        if split is not None:  # from here on the steps read the prefix's outputs instead of images
+            train_images = _features(plan, split, plan.train, train_images, resources, timings)
+            if val_images is not None:
+                val_images = _features(plan, split, plan.validation, val_images, resources, timings)
         compiled = Steps(
             student, optimizer, StepSettings(s.temperature, s.alpha if plan.distilling else 1.0,
                                              plan.student_probabilities, plan.distilling),
             plan.spec, train_labels=plan.train.labels,
             test_labels=None if plan.validation is None else plan.validation.labels,
             teacher_logits_fn=teacher_fn, cached_teacher_logits=cached, augmenter=augmenter,
-            strategy=s.strategy, run_eagerly=s.run_eagerly,
+            strategy=s.strategy, run_eagerly=s.run_eagerly, forward=None if split is None else split.rest,
         )  # fmt: skip
         validation = None if val_images is None else EpochPlan(val_images, val_stream, val_steps)
         return Run(plan, student, optimizer, augmenter, compiled, EpochPlan(train_images, train_stream, steps),
-                   validation, cached is not None, timings, resources)
+                   validation, cached is not None, image_cache, _described(split, train_images, val_images),
+                   timings, resources)
     except BaseException:
         resources.close()
         raise
@@ -132,6 +144,27 @@ def _images(plan: Plan, table, passes: float, resources: ExitStack, timings: dic
         )
     resources.callback(images.close)
     return images
+
+
+def _features(plan: Plan, split: FrozenPrefix, table, images, resources: ExitStack, timings: dict) -> Features:
+    s = plan.settings
+    name = "training" if table is plan.train else "validation"
+    with timed(timings, "seconds_features"):
+        features = prefix_features(
+            split, images, table.paths, s.batch_size, s.cache_dir if s.cache_dir is not None else s.checkpoint_dir,
+            progress_printer(s.verbose, f"Student's frozen layers up to {split.ends_at!r} for {len(table)} {name} "
+                                        "images (once, reused every epoch)"),
+        )
+    resources.callback(features.close)
+    return features
+
+
+def _described(split: FrozenPrefix | None, *sources) -> dict | None:
+    if split is None:
+        return None
+    sources = [f for f in sources if f is not None]
+    return {"ends_at": split.ends_at, "shape": list(sources[0].shape),
+            "bytes": sum(f.n_rows * f.row_bytes for f in sources), "kept": not sources[0].temporary}
 
 
 def _teacher_logits(plan: Plan, train_images, teacher_pass: bool, timings: dict):

@@ -41,48 +41,44 @@ _FREE_SPACE_SHARE = 0.5
 # The file: every row's uint8 pixels, then this footer: a marker and the rows' checksum.
 _FORMAT = "2"
 _MAGIC = b"pykd-u8" + _FORMAT.encode()
-_FOOTER = len(_MAGIC) + hasher().digest_size
 
 
-class DecodedImages:
-    """An image source reading decoded rows from one uint8 file (same batches as FileImages).
+class RowFile:
+    """Rows of one shape and dtype in one flat file, read back by batches of row indices.
 
-    digests: the content digests of the rows' files, when the copy is kept in a
-    cache_dir (the teacher's cache reuses them instead of reading the files again).
-    exact: whether the rows equal the decoded files (no resizing, so no rounding).
+    Any source of batches (FileImages, DecodedImages, the student's prefix features)
+    has .batches(), .dataset(), .rows_read and .close().
     """
 
-    def __init__(self, path: Path, n_rows: int, spec: ImageSpec, *, temporary: bool,
-                 digests: Digests | None = None, exact: bool | None = None):
+    def __init__(self, path: Path, n_rows: int, shape: tuple, dtype, *, temporary: bool):
         self.path = Path(path)
         self.n_rows = n_rows
-        self.spec = spec
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
         self.temporary = temporary
-        self.digests = digests
-        self.exact = exact
-        self.shape = (spec.height, spec.width, spec.channels)
-        self.row_bytes = int(np.prod(self.shape))
+        self.row_bytes = int(np.prod(self.shape)) * self.dtype.itemsize
         self.rows_read = 0  # rows this process was asked to read (under several workers, its share)
 
     def _read(self, batches: Sequence[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(rows, uint8 pixels) per batch, in order, each row read with one preadv call."""
+        """(rows, values) per batch, in order, each row read with one preadv call."""
         self.rows_read += sum(len(b) for b in batches)
         fd = os.open(self.path, os.O_RDONLY)
         try:
             for rows in batches:
                 rows = np.asarray(rows, np.int32)
-                pixels = np.empty((len(rows), self.row_bytes), np.uint8)
+                values = np.empty((len(rows), *self.shape), self.dtype)
+                flat = values.view(np.uint8).reshape(len(rows), self.row_bytes)
                 for i, row in enumerate(rows):
-                    if os.preadv(fd, [pixels[i]], int(row) * self.row_bytes) != self.row_bytes:
+                    if os.preadv(fd, [flat[i]], int(row) * self.row_bytes) != self.row_bytes:
                         raise OSError(f"{self.path} is shorter than its {self.n_rows} rows: delete it to rebuild it.")
-                yield rows, pixels.reshape((len(rows), *self.shape))
+                yield rows, values
         finally:
             os.close(fd)
 
     def batches(self, batches: Sequence[np.ndarray], ahead: int = 2) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
-        """(rows, uint8 pixels) tensors per batch, read `ahead` batches in advance by a thread.
+        """(rows, values) tensors per batch, read `ahead` batches in advance by a thread.
 
-        The pixels stay uint8 (a quarter of float32's bytes); the compiled step converts them.
+        Pixels stay uint8 (a quarter of float32's bytes); the compiled step converts them.
 
         A plain thread rather than tf.data.Dataset.from_generator: that calls back into
         Python through a py_function per batch, which cost the loop several times more.
@@ -101,8 +97,8 @@ class DecodedImages:
 
         def produce():
             try:
-                for rows, pixels in self._read(batches):
-                    if not hand_over((tf.convert_to_tensor(rows), tf.convert_to_tensor(pixels))):
+                for rows, values in self._read(batches):
+                    if not hand_over((tf.convert_to_tensor(rows), tf.convert_to_tensor(values))):
                         return
             except BaseException as err:  # raised again in the consumer
                 hand_over(err)
@@ -123,7 +119,7 @@ class DecodedImages:
     def dataset(self, batches: Sequence[np.ndarray]) -> tf.data.Dataset:
         """The same batches as a tf.data.Dataset, for tf.distribute strategies to split."""
         batches = [np.asarray(b, np.int32) for b in batches]
-        signature = (tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, *self.shape], tf.uint8))
+        signature = (tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, *self.shape], tf.as_dtype(self.dtype)))
         dataset = tf.data.Dataset.from_generator(lambda: self._read(batches), output_signature=signature)
         options = tf.data.Options()
         options.autotune.enabled = False  # as in batches_dataset: per-epoch pipelines end promptly
@@ -133,6 +129,22 @@ class DecodedImages:
         """Delete the file if this run made it for itself."""
         if self.temporary:
             shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+class DecodedImages(RowFile):
+    """An image source reading decoded uint8 rows from one file (same batches as FileImages).
+
+    digests: the content digests of the rows' files, when the copy is kept in a
+    cache_dir (the teacher's cache reuses them instead of reading the files again).
+    exact: whether the rows equal the decoded files (no resizing, so no rounding).
+    """
+
+    def __init__(self, path: Path, n_rows: int, spec: ImageSpec, *, temporary: bool,
+                 digests: Digests | None = None, exact: bool | None = None):
+        super().__init__(path, n_rows, (spec.height, spec.width, spec.channels), np.uint8, temporary=temporary)
+        self.spec = spec
+        self.digests = digests
+        self.exact = exact
 
 
 def cache_name(digests: Sequence[str], spec: ImageSpec) -> str:
@@ -147,30 +159,45 @@ def _write(paths: Sequence[str], spec: ImageSpec, target: Path, batch_size: int,
     """
     rows = np.arange(len(paths))
     batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
-    checksum = hasher()
-    with atomic_file(target) as out:
+
+    def blocks():
         for step, (_, images) in enumerate(FileImages(paths, spec).batches(batches)):
-            block = np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8).tobytes()
-            checksum.update(block)
-            out.write(block)
+            yield np.clip(np.rint(images.numpy()), 0, 255).astype(np.uint8)
             if progress is not None:
                 progress(step + 1, len(batches))
         if digests is not None:
             unchanged(digests, "their decoded copy")
-        out.write(_MAGIC + checksum.digest())
+
+    write_rows(target, blocks(), _MAGIC)
 
 
-def _verified(path: Path, payload: int) -> bool:
+def write_rows(target: Path, blocks, magic: bytes) -> None:
+    """Write the arrays `blocks` yields, then a footer (`magic` and their checksum), atomically into `target`.
+
+    A block raising stops the write and leaves no file; partial files that killed runs left are removed first.
+    """
+    checksum = hasher()
+    remove_abandoned(target)
+    with atomic_file(target) as out:
+        for block in blocks:
+            data = np.ascontiguousarray(block).tobytes()
+            checksum.update(data)
+            out.write(data)
+        out.write(magic + checksum.digest())
+
+
+def verified(path: Path, payload: int, magic: bytes, what: str, instead: str) -> bool:
     """Whether `path` holds `payload` bytes of rows whose checksum matches its footer.
 
     Anything else (short, long, flipped bytes, unreadable) is warned about, naming
-    the file, and not used: the caller decodes the images again and replaces it.
+    the file and `what` it is, and not used: the caller makes it again (`instead`).
     """
     if not path.exists():
         return False
+    footer_size = len(magic) + hasher().digest_size
     try:
         with open(path, "rb", buffering=0) as f:
-            if os.fstat(f.fileno()).st_size != payload + _FOOTER:
+            if os.fstat(f.fileno()).st_size != payload + footer_size:
                 problem = "has the wrong size"
             else:
                 checksum = hasher()
@@ -178,13 +205,13 @@ def _verified(path: Path, payload: int) -> bool:
                 while left and (chunk := f.read(min(left, 1 << 22))):
                     checksum.update(chunk)
                     left -= len(chunk)
-                footer = f.read(_FOOTER)
-                problem = None if footer == _MAGIC + checksum.digest() else "does not match its checksum"
+                footer = f.read(footer_size)
+                problem = None if footer == magic + checksum.digest() else "does not match its checksum"
     except OSError as err:
         problem = f"cannot be read ({err.strerror or err})"
     if problem is None:
         return True
-    warnings.warn(f"The decoded-image cache {str(path)!r} {problem}: not used; the images are decoded again.", stacklevel=4)
+    warnings.warn(f"The {what} {str(path)!r} {problem}: not used; {instead}.", stacklevel=4)
     return False
 
 
@@ -192,7 +219,6 @@ def _write_or_fail(paths, spec: ImageSpec, path: Path, batch_size: int, progress
     """_write, with a DataError naming the file when the disk is full or not writable."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_abandoned(path)
         _write(paths, spec, path, batch_size, progress, digests)
     except OSError as err:
         raise DataError("Could not write decoded images to {path}: {reason}.",
@@ -240,7 +266,7 @@ def image_source(
     if not exact:  # cache_images=True: rounded pixels unless every file has the model's size
         exact = all(size == spec.size for size in image_sizes(paths))
     path = Path(cache_dir) / cache_name(digests, spec)
-    if not _verified(path, payload):
+    if not verified(path, payload, _MAGIC, "decoded-image cache", "the images are decoded again"):
         if setting == "auto" and payload > _free_bytes(path.parent) * _FREE_SPACE_SHARE:
             return files
         _write_or_fail(paths, spec, path, batch_size, progress, digests)

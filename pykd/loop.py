@@ -49,9 +49,14 @@ class Steps:
         augmenter: keras.Model | None = None,
         strategy: tf.distribute.Strategy | None = None,
         run_eagerly: bool = False,
+        forward: keras.Model | None = None,
     ):
+        """forward: the part of the student after its frozen prefix, when batches hold the prefix's
+        outputs (pykd.features) instead of pixels; it shares the student's weights."""
         self.spec = spec  # turns each batch's pixels into model inputs inside the step
         self.student = student
+        self.forward = student if forward is None else forward
+        self.features = forward is not None
         self.optimizer = optimizer
         self.settings = settings
         self.augmenter = augmenter
@@ -98,8 +103,11 @@ class Steps:
 
         return self.strategy.distribute_datasets_from_function(pipeline)
 
+    def _inputs(self, x):
+        return x if self.features else self.spec.to_inputs(x)
+
     def _student_logits(self, x, training):
-        return as_logits(self.student(x, training=training), self.settings.student_probabilities)
+        return as_logits(self.forward(x, training=training), self.settings.student_probabilities)
 
     @staticmethod
     def _labels(table, rows):
@@ -109,7 +117,7 @@ class Steps:
     def _train_step(self, rows, x, global_rows, draw, step):
         s = self.settings
         labels, mask = self._labels(self.train_labels, rows)
-        x = self.spec.to_inputs(x)
+        x = self._inputs(x)
         if self.augmenter is not None:  # a row's view depends on (seed, row, draw) alone
             x = self.augmenter(x, training=True, keys=(rows, draw))
         teacher = None
@@ -173,7 +181,7 @@ class Steps:
 
     def _test_step(self, rows, x):
         labels, mask = self._labels(self.test_labels, rows)
-        logits = self._student_logits(self.spec.to_inputs(x), training=False)
+        logits = self._student_logits(self._inputs(x), training=False)
         hard, _ = row_terms(labels, mask, logits, None, 1.0)
         self._accumulate(self.test_sums, hard, hard, tf.zeros_like(hard), logits, labels, mask)
 

@@ -4,6 +4,7 @@ classifier on keras.applications backbones, and small example models."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._tf import keras
+from ._tf import keras, tf
+from .content import hasher
 from .errors import DataError, Setting, Text, Words, few, kind, shown
 
 __all__ = ["load_model", "save_model", "set_trainable", "count_params", "describe", "example_teacher", "example_student",
@@ -204,7 +206,10 @@ def set_trainable(model: keras.Model, trainable: bool, from_layer: str | None = 
         raise DataError("The layer to start from must be a layer name, or {none} for the whole model, not {value}.",
                         none=None, value=kind(from_layer))
     if from_layer is None:
-        model.trainable = bool(trainable)
+        # Every layer itself: Keras 3 passes model.trainable on neither to nested models
+        # nor to layers frozen one by one (from_layer=...) before.
+        for layer in [*_containers(model), *_flat_layers(model)]:
+            layer.trainable = bool(trainable)
         return model
     layers = _flat_layers(model)
     names = [layer.name for layer in layers]
@@ -219,6 +224,58 @@ def set_trainable(model: keras.Model, trainable: bool, from_layer: str | None = 
     for i, layer in enumerate(layers):
         layer.trainable = bool(trainable) if i >= start else not trainable
     return model
+
+
+def update_digest(digest, model: keras.Model):
+    """`digest` (a content.hasher(), or None for a new one) updated with the model's layers and weights."""
+    digest = hasher() if digest is None else digest
+    digest.update(_architecture(model).encode())
+    for weight in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        digest.update(f"|{value.dtype}{value.shape}|".encode())
+        digest.update(value.tobytes())
+    return digest
+
+
+def _architecture(model: keras.Model) -> str:
+    """Each layer's kind and settings, without names (Keras numbers those per process: conv2d_3).
+
+    Weights alone miss what has none: a Rescaling(1/255), an activation, a Lambda.
+    Freezing is left out: it changes nothing a model computes with training=False.
+    """
+    parts = []
+    for layer in model._flatten_layers(include_self=False):
+        config = {}
+        if not isinstance(layer, keras.Model):  # a nested model's layers are listed themselves
+            try:
+                config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable")}
+            except (NotImplementedError, TypeError, AttributeError):
+                config = {}
+        parts.append(f"{type(layer).__module__}.{type(layer).__qualname__} "
+                     f"{json.dumps(config, sort_keys=True, default=lambda v: type(v).__qualname__)}")
+    return "\n".join(parts)
+
+
+class Forward:
+    """fn(x) in inference mode, as float32, for tf.function: `fn` a model or anything with its call.
+
+    A callable object, not a lambda or a bound method: tf.function counts the traces of
+    every lambda written in one place as one function's, and warns of retracing after a
+    few runs or predict() calls that each trace their own model once.
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, x):
+        out = self.fn(x, training=False) if isinstance(self.fn, keras.Model) else self.fn(x)
+        return keras.ops.cast(out, "float32")
+
+
+def compiled(fn, spec) -> tf.types.experimental.PolymorphicFunction:
+    """Forward(fn) compiled for batches of `spec`'s images of any length (one trace per run's pass)."""
+    batch = tf.TensorSpec([None, spec.height, spec.width, spec.channels], tf.float32)
+    return tf.function(Forward(fn), input_signature=[batch])
 
 
 def count_params(model: keras.Model) -> int:
@@ -384,6 +441,8 @@ def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backb
         5 classes); unfreeze later with set_trainable(model, True, from_layer=...).
     pooling: "max" (as the tutorial) or "avg". dropout: the rate before the Dense layer, in [0, 1).
     The backbone is the layer named "backbone"; its own layers keep Keras' names ("block5a_expand_conv").
+    Its own dropout layers (EfficientNet's stochastic depth) are off: the backbone is a fixed
+    feature extractor, so distill() computes a frozen backbone's output once per image.
     """
     from .checks import one_of, real_number, whole_number  # checks imports this module
 
@@ -414,6 +473,12 @@ def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backb
     model = keras.Model(inputs, outputs, name=f"{backbone}_classifier")
     if path is not None:
         _load_into_model_or_base(model, base, path)
+    for layer in base._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Dropout):
+            # A fixed feature extractor, as keras' transfer-learning guide runs it (training=False):
+            # EfficientNet's stochastic depth off, so a frozen backbone gives the same features
+            # every epoch and distill() computes them once (cache_features).
+            layer.rate = 0.0
     base.trainable = not freeze_backbone
     return model
 

@@ -29,6 +29,7 @@ from .checks import (
     whole_number,
 )
 from .errors import DataError, Setting, few, literal
+from .features import FrozenPrefix, frozen_prefix, no_prefix_error
 from .frames import Table, read_table, resolve_table
 from .images import Augmentation, FileImages, ImageSpec
 from .models import input_shape, load_model, output_kind, output_width, outputs_are_probabilities
@@ -69,6 +70,7 @@ class Options:
     verbose: object = "auto"
     cache_teacher: object = "auto"
     cache_images: object = "auto"
+    cache_features: object = "auto"
     cache_dir: str | os.PathLike | None = None
     on_bad_image: str = "error"
     checkpoint_dir: str | os.PathLike | None = None
@@ -92,6 +94,7 @@ class Settings:
     last_batch: str
     cache_teacher: object
     cache_images: object
+    cache_features: object
     augment: Augmentation | None
     optimizer: object  # an optimizer object, or its class (made under the strategy's scope)
     learning_rate: object
@@ -118,6 +121,7 @@ class Plan:
     teacher: ModelTeacher | TableTeacher | None = None
     options: Options = field(repr=False, default=None)
     teacher_spec: ImageSpec | None = None  # the teacher's own input size, read from the same files
+    features: FrozenPrefix | None = None  # the student split at its frozen prefix, when its output may be cached
 
     @property
     def distilling(self) -> bool:
@@ -158,7 +162,7 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
                 teacher_spec)
     _check_combinations(plan)
     _warn_about_likely_mistakes(plan)
-    return plan
+    return replace(plan, features=_frozen_prefix(plan))
 
 
 def _sample_inputs(table: Table, spec: ImageSpec, n: int = 16):
@@ -173,6 +177,7 @@ def check_settings(options: Options) -> Settings:
     one_of(options.last_batch, "last_batch", ("keep", "drop"))
     one_of(options.cache_teacher, "cache_teacher", ("auto", True, False))
     one_of(options.cache_images, "cache_images", ("auto", True, False))
+    one_of(options.cache_features, "cache_features", ("auto", True, False))
     one_of(options.resume, "resume", (True, False))
     one_of(options.run_eagerly, "run_eagerly", (True, False))
     if options.resume and options.checkpoint_dir is None:
@@ -190,7 +195,8 @@ def check_settings(options: Options) -> Settings:
         seed=whole_number(options.seed, "seed", minimum=0, allow_none=True),
         temperature=temperature, alpha=alpha, verbose=verbosity(options.verbose),
         last_batch=options.last_batch, cache_teacher=options.cache_teacher, cache_images=options.cache_images,
-        augment=Augmentation.coerce(options.augment), optimizer=optimizer, learning_rate=learning_rate,
+        cache_features=options.cache_features, augment=Augmentation.coerce(options.augment),
+        optimizer=optimizer, learning_rate=learning_rate,
         callbacks=tuple(callback_list(options.callbacks)),
         cache_dir=_path(options.cache_dir, "cache_dir"), checkpoint_dir=_path(options.checkpoint_dir, "checkpoint_dir"),
         resume=bool(options.resume), strategy=options.strategy, run_eagerly=bool(options.run_eagerly),
@@ -254,6 +260,34 @@ def _warn_about_likely_mistakes(plan: Plan) -> None:
         if shared:
             warnings.warn(f"{len(shared)} validation images are also training images ({literal(few(shared))}): "
                           "validation accuracy will read higher than on unseen images.", stacklevel=4)
+
+
+def _frozen_prefix(plan: Plan) -> FrozenPrefix | None:
+    """The student split at the end of its frozen prefix, if cache_features allows it and it can apply."""
+    setting = plan.settings.cache_features
+    if setting is False:
+        return None
+    blocked = None
+    if plan.augmented:
+        blocked = DataError("cache_features=True needs augment=None: augmented images change every feature every step.",
+                            "Pass {auto} to cache only when it applies.", auto=Setting("cache_features", "auto"))
+    elif plan.settings.strategy is not None:
+        blocked = DataError("cache_features=True does not work under a tf.distribute strategy yet.",
+                            "Pass {auto}, which trains the whole student under a strategy.",
+                            auto=Setting("cache_features", "auto"))
+    elif isinstance(plan.teacher, ModelTeacher) and plan.settings.cache_teacher is False:
+        blocked = DataError("cache_features=True needs the teacher's logits cached: the teacher reads the images "
+                            "every step, and the step would have only features.",
+                            "Pass {auto} as well, or {features}.", auto=Setting("cache_teacher", "auto"),
+                            features=Setting("cache_features", "auto"))
+    if blocked is not None:
+        if setting is True:
+            raise blocked
+        return None
+    split, reason = frozen_prefix(plan.student)
+    if split is None and setting is True:
+        raise no_prefix_error(plan.student, reason)
+    return split
 
 
 def _check_combinations(plan: Plan) -> None:

@@ -20,7 +20,7 @@ from .checks import check_model_fits, drop_bad_images, image_spec, one_of, whole
 from .errors import DataError, Setting, Text, few
 from .frames import Table, read_table, resolve_table
 from .images import Augmentation, FileImages, ImageSpec, build_augmenter
-from .models import _flat_layers, input_shape, load_model, output_kind, output_width, outputs_are_probabilities
+from .models import Forward, _flat_layers, input_shape, load_model, output_kind, output_width, outputs_are_probabilities
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 # Test-time augmentation: each view is a random left-right flip and a shift of up to 10%.
@@ -65,7 +65,7 @@ class KerasRunner(_Runner):
         self.declared = model_outputs
         self.params = int(self.model.count_params())
         batch = tf.TensorSpec((None, *input_shape(self.model)), tf.float32)  # one trace for every batch size
-        self._forward = tf.function(_Forward(self.model), input_signature=[batch])
+        self._forward = tf.function(Forward(self.model), input_signature=[batch])
 
     def raw(self, x) -> np.ndarray:
         return self._forward(x).numpy()
@@ -74,20 +74,8 @@ class KerasRunner(_Runner):
         return output_kind(self.model, self.declared, "model", x)
 
 
-class _Forward:
-    """model(x) in inference mode, as float32. A callable object, not a lambda: tf.function counts
-    the traces of every lambda written here as one function's, and warns of retracing after a few
-    predict() calls that each trace their own model once."""
-
-    def __init__(self, model: keras.Model):
-        self.model = model
-
-    def __call__(self, x):
-        return tf.cast(self.model(x, training=False), tf.float32)
-
-
 class _View:
-    """One random test-time view of a batch (a callable object for tf.function, as _Forward)."""
+    """One random test-time view of a batch (a callable object for tf.function, as models.Forward)."""
 
     def __init__(self, augmenter):
         self.augmenter = augmenter

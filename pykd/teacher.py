@@ -10,7 +10,6 @@ optionally kept on disk, keyed by the content of each image file, and reused.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import warnings
@@ -27,7 +26,7 @@ from .frames import Table, read_table
 from .image_cache import DecodedImages
 from .images import FileImages, ImageSpec
 from .losses import as_logits
-from .models import load_model, output_width, outputs_are_probabilities
+from .models import compiled, load_model, output_width, outputs_are_probabilities, update_digest
 
 
 class ModelTeacher:
@@ -74,34 +73,11 @@ class ModelTeacher:
         digest = hasher()
         digest.update(f"{_CACHE_FORMAT}|{spec.key()}|{rounded}|{self.probabilities}|{self.combine}|{self.precision}".encode())
         for model in self.models:
-            digest.update(_architecture(model).encode())
-            for weight in model.weights:
-                value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
-                digest.update(f"|{value.dtype}{value.shape}|".encode())
-                digest.update(value.tobytes())
+            update_digest(digest, model)
         return digest.hexdigest()[:32]
 
 
 _CACHE_FORMAT = "teacher-logits-2"  # rows keyed by content digest, with a checksum
-
-
-def _architecture(model: keras.Model) -> str:
-    """Each layer's kind and settings, without names (Keras numbers those per process: conv2d_3).
-
-    Weights alone miss what has none: a Rescaling(1/255), an activation, a Lambda.
-    Freezing changes nothing the teacher computes (it runs with training=False).
-    """
-    parts = []
-    for layer in model._flatten_layers(include_self=False):
-        config = {}
-        if not isinstance(layer, keras.Model):  # a nested model's layers are listed themselves
-            try:
-                config = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable")}
-            except (NotImplementedError, TypeError, AttributeError):
-                config = {}
-        parts.append(f"{type(layer).__module__}.{type(layer).__qualname__} "
-                     f"{json.dumps(config, sort_keys=True, default=lambda v: type(v).__qualname__)}")
-    return "\n".join(parts)
 
 
 @functools.cache
@@ -205,10 +181,9 @@ def compute_logits(teacher: ModelTeacher, images: FileImages, rows: np.ndarray, 
     batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
     out = np.zeros((len(rows), teacher.n_outputs[0]), dtype=np.float32)
     done = 0
+    logits_of = compiled(teacher.logits, images.spec)
     for step, (_, x) in enumerate(images.batches(batches)):
-        # Eager on purpose: a one-off pass, and a tf.function made per run would be traced
-        # anew by every run in the process, which TensorFlow warns about after five.
-        logits = teacher.logits(images.spec.to_inputs(x)).numpy()
+        logits = logits_of(images.spec.to_inputs(x)).numpy()
         out[done:done + len(logits)] = logits
         done += len(logits)
         if progress is not None:

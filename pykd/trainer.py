@@ -14,7 +14,6 @@ from . import checkpoint
 from ._tf import keras
 from .build import Run, build
 from .history import History
-from .image_cache import DecodedImages
 from .loop import run_test, train_epoch
 from .plan import Options, prepare
 from .resume import check_before_start, describe
@@ -168,11 +167,13 @@ def run_params(run: Run) -> dict:
         "student_params": int(run.student.count_params()),
         "teacher_cache": run.teacher_cache,
         "augmented": run.augmenter is not None,
-        "image_cache": isinstance(run.train.images, DecodedImages),
+        "image_cache": run.image_cache,
+        "feature_cache": run.feature_cache,
         "last_batch": s.last_batch,
         "seed": s.seed,
         "replicas": 1 if s.strategy is None else int(s.strategy.num_replicas_in_sync),
         "run_eagerly": s.run_eagerly,
         "seconds_images": run.timings.get("seconds_images", 0.0),
         "seconds_teacher": run.timings.get("seconds_teacher", 0.0),
+        "seconds_features": run.timings.get("seconds_features", 0.0),
     }

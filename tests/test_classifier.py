@@ -50,6 +50,16 @@ def test_frozen_efficientnet_b0_trains_the_tutorials_8965_parameters_then_370785
     set_trainable(model, True, from_layer="block5a_expand_conv")
     assert trainable(model) == 3707853
     assert pykd.models.describe(model)["trainable_params"] == 3707853
+    set_trainable(model, True)  # the whole model, the nested backbone included
+    assert trainable(model) == trainable(classifier("efficientnet_b0", 5, (224, 224, 3), freeze_backbone=False))
+    set_trainable(model, False)
+    assert trainable(model) == 0
+
+
+def test_the_backbone_is_a_fixed_feature_extractor_without_its_stochastic_depth():
+    base = classifier("efficientnet_b0", 5, (32, 32, 3)).get_layer("backbone")
+    drops = [layer for layer in base.layers if isinstance(layer, keras.layers.Dropout)]
+    assert len(drops) == 9 and all(layer.rate == 0 for layer in drops)
 
 
 def test_whole_number_floats_from_r_are_accepted_and_two_dims_mean_rgb():

@@ -1,0 +1,204 @@
+"""The frozen-prefix feature cache: the same training, with the frozen layers computed once per image."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import pykd
+from pykd.features import frozen_prefix
+from pykd.models import classifier, example_teacher, set_trainable
+
+SIZE = 32  # EfficientNet's smallest input
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """60 training and 20 validation digits at 32x32, in the Cassava layout."""
+    data = pykd.datasets.write_digits(tmp_path_factory.mktemp("digits32"), size=SIZE)
+    train = pd.read_csv(data["train_csv"]).head(60)
+    validation = pd.read_csv(data["validation_csv"]).head(20)
+    return dict(directory=data["directory"], train=train, validation=validation, classes=data["classes"])
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    return example_teacher((SIZE, SIZE, 3), 10, seed=1)
+
+
+def frozen_student(unfreeze_from: str | None = None) -> keras.Model:
+    keras.utils.set_random_seed(3)
+    model = classifier("efficientnet_b0", 10, (SIZE, SIZE, 3))
+    return model if unfreeze_from is None else set_trainable(model, True, from_layer=unfreeze_from)
+
+
+def run(teacher, student, images, **options):
+    options = dict(directory=images["directory"], classes=images["classes"], validation=images["validation"],
+                   batch_size=16, epochs=3, seed=0, verbose=0, learning_rate=1e-3) | options
+    return pykd.distill(teacher, student, images["train"], **options)
+
+
+def assert_same_training(cached, uncached):
+    assert cached.params["feature_cache"] is not None and uncached.params["feature_cache"] is None
+    for key, values in uncached.history.items():
+        np.testing.assert_allclose(cached.history[key], values, rtol=1e-5, atol=1e-5, err_msg=key)
+
+
+def sample_pixels(n: int = 12) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (n, SIZE, SIZE, 3)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def frozen_runs(teacher, images):
+    """The tutorial's frozen-base student trained with and without the cache: (cached, uncached) (history, model)."""
+    with_cache, without = frozen_student(), frozen_student()
+    return (run(teacher, with_cache, images, cache_features=True), with_cache), \
+        (run(teacher, without, images, cache_features=False), without)
+
+
+def assert_same_predictions(a: keras.Model, b: keras.Model):
+    x = sample_pixels()
+    a, b = np.asarray(a(x)), np.asarray(b(x))
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_array_equal(a.argmax(1), b.argmax(1))
+
+
+def test_a_frozen_backbone_trains_the_same_with_and_without_the_feature_cache(frozen_runs, images):
+    (cached, with_cache), (uncached, without) = frozen_runs
+    assert cached.params["feature_cache"] == {"ends_at": "pool", "shape": [1280], "bytes": (60 + 20) * 1280 * 4,
+                                              "kept": False}
+    assert cached.params["seconds_features"] > 0
+    assert_same_training(cached, uncached)
+    assert_same_predictions(with_cache, without)
+    # The user's model object holds the trained weights: it scores as the run's last validation epoch.
+    scores = pykd.evaluate(with_cache, images["validation"], directory=images["directory"], classes=images["classes"])
+    assert scores["accuracy"] == pytest.approx(cached.history["val_accuracy"][-1])
+    assert scores["loss"] == pytest.approx(cached.history["val_loss"][-1], rel=1e-5)
+
+
+def test_unfreezing_the_top_blocks_moves_the_end_of_the_cached_prefix(teacher, images):
+    # Fine-tuning at its usual small learning rate: at 1e-3 the unfrozen blocks amplify the
+    # float rounding of features computed in other batches to ~1e-4 in two or three epochs.
+    with_cache, without = frozen_student("block6a_expand_conv"), frozen_student("block6a_expand_conv")
+    cached = run(teacher, with_cache, images, cache_features="auto", learning_rate=1e-4, epochs=2)
+    uncached = run(teacher, without, images, cache_features=False, learning_rate=1e-4, epochs=2)
+    assert cached.params["feature_cache"]["ends_at"] == "block5c_add"
+    assert_same_training(cached, uncached)
+    assert_same_predictions(with_cache, without)
+
+
+def test_kept_features_are_found_again_and_a_damaged_file_is_computed_again(teacher, images, tmp_path):
+    first = run(teacher, frozen_student(), images, cache_dir=tmp_path)
+    assert first.params["feature_cache"]["kept"] is True
+    kept = sorted(tmp_path.glob("features-*.f32"))
+    assert len(kept) == 2  # training and validation rows
+    stamps = [p.stat().st_mtime_ns for p in kept]
+    again = run(teacher, frozen_student(), images, cache_dir=tmp_path)
+    assert [p.stat().st_mtime_ns for p in kept] == stamps  # read, not written
+    assert again.history == first.history
+    for path in kept:
+        data = bytearray(path.read_bytes())
+        data[100] ^= 0xFF
+        path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="prefix-feature cache .* does not match its checksum"):
+        damaged = run(teacher, frozen_student(), images, cache_dir=tmp_path)
+    assert damaged.history == first.history
+
+
+def test_resume_with_cached_features_continues_exactly(frozen_runs, teacher, images, tmp_path):
+    (straight, _), _ = frozen_runs
+    run(teacher, frozen_student(), images, epochs=2, checkpoint_dir=tmp_path)
+    resumed = run(teacher, frozen_student(), images, epochs=3, checkpoint_dir=tmp_path, resume=True)
+    assert resumed.params["feature_cache"] is not None
+    for key, values in straight.history.items():
+        np.testing.assert_allclose(resumed.history[key], values, rtol=1e-6, err_msg=key)
+
+
+def test_a_scratch_run_caches_the_prefix_too(images):
+    options = dict(directory=images["directory"], classes=images["classes"], epochs=1, seed=0, verbose=0)
+    cached = pykd.train_scratch(frozen_student(), images["train"], cache_features=True, **options)
+    uncached = pykd.train_scratch(frozen_student(), images["train"], cache_features=False, **options)
+    assert_same_training(cached, uncached)
+
+
+def conv_then(*layers) -> keras.Model:
+    """A frozen convolution, then `layers`, then a trainable head."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    frozen = keras.layers.Conv2D(4, 3, name="frozen_conv", trainable=False)
+    x = frozen(inputs)
+    for layer in layers:
+        x = layer(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+
+
+@pytest.mark.parametrize("layer, ends_at", [
+    (keras.layers.Dropout(0.5, name="dropout"), "frozen_conv"),
+    (keras.layers.GaussianNoise(0.1, name="noise"), "frozen_conv"),
+    (keras.layers.BatchNormalization(name="trained_bn"), "frozen_conv"),  # it trains
+    (keras.layers.BatchNormalization(name="frozen_bn", trainable=False), "pool"),
+    (keras.layers.Dropout(0.0, name="no_dropout"), "pool"),
+    (keras.layers.ReLU(name="relu"), "pool"),
+])
+def test_the_prefix_stops_before_anything_that_trains_or_is_random(layer, ends_at):
+    split, _ = frozen_prefix(conv_then(layer))
+    assert split.ends_at == ends_at
+
+
+def test_the_prefix_ends_at_a_tensor_the_rest_depends_on_alone():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", trainable=False, name="a")(inputs)
+    b = keras.layers.Conv2D(4, 3, padding="same", trainable=False, name="b")(a)
+    joined = keras.layers.Add(name="joined")([a, b])  # a skip connection: "b" alone is no cut
+    x = keras.layers.Conv2D(4, 3, name="trained")(joined)
+    x = keras.layers.Add(name="skip_over_trained")([x, keras.layers.Cropping2D(1, name="crop")(joined)])
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    split, _ = frozen_prefix(model)
+    assert split.ends_at == "joined"
+    x = sample_pixels(4)[:, :8, :8]
+    np.testing.assert_allclose(np.asarray(split.rest(split.prefix(x))), np.asarray(model(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_a_user_built_frozen_efficientnet_keeps_its_stochastic_depth_so_the_prefix_stops_there():
+    base = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
+    base.trainable = False
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.GlobalMaxPooling2D()(base(inputs, training=False))
+    split, _ = frozen_prefix(keras.Model(inputs, keras.layers.Dense(3)(x)))
+    assert split.ends_at == "block2a_project_bn"  # block2b_drop is a Dropout active in training, even so
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(augment={"horizontal_flip": True}), "cache_features=True needs augment=None"),
+    (dict(cache_teacher=False), "cache_features=True needs the teacher's logits cached"),
+    (dict(strategy="one device"), "does not work under a tf.distribute strategy"),
+])
+def test_cache_features_true_says_why_it_cannot_apply(teacher, images, options, message):
+    if options.get("strategy"):
+        options["strategy"] = pykd.api.tf.distribute.OneDeviceStrategy("/cpu:0")
+    with pytest.raises(pykd.DataError, match=message):
+        run(teacher, frozen_student(), images, cache_features=True, **options)
+
+
+def test_cache_features_true_names_the_layer_that_trains_first(teacher, images):
+    student = set_trainable(frozen_student(), True)
+    with pytest.raises(pykd.DataError, match="has no frozen prefix to cache: its layer 'stem_conv' trains, and no "
+                                             "convolution or dense layer comes before it"):
+        run(teacher, student, images, cache_features=True)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, trainable=False)(keras.layers.Dropout(0.5, name="dropout")(inputs))
+    dropout_first = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    with pytest.raises(pykd.DataError, match=r"its layer 'dropout' \(Dropout\) is random or acts differently"):
+        frozen_error(dropout_first)
+
+
+def frozen_error(model):
+    from pykd.features import no_prefix_error
+
+    split, reason = frozen_prefix(model)
+    assert split is None
+    raise no_prefix_error(model, reason)
