@@ -147,9 +147,10 @@ def _why(name: str, flat: keras.Model) -> str:
 
 def no_prefix_error(model: keras.Model, reason: str) -> DataError:
     return DataError(
-        "cache_features=True, but the student {name} has no frozen prefix to cache: {reason}.",
-        "Freeze the backbone (pykd.classifier() does, and turns its dropout off), or pass {auto}.",
-        name=model.name, reason=Text(reason), auto=Setting("cache_features", "auto"),
+        "{insist}, but the student {name} has no frozen prefix to cache: {reason}.",
+        "Freeze its backbone (a classifier built by pykd has its backbone frozen, without dropout), or pass {auto}.",
+        insist=Setting("cache_features", True), name=model.name, reason=Text(reason),
+        auto=Setting("cache_features", "auto"),
     )
 
 

@@ -425,7 +425,7 @@ class ImagenetPreprocessing(keras.layers.Layer):
 
 
 def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backbone: bool = True,
-               pooling: str = "max", dropout: float = 0.5) -> keras.Model:
+               pooling: str = "max", dropout: float = 0.5, seed: int | None = None) -> keras.Model:
     """The Cassava tutorial's transfer-learning design on any keras.applications backbone.
 
     The backbone without its top, global max (or average) pooling, BatchNormalization,
@@ -440,6 +440,7 @@ def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backb
     freeze_backbone: True trains only the head (8,965 parameters for EfficientNet-B0 and
         5 classes); unfreeze later with set_trainable(model, True, from_layer=...).
     pooling: "max" (as the tutorial) or "avg". dropout: the rate before the Dense layer, in [0, 1).
+    seed: fixes the random weights and the dropout's random stream (None: a random start).
     The backbone is the layer named "backbone"; its own layers keep Keras' names ("block5a_expand_conv").
     Its own dropout layers (EfficientNet's stochastic depth) are off: the backbone is a fixed
     feature extractor, so distill() computes a frozen backbone's output once per image.
@@ -460,7 +461,10 @@ def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backb
     if not isinstance(freeze_backbone, bool):
         raise DataError("freeze_backbone must be {true} or {false}, not {value}.", true=True, false=False,
                         value=shown(freeze_backbone))
+    seed = whole_number(seed, "seed", minimum=0, allow_none=True)
     path = _backbone_weights(weights)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     base = _backbone(backbone, constructor, shape, weights == "imagenet")
     layers = keras.layers
     inputs = keras.Input(shape, name="image")

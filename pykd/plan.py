@@ -267,19 +267,20 @@ def _frozen_prefix(plan: Plan) -> FrozenPrefix | None:
     setting = plan.settings.cache_features
     if setting is False:
         return None
+    insist, auto = Setting("cache_features", True), Setting("cache_features", "auto")
     blocked = None
     if plan.augmented:
-        blocked = DataError("cache_features=True needs augment=None: augmented images change every feature every step.",
-                            "Pass {auto} to cache only when it applies.", auto=Setting("cache_features", "auto"))
+        blocked = DataError("{insist} needs {none}: augmented images change every feature every step.",
+                            "Pass {auto} to cache only when it applies.", insist=insist, none=Setting("augment", None),
+                            auto=auto)
     elif plan.settings.strategy is not None:
-        blocked = DataError("cache_features=True does not work under a tf.distribute strategy yet.",
-                            "Pass {auto}, which trains the whole student under a strategy.",
-                            auto=Setting("cache_features", "auto"))
+        blocked = DataError("{insist} does not work under a tf.distribute strategy yet.",
+                            "Pass {auto}, which trains the whole student under a strategy.", insist=insist, auto=auto)
     elif isinstance(plan.teacher, ModelTeacher) and plan.settings.cache_teacher is False:
-        blocked = DataError("cache_features=True needs the teacher's logits cached: the teacher reads the images "
-                            "every step, and the step would have only features.",
-                            "Pass {auto} as well, or {features}.", auto=Setting("cache_teacher", "auto"),
-                            features=Setting("cache_features", "auto"))
+        blocked = DataError("{insist} needs the teacher's logits cached: with {off} the teacher reads the "
+                            "images every step, and the step would have only features.",
+                            "Pass {teacher} as well, or {auto}.", insist=insist, off=Setting("cache_teacher", False),
+                            teacher=Setting("cache_teacher", "auto"), auto=auto)
     if blocked is not None:
         if setting is True:
             raise blocked

@@ -90,7 +90,10 @@
 #'   `optimizer`, `learning_rate`, `last_batch` (`"keep"` or `"drop"`),
 #'   `cache_teacher`, `cache_images` (`"auto"` decodes every image once into
 #'   a file and reads later epochs from it when that is exact; `TRUE`,
-#'   `FALSE`), `cache_dir`, `on_bad_image` (`"error"` or `"skip"`),
+#'   `FALSE`), `cache_features` (`"auto"` computes a frozen backbone's output
+#'   once per image and trains only the layers after it, when there is no
+#'   augmentation; `TRUE` insists, `FALSE` never; the history's
+#'   `params$feature_cache` says where the cached part ends), `cache_dir`, `on_bad_image` (`"error"` or `"skip"`),
 #'   `checkpoint_dir` (a folder to save a checkpoint in after every epoch),
 #'   `resume` (`TRUE` continues the run saved in `checkpoint_dir`),
 #'   `strategy`, `callbacks` (a Keras callback or a list of them) and
@@ -142,7 +145,7 @@ distill <- function(teacher, student, df, directory = NULL, validation = NULL,
 #' @param ... Further `pykd` options, by their Python names, as for
 #'   [distill()]: `optimizer`, `learning_rate`, `last_batch`,
 #'   `on_bad_image`, `checkpoint_dir`, `resume`, `strategy`, `callbacks`,
-#'   `student_outputs`, `cache_images` and `run_eagerly`.
+#'   `student_outputs`, `cache_images`, `cache_features` and `run_eagerly`.
 #' @return An [rkd_history].
 #' @export
 #' @examples
@@ -175,7 +178,7 @@ train_scratch <- function(student, df, directory = NULL, validation = NULL,
 scratch_options <- c("optimizer", "learning_rate", "last_batch",
                      "on_bad_image", "checkpoint_dir", "resume", "strategy",
                      "callbacks", "student_outputs", "cache_images",
-                     "run_eagerly")
+                     "cache_features", "run_eagerly")
 distill_options <- c("teacher_outputs", scratch_options, "cache_teacher",
                      "cache_dir", "teacher_combine", "teacher_precision")
 

@@ -143,6 +143,13 @@ format.rkd_history <- function(x, ...) {
       "(1 - alpha) x distillation loss at temperature ", format(p$temperature)
     ))
   }
+  if (!is.null(p$feature_cache)) {
+    values <- prod(unlist(p$feature_cache$shape))
+    lines <- c(lines, paste0(
+      "Cached:   the student's frozen layers up to '", p$feature_cache$ends_at,
+      "', computed once per image (", big(values), " values each)"
+    ))
+  }
   if (n_epochs > 0) {
     last <- m[n_epochs, setdiff(names(m), hidden_columns(x)), drop = FALSE]
     values <- unlist(last)

@@ -136,6 +136,12 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
 #' the top blocks too. The backbone is the layer named `"backbone"`; its own
 #' layers keep their `keras` names, such as `"block5a_expand_conv"`.
 #'
+#' The backbone is a fixed feature extractor: its own dropout (EfficientNet's
+#' stochastic depth) is off. A frozen backbone then computes the same output
+#' every epoch, so [distill()] computes it once per image and trains only the
+#' head (`cache_features = "auto"`); after [rkd_unfreeze()] the cached part
+#' ends before the first unfrozen block.
+#'
 #' @param backbone Name of the network, in snake case: for example
 #'   `"efficientnet_b0"`, `"mobilenet_v3_small"`, `"resnet50"` or
 #'   `"convnext_tiny"` (an unknown name is refused with the list of known
@@ -150,6 +156,7 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
 #' @param freeze_backbone If `TRUE`, only the head is trained.
 #' @param pooling `"max"` (as in the tutorial) or `"avg"`.
 #' @param dropout Dropout rate before the last layer, in \[0, 1).
+#' @param seed Seed for the random weights and the dropout, or `NULL`.
 #' @return A Keras model (a Python object).
 #' @seealso [rkd_freeze()], [rkd_save_weights()], [distill()].
 #' @export
@@ -161,7 +168,7 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
 #' }
 rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
                            freeze_backbone = TRUE, pooling = "max",
-                           dropout = 0.5) {
+                           dropout = 0.5, seed = NULL) {
   py_call(
     pykd()$models$classifier,
     py_value(backbone),
@@ -171,6 +178,7 @@ rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
     freeze_backbone = py_value(freeze_backbone),
     pooling = py_value(pooling),
     dropout = py_value(dropout),
+    seed = as_nullable_integer(seed),
     .call = environment()
   )
 }
