@@ -34,6 +34,7 @@ check: setup
 bench: setup-python
 	$(VENV_PY) benchmarks/bench.py
 	$(VENV_PY) benchmarks/workers.py
+	$(VENV_PY) benchmarks/frozen.py
 
 clean:
 	rm -rf demo-output build *.egg-info .pytest_cache vignettes/*.html

@@ -20,12 +20,13 @@ import bench_models as bm
 from pykd._tf import keras, tf
 
 
-def file_dataset(paths, labels, *, seed: int, augmenter=None, augment_in_pipeline: bool = False) -> tf.data.Dataset:
+def file_dataset(paths, labels, *, seed: int, augmenter=None, augment_in_pipeline: bool = False,
+                 batch_size: int = bm.BATCH_SIZE, shape=bm.IMAGE_SHAPE) -> tf.data.Dataset:
     rows = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
     ds = (
         rows.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-        .map(lambda p, y: (bm.decode(p), tf.cast(y, tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(bm.BATCH_SIZE)
+        .map(lambda p, y: (bm.decode(p, shape), tf.cast(y, tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size)
     )
     if augment_in_pipeline and augmenter is not None:
         # The built-in Distiller feeds the same x to teacher and student, so the

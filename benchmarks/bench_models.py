@@ -111,17 +111,21 @@ def _digit_pixels(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images[pick], labels[pick]
 
 
-def write_images(directory: Path, n: int, seed: int = 0) -> pd.DataFrame:
-    """Write n distinct 64x64 RGB JPEGs (tinted, upscaled digits) and return the image_id,label table."""
+def write_images(directory: Path, n: int, seed: int = 0, shape=IMAGE_SHAPE, n_classes: int = N_CLASSES) -> pd.DataFrame:
+    """Write n distinct RGB JPEGs of `shape` (tinted, upscaled digits) and return the image_id,label table.
+
+    Labels are the digit modulo n_classes (frozen.py's Cassava-style table has 5 classes).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     images, labels = _digit_pixels(n, seed)
+    labels = labels % n_classes
     rng = np.random.default_rng(seed)
     ids = []
     for i, (pixels, _) in enumerate(zip(images, labels)):
         tint = rng.uniform(0.6, 1.0, size=3)
         rgb = np.stack([pixels * tint[c] for c in range(3)], axis=-1).astype(np.uint8)
         image_id = f"img_{i:05d}.jpg"
-        Image.fromarray(rgb).resize(IMAGE_SHAPE[:2], Image.BILINEAR).save(directory / image_id, quality=95)
+        Image.fromarray(rgb).resize(shape[:2], Image.BILINEAR).save(directory / image_id, quality=95)
         ids.append(image_id)
     return pd.DataFrame({"image_id": ids, "label": labels})
 
@@ -139,10 +143,10 @@ def replicate(table: pd.DataFrame, src: Path, dst: Path, n: int) -> pd.DataFrame
     return pd.DataFrame({"image_id": ids, "label": labels})
 
 
-def decode(path: tf.Tensor) -> tf.Tensor:
-    """The same ops pykd.images.decode runs for a 64x64x3, unscaled spec (for the baselines' tf.data)."""
+def decode(path: tf.Tensor, shape=IMAGE_SHAPE) -> tf.Tensor:
+    """The same ops pykd.images.decode runs for an unscaled spec of `shape` (for the baselines' tf.data)."""
     raw = tf.io.read_file(path)
-    image = tf.io.decode_image(raw, channels=IMAGE_SHAPE[2], expand_animations=False)
-    image = tf.image.resize(tf.cast(image, tf.float32), IMAGE_SHAPE[:2])
-    image.set_shape(IMAGE_SHAPE)
+    image = tf.io.decode_image(raw, channels=shape[2], expand_animations=False)
+    image = tf.image.resize(tf.cast(image, tf.float32), shape[:2])
+    image.set_shape(shape)
     return image
