@@ -113,6 +113,8 @@ def _in_scope(plan: Plan, seed: int | None):
     with s.strategy.scope() if s.strategy is not None else nullcontext():
         # Variables must live under the strategy's scope: train a twin, copied back at the end.
         student = clone_model(plan.student) if s.strategy is not None else plan.student
+        if seed is not None:
+            reseed_random_layers(student, seed)
         augmenter = build_augmenter(s.augment, seed)
         if augmenter is not None:
             augmenter.build((None, plan.spec.height, plan.spec.width, plan.spec.channels))
@@ -128,6 +130,18 @@ def _in_scope(plan: Plan, seed: int | None):
         # Built now so that callbacks can read the metric's direction (accuracy: higher is better).
         student._compile_metrics.build(tf.zeros((1,), tf.int32), tf.zeros((1, plan.n_classes)))
     return student, optimizer, augmenter
+
+
+def reseed_random_layers(model: keras.Model, seed: int) -> None:
+    """Start the model's dropout and noise layers' random streams from the run's seed.
+
+    Each such layer draws from a seed generator made when the model was built, from
+    Keras' global state at that moment, so two students with equal weights would draw
+    different masks under the same seed= without this.
+    """
+    states = [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
+    for i, state in enumerate(states):
+        state.assign(np.array([(seed * 1_000_003 + i) % 2**31, 0]).astype(state.dtype))
 
 
 def _images(plan: Plan, table, passes: float, resources: ExitStack, timings: dict):

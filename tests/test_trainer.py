@@ -82,6 +82,16 @@ def test_eager_and_compiled_runs_give_the_same_history(small):
     np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-6, atol=1e-6)
 
 
+def test_seed_fixes_the_dropout_masks_whatever_random_state_the_student_was_built_in(small):
+    def student_with_dropout():
+        return keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                                 keras.layers.Flatten(), keras.layers.Dropout(0.5), keras.layers.Dense(3)])
+
+    first, second = student_with_dropout(), student_with_dropout()  # different seed generators
+    second.set_weights(first.get_weights())
+    assert _distill(small, student=first).history == _distill(small, student=second).history
+
+
 def test_a_loss_scale_optimizer_trains_like_its_inner_optimizer(small):
     plain = _distill(small, optimizer=keras.optimizers.Adam(1e-3))
     scaled = _distill(small, optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3)))
