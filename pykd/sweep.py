@@ -9,7 +9,7 @@ import pandas as pd
 
 from ._tf import keras
 from .api import distill
-from .checks import loss_settings
+from .checks import loss_settings, one_of
 from .errors import DataError, Setting, Words, kind
 from .images import Augmentation
 from .models import load_model
@@ -28,6 +28,7 @@ def sweep(
     x_col: str = "image_id",
     classes: Sequence[str] | None = None,
     verbose: int = 0,
+    keep_best: bool = False,
     **options,
 ) -> pd.DataFrame:
     """Distill a fresh copy of `student` (same initial weights) for every (temperature, alpha).
@@ -37,12 +38,21 @@ def sweep(
     and best_val_accuracy when validated.
 
     teacher, student, train, directory, x_col, classes: as for distill(); the student
-    itself is left unchanged (each setting trains a copy).
+    itself is left unchanged (each setting trains a copy), unless keep_best.
     temperatures, alphas: the grid; every pair is one run.
     verbose: as for distill() (quiet by default).
+    keep_best: give `student` the weights of the setting with the highest final
+        val_accuracy (ties: the lower final val_loss), marked in a "best" column; it needs
+        `validation`. The table's attrs["student"] is that model (the one passed, or
+        loaded from its path).
     options: any other distill() option (epochs, batch_size, validation, augment, ...).
     """
     pairs = grid(temperatures, alphas)
+    one_of(keep_best, "keep_best", (True, False))
+    if keep_best and options.get("validation") is None:
+        raise DataError("{keep} picks the setting by its validation accuracy, and no validation table was given.",
+                        "Pass a validation table (of images not trained on), or leave {off}.",
+                        keep=Setting("keep_best", True), off=Setting("keep_best", False))
     student = load_model(student, role="student")
     initial = student.get_weights()
     augment = Augmentation.coerce(options.get("augment"))
@@ -55,7 +65,7 @@ def sweep(
         )
         options.pop("teacher_outputs", None)
         options.pop("teacher_precision", None)
-    rows = []
+    rows, best, best_weights = [], None, None
     for temperature, alpha in pairs:
         fresh = keras.models.clone_model(student)
         fresh.set_weights(initial)
@@ -66,8 +76,19 @@ def sweep(
         row.pop("epoch", None)
         if "val_accuracy" in last:
             row["best_val_accuracy"] = float(history.to_frame()["val_accuracy"].max())
+        score = (last.get("val_accuracy", float("nan")), -last.get("val_loss", float("nan")))
+        if keep_best and np.all(np.isfinite(score)) and (best is None or score > best[0]):
+            best, best_weights = (score, len(rows)), fresh.get_weights()
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if keep_best:
+        if best_weights is None:
+            raise DataError("No setting of the sweep ended with a finite validation accuracy and loss: "
+                            "there is no best student to keep.", "Look at the table of a sweep without keep_best.")
+        student.set_weights(best_weights)
+        table["best"] = table.index == best[1]
+        table.attrs["student"] = student
+    return table
 
 
 def grid(temperatures, alphas) -> list[tuple[float, float]]:

@@ -78,6 +78,22 @@ def test_sweep_gives_one_row_per_setting_from_the_same_start(digits):
     assert all(np.array_equal(a, b) for a, b in zip(start, student.get_weights()))  # the original is untouched
 
 
+def test_sweep_can_keep_the_student_of_the_best_setting(digits):
+    student = tiny_model(seed=2)
+    options = dict(directory=digits["directory"], classes=digits["classes"], epochs=2, steps_per_epoch=4,
+                   batch_size=16, seed=0)
+    table = pykd.sweep(tiny_model(seed=1), student, digits["train_csv"], validation=digits["validation_csv"],
+                       temperatures=[1, 4], alphas=[0.1, 0.9], keep_best=True, **options)
+    assert table["best"].sum() == 1 and table.attrs["student"] is student
+    best = table[table["best"]].iloc[0]
+    assert best["val_accuracy"] == table["val_accuracy"].max()
+    scores = pykd.evaluate(student, digits["validation_csv"], directory=digits["directory"], classes=digits["classes"])
+    assert scores["accuracy"] == pytest.approx(best["val_accuracy"])
+    assert scores["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    with pytest.raises(pykd.DataError, match="keep_best=True picks the setting by its validation accuracy"):
+        pykd.sweep(tiny_model(seed=1), student, digits["train_csv"], keep_best=True, **options)
+
+
 def test_teacher_cache_on_disk_is_keyed_by_weights_and_reused(digits, run, tmp_path):
     teacher = tiny_model(seed=1)
     first = run(teacher, cache_dir=tmp_path / "cache").to_frame()

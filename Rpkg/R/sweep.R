@@ -8,10 +8,15 @@
 #' @inheritParams distill
 #' @param temperatures Temperatures to try (each > 0).
 #' @param alphas Values of `alpha` to try (each in \[0, 1\]).
+#' @param keep_best If `TRUE`, `student` ends with the weights of the
+#'   setting with the highest final `val_accuracy` (ties: the lower final
+#'   `val_loss`), marked `TRUE` in a `best` column; needs `validation`. A
+#'   student given as a file is saved back to it.
 #' @param ... Further `pykd` options, as for [distill()].
 #' @return A data frame with columns `temperature`, `alpha`, `epochs`, the
 #'   final epoch's metrics and, with a validation table,
-#'   `best_val_accuracy`; one row per setting.
+#'   `best_val_accuracy` (and `best` with `keep_best = TRUE`); one row per
+#'   setting.
 #' @export
 #' @examples
 #' \dontrun{
@@ -28,21 +33,29 @@ rkd_sweep <- function(teacher, student, df, directory,
                       classes = NULL, image_size = NULL, rescale = NULL,
                       batch_size = 32, epochs = 10, steps_per_epoch = NULL,
                       validation_steps = NULL, augment = NULL, seed = NULL,
-                      verbose = TRUE, ...) {
+                      verbose = TRUE, keep_best = FALSE, ...) {
   call <- environment()
   check_flag(verbose, "verbose", call = call)
+  check_flag(keep_best, "keep_best", call = call)
   args <- c(
     run_args(df, directory, validation, x_col, y_col, classes, image_size,
              rescale, batch_size, epochs, steps_per_epoch, validation_steps,
              augment, seed, call),
     # Always lists, so that one value is a sweep of one.
     list(temperatures = as.list(py_value(temperatures)),
-         alphas = as.list(py_value(alphas))),
+         alphas = as.list(py_value(alphas)),
+         keep_best = keep_best),
     check_options(list(...), distill_options, call = call)
   )
   train <- args$train
   args$train <- NULL
   module <- pykd()
+  # The best student, when kept, is saved back to a file it came from.
+  student_file <- if (keep_best && is.character(student) && length(student) == 1) student
+  if (!is.null(student_file)) {
+    student <- py_call(module$models$load_model, path.expand(student_file),
+                       role = "student", .call = call)
+  }
   if (verbose) {
     # pykd runs the settings in this order: every alpha for each temperature.
     grid <- expand.grid(alpha = unlist(args$alphas),
@@ -61,7 +74,11 @@ rkd_sweep <- function(teacher, student, df, directory,
     list(module$sweep, model_arg(teacher), model_arg(student), train),
     args, list(.call = call, .convert = FALSE)
   ))
-  py_frame_to_df(frame, call = call)
+  result <- py_frame_to_df(frame, call = call)
+  if (!is.null(student_file)) {
+    save_student_back(student, student_file)
+  }
+  result
 }
 
 # "Setting 2 of 4: temperature 2, alpha 0.5; 1 epoch of ...", when that run

@@ -238,6 +238,26 @@ test_that("rkd_sweep() gives one row per setting", {
   expect_type(res$loss, "double")
 })
 
+test_that("rkd_sweep(keep_best = TRUE) leaves the student with the best setting's weights", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  models <- rkd_example_models(seed = 13)
+  res <- rkd_sweep(models$teacher, models$student, ex$train, ex$directory,
+                   validation = ex$validation, classes = ex$classes,
+                   temperatures = c(2, 4), alphas = 0.5, batch_size = 16,
+                   epochs = 1, steps_per_epoch = 3, rescale = 1 / 255,
+                   verbose = FALSE, keep_best = TRUE)
+  expect_equal(sum(res$best), 1)
+  expect_equal(res$val_accuracy[res$best], max(res$val_accuracy))
+  scores <- rkd_evaluate(models$student, ex$validation, ex$directory,
+                         classes = ex$classes, rescale = 1 / 255)
+  expect_equal(scores[["accuracy"]], res$val_accuracy[res$best])
+  expect_snapshot(error = TRUE,
+    rkd_sweep(models$teacher, models$student, ex$train, ex$directory,
+              classes = ex$classes, verbose = FALSE, keep_best = TRUE)
+  )
+})
+
 test_that("rkd_sweep() settings are refused by pykd", {
   ex <- local_example_data()
   t <- test_models()$teacher
