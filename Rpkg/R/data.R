@@ -58,6 +58,20 @@ py_path <- function(x) {
   py_value(x)
 }
 
+# The arguments of every pykd function that reads a table's images, as plain
+# Python values (`classes` already resolved, e.g. by factor_classes()).
+image_args <- function(directory, x_col, classes, image_size, rescale,
+                       batch_size) {
+  list(
+    directory = py_path(directory),
+    x_col = py_value(x_col),
+    classes = classes_arg(classes),
+    image_size = as_nullable_integer(image_size),
+    rescale = py_value(rescale),
+    batch_size = as_nullable_integer(batch_size)
+  )
+}
+
 # Class names as text in class-id order (a factor gives its levels), always a
 # list: a single name reaches pykd as a list of one, which it refuses.
 classes_arg <- function(classes) {

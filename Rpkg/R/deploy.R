@@ -58,17 +58,9 @@ rkd_predict <- function(model, df = NULL, directory, x_col = "image_id",
   call <- environment()
   table <- if (!is.null(df)) table_arg(df, "df", call = call)
   args <- c(
-    list(
-      pykd()$predict, model_arg(model), table,
-      directory = py_path(directory),
-      x_col = py_value(x_col),
-      classes = classes_arg(classes),
-      image_size = as_nullable_integer(image_size),
-      rescale = py_value(rescale),
-      batch_size = as_nullable_integer(batch_size),
-      tta = as_nullable_integer(tta),
-      on_bad_image = py_value(on_bad_image)
-    ),
+    list(pykd()$predict, model_arg(model), table),
+    image_args(directory, x_col, classes, image_size, rescale, batch_size),
+    list(tta = as_nullable_integer(tta), on_bad_image = py_value(on_bad_image)),
     check_options(list(...), "model_outputs", call = call),
     list(.call = call, .convert = FALSE)
   )
@@ -149,17 +141,12 @@ rkd_compare <- function(models, df, directory, x_col = "image_id",
   call <- environment()
   check_model_list(models, call = call)
   table <- table_arg(df, "df", call = call)
-  frame <- py_call(
-    pykd()$compare, lapply(models, model_arg), table,
-    directory = py_path(directory),
-    x_col = py_value(x_col),
-    y_col = py_value(y_col),
-    classes = classes_arg(factor_classes(classes, y_col, df)),
-    image_size = as_nullable_integer(image_size),
-    rescale = py_value(rescale),
-    batch_size = as_nullable_integer(batch_size),
-    .call = call, .convert = FALSE
-  )
+  frame <- do.call(py_call, c(
+    list(pykd()$compare, lapply(models, model_arg), table),
+    image_args(directory, x_col, factor_classes(classes, y_col, df),
+               image_size, rescale, batch_size),
+    list(y_col = py_value(y_col), .call = call, .convert = FALSE)
+  ))
   py_frame_to_df(frame, call = call)
 }
 

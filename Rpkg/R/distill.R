@@ -187,24 +187,24 @@ distill_options <- c("teacher_outputs", scratch_options, "cache_teacher",
 run_args <- function(df, directory, validation, x_col, y_col, classes,
                      image_size, rescale, batch_size, epochs,
                      steps_per_epoch, validation_steps, augment, seed, call) {
-  list(
-    train = table_arg(df, "df", call = call),
-    directory = py_path(directory),
-    validation = if (!is.null(validation)) {
-      table_arg(validation, "validation", call = call)
-    },
-    x_col = py_value(x_col),
-    y_col = py_value(y_col),
-    classes = classes_arg(factor_classes(classes, y_col, df, validation)),
-    image_size = as_nullable_integer(image_size),
-    rescale = py_value(rescale),
-    batch_size = as_nullable_integer(batch_size),
-    epochs = as_nullable_integer(epochs),
-    steps_per_epoch = as_nullable_integer(steps_per_epoch),
-    validation_steps = as_nullable_integer(validation_steps),
-    augment = augment_arg(augment),
-    seed = as_nullable_integer(seed),
-    verbose = 0L
+  c(
+    list(
+      train = table_arg(df, "df", call = call),
+      validation = if (!is.null(validation)) {
+        table_arg(validation, "validation", call = call)
+      },
+      y_col = py_value(y_col)
+    ),
+    image_args(directory, x_col, factor_classes(classes, y_col, df, validation),
+               image_size, rescale, batch_size),
+    list(
+      epochs = as_nullable_integer(epochs),
+      steps_per_epoch = as_nullable_integer(steps_per_epoch),
+      validation_steps = as_nullable_integer(validation_steps),
+      augment = augment_arg(augment),
+      seed = as_nullable_integer(seed),
+      verbose = 0L
+    )
   )
 }
 

@@ -28,17 +28,10 @@ rkd_evaluate <- function(model, df, directory, x_col = "image_id",
   call <- environment()
   table <- table_arg(df, "df", call = call)
   args <- c(
-    list(
-      pykd()$evaluate, model_arg(model), table,
-      directory = py_path(directory),
-      x_col = py_value(x_col),
-      y_col = py_value(y_col),
-      classes = classes_arg(factor_classes(classes, y_col, df)),
-      image_size = as_nullable_integer(image_size),
-      rescale = py_value(rescale),
-      batch_size = as_nullable_integer(batch_size),
-      on_bad_image = py_value(on_bad_image)
-    ),
+    list(pykd()$evaluate, model_arg(model), table),
+    image_args(directory, x_col, factor_classes(classes, y_col, df),
+               image_size, rescale, batch_size),
+    list(y_col = py_value(y_col), on_bad_image = py_value(on_bad_image)),
     check_options(list(...), "model_outputs", call = call),
     list(.call = call)
   )
@@ -93,16 +86,9 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
   call <- environment()
   table <- table_arg(df, "df", call = call)
   args <- c(
-    list(
-      pykd()$teacher_logits, model_arg(teacher), table,
-      directory = py_path(directory),
-      x_col = py_value(x_col),
-      classes = classes_arg(classes),
-      image_size = as_nullable_integer(image_size),
-      rescale = py_value(rescale),
-      batch_size = as_nullable_integer(batch_size),
-      path = py_path(path)
-    ),
+    list(pykd()$teacher_logits, model_arg(teacher), table),
+    image_args(directory, x_col, classes, image_size, rescale, batch_size),
+    list(path = py_path(path)),
     check_options(list(...), teacher_logits_options, call = call),
     list(.call = call, .convert = FALSE)
   )
