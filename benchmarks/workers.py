@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+
+from pykd.workers import loopback_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,18 +73,8 @@ def write_images(folder: Path, n: int) -> Path:
     return table
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run(workers: int, script: Path, table: Path, directory: Path, out: Path, epochs: int) -> list[dict]:
-    ports = free_ports(workers) if workers > 1 else [0]
+    ports = loopback_ports(workers) if workers > 1 else [0]
     procs, outs = [], []
     for index in range(workers):
         outs.append(out / f"w{workers}-{index}.json")

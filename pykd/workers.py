@@ -14,10 +14,28 @@ Under one worker (no strategy, MirroredStrategy) every function here is a no-op.
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 
 from ._tf import tf
 from .errors import DataError
+
+
+def loopback_ports(n: int) -> list[int]:
+    """n free TCP ports on 127.0.0.1: for rehearsing a several-machine run as processes on one machine.
+
+    Worker i then sets TF_CONFIG to {"cluster": {"worker": ["127.0.0.1:<port>", ...]},
+    "task": {"type": "worker", "index": i}} before TensorFlow starts.
+    """
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))  # all held open together, so the n ports differ
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def n_workers(strategy) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ import pandas as pd
 import pytest
 
 import pykd
+from pykd.workers import loopback_ports
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="worker processes on localhost")
 
@@ -67,7 +67,7 @@ def cluster(digits, tmp_path_factory):
     counter = iter(range(1000))
 
     def start(settings: dict, n_workers: int = 2, per_worker=None) -> tuple[list, list]:
-        ports = _free_ports(n_workers) if n_workers > 1 else ["none"]
+        ports = loopback_ports(n_workers) if n_workers > 1 else ["none"]
         run = root / f"run{next(counter)}"
         run.mkdir()
         procs, outs = [], []
@@ -92,16 +92,6 @@ def cluster(digits, tmp_path_factory):
 
     run.start = start
     return run
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
