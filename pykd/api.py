@@ -57,8 +57,9 @@ _COMMON_DOC = """
         True always (resized pixels round to whole grey levels); False never.
     cache_features: "auto" computes the output of the student's frozen prefix (a frozen
         backbone: no trainable weights, dropout or noise) once per image and trains only the
-        rest, when there is no augmentation or strategy, the teacher's logits are cached and
-        the table is read more than once; True insists (or says why not), False never.
+        rest, when there is no augmentation or strategy, the teacher's logits are cached, the
+        table is read more than once and the features are no larger than the images and take
+        under half the free disk space; True insists (or says why not), False never.
         history.params["feature_cache"] tells where the prefix ended and its bytes on disk.
     on_bad_image: "error" stops before training at an unreadable image, naming it;
         "skip" leaves such images out with one warning.
@@ -182,6 +183,7 @@ def train_scratch(
     verbose="auto",
     cache_images="auto",
     cache_features="auto",
+    cache_dir: str | os.PathLike | None = None,
     on_bad_image: str = "error",
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
@@ -203,7 +205,7 @@ def train_scratch(
         steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, temperature=1.0, alpha=1.0,
         student_outputs=student_outputs, optimizer=optimizer, learning_rate=learning_rate, augment=augment,
         last_batch=last_batch, callbacks=callbacks, seed=seed, verbose=verbose, cache_teacher=False,
-        cache_images=cache_images, cache_features=cache_features, on_bad_image=on_bad_image,
+        cache_images=cache_images, cache_features=cache_features, cache_dir=cache_dir, on_bad_image=on_bad_image,
         checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy, run_eagerly=run_eagerly,
     )  # fmt: skip
     return fit("scratch", student, None, train, options)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import checkpoint
 from ._tf import keras, tf
 from .features import Features, FrozenPrefix, prefix_features
-from .image_cache import DecodedImages, image_source
+from .image_cache import DecodedImages, fits_on_disk, image_source
 from .images import FileImages, build_augmenter
 from .loop import EpochPlan, Steps, StepSettings
 from .models import clone_model
@@ -58,8 +59,12 @@ class Run:
         self.close()
 
 
-def build(plan: Plan) -> Run:
-    """Make everything the run needs; the caches it opens are released by Run.close()."""
+def build(plan: Plan, resuming: bool = False) -> Run:
+    """Make everything the run needs; the caches it opens are released by Run.close().
+
+    resuming: a checkpoint will be continued (the Trainer restores it); the frozen prefix's
+    features are then computed from the checkpoint's weights, not those of the student passed.
+    """
     s = plan.settings
     seed = shared_seed(s.strategy, s.seed)  # several workers shuffle and augment alike
     if seed is not None:
@@ -78,8 +83,14 @@ def build(plan: Plan) -> Run:
         timings: dict = {}
         passes = s.epochs * steps / train_stream.steps_per_pass
         split = plan.features if s.cache_features is True or passes > 1 else None  # once only: nothing to reuse
-        # With the features cached, the images are read once for them (and once for the teacher).
-        train_images = _images(plan, plan.train, (1 if split else passes) + teacher_pass, resources, timings)
+        if split is not None and s.cache_features == "auto" and not _features_fit(plan, split):
+            split = None
+        if split is not None and resuming:
+            _, saved = checkpoint.load(s.checkpoint_dir)
+            checkpoint.restore(student.variables, saved.get("student", []), "student")
+        # With the features cached the images are read only for them and for the teacher, each a
+        # one-off pass that a later run finds kept: a decoded copy would not pay for itself.
+        train_images = _images(plan, plan.train, 1 if split else passes + teacher_pass, resources, timings)
         val_images = None
         if plan.validation is not None:
             val_passes = 1 if split else s.epochs * val_steps / val_stream.steps_per_pass
@@ -171,6 +182,14 @@ def _features(plan: Plan, split: FrozenPrefix, table, images, resources: ExitSta
         )
     resources.callback(features.close)
     return features
+
+
+def _features_fit(plan: Plan, split: FrozenPrefix) -> bool:
+    """Whether every image's features fit in half the free space where they would be written, as "auto" asks."""
+    s = plan.settings
+    rows = len(plan.train) + (0 if plan.validation is None else len(plan.validation))
+    directory = s.cache_dir if s.cache_dir is not None else s.checkpoint_dir
+    return fits_on_disk(directory, rows * split.row_bytes(plan.spec))
 
 
 def _described(split: FrozenPrefix | None, *sources) -> dict | None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ._tf import keras
 from .content import digest_of, file_digests, unchanged
-from .errors import DataError, Setting, Text
+from .errors import DataError, Setting, Text, Words
 from .image_cache import DecodedImages, RowFile, verified, write_rows
 from .models import compiled, update_digest
 
@@ -44,6 +44,16 @@ class FrozenPrefix:
     rest: keras.Model
     ends_at: str  # the last layer of the prefix
 
+    def row_bytes(self, spec) -> int:
+        """The bytes of one image's features (float32)."""
+        shape = self.prefix.compute_output_shape((1, spec.height, spec.width, spec.channels))[1:]
+        return int(np.prod(shape)) * 4
+
+    def same_in_training(self, x) -> bool:
+        """Whether the prefix computes the same for `x` in training as in inference."""
+        first, second = (np.asarray(self.prefix(x, training=training)) for training in (True, False))
+        return bool(np.allclose(first, second, rtol=1e-6, atol=1e-6))
+
     def fingerprint(self, spec, rounded: bool) -> str:
         """Changes whenever the prefix's layers or weights, or the images' preparation, change."""
         digest = update_digest(None, self.prefix)
@@ -57,13 +67,13 @@ def frozen_prefix(model: keras.Model) -> tuple[FrozenPrefix | None, str | None]:
     if flat is None:
         return None, "it is not a Sequential or functional model"
     cut, blocker = _last_cut(flat)
-    first = "nothing in it trains" if blocker is None else f"its layer {blocker!r} {_why(blocker, flat)}"
+    first = "nothing in it trains" if blocker is None else f"its layer {blocker} {_why(blocker, flat)}"
     if cut is None:
         return None, first
     prefix = keras.Model(flat.input, cut, name=f"{model.name}_frozen_prefix")
     if not any(getattr(layer, "kernel", None) is not None for layer in prefix.layers):
         # Rescaling or normalizing the pixels costs less than reading 4-byte features back.
-        return None, f"{first}, and no convolution or dense layer comes before it"
+        return None, f"{first}, and the layers before it hold no convolution or dense layer worth caching"
     rest = keras.Model(cut, flat.output, name=f"{model.name}_rest")
     trained = {id(v) for v in model.trainable_variables}
     if {id(v) for v in rest.trainable_variables} != trained:  # never train less than the whole student
@@ -135,6 +145,11 @@ def unchanging(layer) -> bool:
         return False  # draws random numbers
     if isinstance(layer, keras.layers.BatchNormalization):
         return True  # frozen, so it normalizes with its moving statistics in training too
+    if isinstance(layer, keras.layers.Lambda):  # it passes `training` on only to a function that takes it
+        try:
+            return "training" not in inspect.signature(layer.function).parameters
+        except (TypeError, ValueError):  # a callable Python cannot inspect
+            return False
     return "training" not in inspect.signature(layer.call).parameters
 
 
@@ -148,8 +163,9 @@ def _why(name: str, flat: keras.Model) -> str:
 def no_prefix_error(model: keras.Model, reason: str) -> DataError:
     return DataError(
         "{insist}, but the student {name} has no frozen prefix to cache: {reason}.",
-        "Freeze its backbone (a classifier built by pykd has its backbone frozen, without dropout), or pass {auto}.",
+        "Freeze its backbone ({builder} freezes it and turns its dropout off), or pass {auto}.",
         insist=Setting("cache_features", True), name=model.name, reason=Text(reason),
+        builder=Words("pykd.models.classifier()", "rkd_classifier()"),
         auto=Setting("cache_features", "auto"),
     )
 
@@ -168,7 +184,7 @@ def prefix_features(
     """
     spec = images.spec
     shape = tuple(int(d) for d in split.prefix.compute_output_shape((1, spec.height, spec.width, spec.channels))[1:])
-    row_bytes = int(np.prod(shape)) * 4
+    row_bytes = split.row_bytes(spec)
     if cache_dir is None:
         path = Path(tempfile.mkdtemp(prefix="pykd-features-")) / "features.f32"
         try:

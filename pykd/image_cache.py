@@ -253,7 +253,7 @@ def image_source(
     if exact and (passes <= 1 or not all(size == spec.size for size in image_sizes(paths))):
         return files
     if cache_dir is None:
-        if exact and payload > _free_bytes(Path(tempfile.gettempdir())) * _FREE_SPACE_SHARE:
+        if exact and not fits_on_disk(None, payload):
             return files
         path = Path(tempfile.mkdtemp(prefix="pykd-images-")) / "images.u8"
         try:
@@ -267,10 +267,17 @@ def image_source(
         exact = all(size == spec.size for size in image_sizes(paths))
     path = Path(cache_dir) / cache_name(digests, spec)
     if not verified(path, payload, _MAGIC, "decoded-image cache", "the images are decoded again"):
-        if setting == "auto" and payload > _free_bytes(path.parent) * _FREE_SPACE_SHARE:
+        if setting == "auto" and not fits_on_disk(path.parent, payload):
             return files
         _write_or_fail(paths, spec, path, batch_size, progress, digests)
     return DecodedImages(path, len(paths), spec, temporary=False, digests=digests, exact=exact)
+
+
+def fits_on_disk(directory, payload: int) -> bool:
+    """Whether `payload` bytes take at most the share of free space "auto" caches may use, in `directory`
+    (None: the temporary folder)."""
+    directory = Path(tempfile.gettempdir()) if directory is None else Path(directory)
+    return payload <= _free_bytes(directory) * _FREE_SPACE_SHARE
 
 
 def _free_bytes(directory: Path) -> int:

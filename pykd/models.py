@@ -230,6 +230,7 @@ def update_digest(digest, model: keras.Model):
     """`digest` (a content.hasher(), or None for a new one) updated with the model's layers and weights."""
     digest = hasher() if digest is None else digest
     digest.update(_architecture(model).encode())
+    digest.update(_wiring(model).encode())
     for weight in model.weights:
         value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
         digest.update(f"|{value.dtype}{value.shape}|".encode())
@@ -253,6 +254,25 @@ def _architecture(model: keras.Model) -> str:
                 config = {}
         parts.append(f"{type(layer).__module__}.{type(layer).__qualname__} "
                      f"{json.dumps(config, sort_keys=True, default=lambda v: type(v).__qualname__)}")
+    return "\n".join(parts)
+
+
+def _wiring(model: keras.Model) -> str:
+    """How each graph in the model connects its operations, without names: each node's kind, the
+    positions of its input tensors and its other arguments. Layers' settings miss a rewired skip
+    connection and the keras.ops functions (ops.tanh, ops.add) applied between layers."""
+    parts = []
+    for graph in _containers(model):
+        graph = getattr(graph, "_functional", graph)  # a Sequential model's graph
+        known: dict[int, int] = {}
+        for depth in sorted(getattr(graph, "_nodes_by_depth", {}), reverse=True):
+            for node in graph._nodes_by_depth[depth]:
+                inputs = [known.get(id(x), -1) for x in node.input_tensors]
+                others = [a for a in keras.tree.flatten((node.arguments.args, node.arguments.kwargs))
+                          if not isinstance(a, keras.KerasTensor)]
+                kind = type(node.operation).__qualname__ if node.operation is not None else "input"
+                parts.append(f"{kind}{inputs}{json.dumps(others, default=repr)}")
+                known.update({id(x): len(known) for x in node.outputs})
     return "\n".join(parts)
 
 

@@ -162,7 +162,7 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
                 teacher_spec)
     _check_combinations(plan)
     _warn_about_likely_mistakes(plan)
-    return replace(plan, features=_frozen_prefix(plan))
+    return replace(plan, features=_frozen_prefix(plan, sample[:4]))
 
 
 def _sample_inputs(table: Table, spec: ImageSpec, n: int = 16):
@@ -262,8 +262,12 @@ def _warn_about_likely_mistakes(plan: Plan) -> None:
                           "validation accuracy will read higher than on unseen images.", stacklevel=4)
 
 
-def _frozen_prefix(plan: Plan) -> FrozenPrefix | None:
-    """The student split at the end of its frozen prefix, if cache_features allows it and it can apply."""
+def _frozen_prefix(plan: Plan, sample) -> FrozenPrefix | None:
+    """The student split at the end of its frozen prefix, if cache_features allows it and it can apply.
+
+    sample: a few model inputs, on which the prefix must compute the same in training and in
+    inference, whatever its layers claim (a custom layer drawing random numbers would not).
+    """
     setting = plan.settings.cache_features
     if setting is False:
         return None
@@ -286,8 +290,15 @@ def _frozen_prefix(plan: Plan) -> FrozenPrefix | None:
             raise blocked
         return None
     split, reason = frozen_prefix(plan.student)
-    if split is None and setting is True:
-        raise no_prefix_error(plan.student, reason)
+    if split is not None and not split.same_in_training(sample):
+        split, reason = None, f"its layers up to {split.ends_at} compute other values in training than in inference"
+    if split is None:
+        if setting is True:
+            raise no_prefix_error(plan.student, reason)
+        return None
+    image = plan.spec.height * plan.spec.width * plan.spec.channels
+    if setting == "auto" and split.row_bytes(plan.spec) > 4 * image:
+        return None  # features larger than the image they come from: reading them back costs more
     return split
 
 

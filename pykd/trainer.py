@@ -27,7 +27,7 @@ def fit(mode: str, student, teacher, train, options: Options) -> History:
     train, options = as_tables(train, options)  # a folder of class subfolders, or arrays
     plan = prepare(mode, student, teacher, train, options)
     resume_from = check_before_start(plan)  # still before anything changes
-    with build(plan) as run:
+    with build(plan, resuming=resume_from is not None) as run:
         history = Trainer(run, resume_from).fit()
     history.params["seconds"] = round(time.perf_counter() - started, 3)
     return history

@@ -186,13 +186,13 @@ def test_cache_features_true_says_why_it_cannot_apply(teacher, images, options, 
 
 def test_cache_features_true_names_the_layer_that_trains_first(teacher, images):
     student = set_trainable(frozen_student(), True)
-    with pytest.raises(pykd.DataError, match="has no frozen prefix to cache: its layer 'stem_conv' trains, and no "
-                                             "convolution or dense layer comes before it"):
+    with pytest.raises(pykd.DataError, match="has no frozen prefix to cache: its layer stem_conv trains, and the "
+                                             "layers before it hold no convolution or dense layer worth caching"):
         run(teacher, student, images, cache_features=True)
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, trainable=False)(keras.layers.Dropout(0.5, name="dropout")(inputs))
     dropout_first = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
-    with pytest.raises(pykd.DataError, match=r"its layer 'dropout' \(Dropout\) is random or acts differently"):
+    with pytest.raises(pykd.DataError, match=r"its layer dropout \(Dropout\) is random or acts differently"):
         frozen_error(dropout_first)
 
 
@@ -202,3 +202,74 @@ def frozen_error(model):
     split, reason = frozen_prefix(model)
     assert split is None
     raise no_prefix_error(model, reason)
+
+
+def small_student(seed: int, middle=lambda x: x) -> keras.Model:
+    """A frozen convolution (its weights set by `seed`), `middle`, then a trainable head, for 8x8 images."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(2, 3, trainable=False, name="frozen_conv")(keras.layers.Rescaling(1 / 255)(inputs))
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(middle(x))
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+
+
+def scratch(student, directory, table, **options):
+    options = dict(directory=directory, validation=table, batch_size=8, epochs=2, seed=0, verbose=0) | options
+    return pykd.train_scratch(student, table, **options)
+
+
+def test_a_resumed_run_computes_the_features_from_the_checkpoints_weights(random_images, tmp_path):
+    directory, table = random_images(32, size=8)
+    straight = scratch(small_student(1), directory, table, epochs=4)
+    scratch(small_student(1), directory, table, checkpoint_dir=tmp_path)
+    # Rebuilt with other frozen weights: the checkpoint's are the ones to use.
+    resumed = scratch(small_student(2), directory, table, epochs=4, checkpoint_dir=tmp_path, resume=True)
+    assert resumed.params["feature_cache"] is not None
+    for key, values in straight.history.items():
+        np.testing.assert_allclose(resumed.history[key], values, rtol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("first, second", [
+    (lambda x: keras.ops.tanh(x), lambda x: keras.ops.sigmoid(x)),  # a keras.ops function between layers
+    (lambda x: keras.layers.Add()([x, keras.ops.tanh(x)]), lambda x: keras.layers.Add()([x, x])),  # rewired
+])
+def test_kept_features_are_not_served_to_a_model_computing_something_else(random_images, tmp_path, first, second):
+    directory, table = random_images(32, size=8)
+    scratch(small_student(1, first), directory, table, cache_dir=tmp_path)
+    reused = scratch(small_student(1, second), directory, table, cache_dir=tmp_path)
+    fresh = scratch(small_student(1, second), directory, table, cache_features=False)
+    assert len(list(tmp_path.glob("features-*.f32"))) == 2  # another file for the other model
+    for key, values in fresh.history.items():
+        np.testing.assert_allclose(reused.history[key], values, rtol=1e-5, err_msg=key)
+
+
+class UnseededNoise(keras.layers.Layer):
+    """Random without a seed generator or a `training` argument: only running it shows it."""
+
+    def call(self, x):
+        return x + keras.random.normal(keras.ops.shape(x), stddev=0.1)
+
+
+@pytest.mark.parametrize("middle, ends_at", [
+    (keras.layers.Lambda(lambda x: x * 2.0), "pool"),  # a plain function: the same in training
+    (keras.layers.Lambda(lambda x, training=None: x), "frozen_conv"),  # told about training: it may differ
+    (UnseededNoise(), None),  # looks unchanging, computes other values every call
+])
+def test_layers_are_judged_by_what_they_compute(random_images, middle, ends_at):
+    directory, table = random_images(16, size=8)
+    cache = scratch(small_student(1, middle), directory, table, validation=None).params["feature_cache"]
+    assert (cache and cache["ends_at"]) == ends_at
+
+
+def test_auto_does_not_cache_features_larger_than_the_images(random_images):
+    directory, table = random_images(16, size=8)
+
+    def wide_then_trained():
+        inputs = keras.Input((8, 8, 3))
+        x = keras.layers.Conv2D(64, 1, trainable=False, name="wide")(inputs)  # 64 values a pixel, from 3
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3, name="trained")(x))
+        return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+    assert scratch(wide_then_trained(), directory, table, validation=None).params["feature_cache"] is None
+    forced = scratch(wide_then_trained(), directory, table, validation=None, cache_features=True)
+    assert forced.params["feature_cache"]["ends_at"] == "wide"

@@ -92,8 +92,10 @@
 #'   a file and reads later epochs from it when that is exact; `TRUE`,
 #'   `FALSE`), `cache_features` (`"auto"` computes a frozen backbone's output
 #'   once per image and trains only the layers after it, when there is no
-#'   augmentation; `TRUE` insists, `FALSE` never; the history's
-#'   `params$feature_cache` says where the cached part ends), `cache_dir`, `on_bad_image` (`"error"` or `"skip"`),
+#'   augmentation and the features are smaller than the images; `TRUE`
+#'   insists, `FALSE` never; the history's `params$feature_cache` says where
+#'   the cached part ends), `cache_dir`, `on_bad_image` (`"error"` or
+#'   `"skip"`),
 #'   `checkpoint_dir` (a folder to save a checkpoint in after every epoch),
 #'   `resume` (`TRUE` continues the run saved in `checkpoint_dir`),
 #'   `strategy`, `callbacks` (a Keras callback or a list of them) and
@@ -145,7 +147,8 @@ distill <- function(teacher, student, df, directory = NULL, validation = NULL,
 #' @param ... Further `pykd` options, by their Python names, as for
 #'   [distill()]: `optimizer`, `learning_rate`, `last_batch`,
 #'   `on_bad_image`, `checkpoint_dir`, `resume`, `strategy`, `callbacks`,
-#'   `student_outputs`, `cache_images`, `cache_features` and `run_eagerly`.
+#'   `student_outputs`, `cache_images`, `cache_features`, `cache_dir` and
+#'   `run_eagerly`.
 #' @return An [rkd_history].
 #' @export
 #' @examples
@@ -178,9 +181,9 @@ train_scratch <- function(student, df, directory = NULL, validation = NULL,
 scratch_options <- c("optimizer", "learning_rate", "last_batch",
                      "on_bad_image", "checkpoint_dir", "resume", "strategy",
                      "callbacks", "student_outputs", "cache_images",
-                     "cache_features", "run_eagerly")
+                     "cache_features", "cache_dir", "run_eagerly")
 distill_options <- c("teacher_outputs", scratch_options, "cache_teacher",
-                     "cache_dir", "teacher_combine", "teacher_precision")
+                     "teacher_combine", "teacher_precision")
 
 # pykd's keyword arguments, as plain Python values. Nothing is checked here
 # but R's own types: pykd checks the values.

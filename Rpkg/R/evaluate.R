@@ -115,7 +115,8 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
 #'   for [train_scratch()]: `validation`, `validation_steps`, `image_size`,
 #'   `rescale`, `optimizer`, `learning_rate`, `last_batch`, `on_bad_image`,
 #'   `checkpoint_dir`, `resume`, `strategy`, `callbacks`,
-#'   `student_outputs`, `cache_images`, `cache_features` and `run_eagerly`.
+#'   `student_outputs`, `cache_images`, `cache_features`, `cache_dir` and
+#'   `run_eagerly`.
 #' @return A data frame with `x_col` and one numeric column per class, in
 #'   the row order of `df`.
 #' @export
