@@ -107,7 +107,8 @@ def _graph_of(operation):
 
 
 def _last_cut(flat: keras.Model):
-    """(the last tensor of the unchanging prefix that the rest depends on alone, or None; the first layer that trains)."""
+    """(the last tensor of the unchanging prefix that the rest depends on alone, or None;
+    the name of the first layer that may change, or None)."""
     nodes = [node for depth in sorted(flat._nodes_by_depth, reverse=True) for node in flat._nodes_by_depth[depth]]
     uses: dict[int, int] = {}
     for node in nodes:
@@ -127,9 +128,10 @@ def _last_cut(flat: keras.Model):
             if uses[id(x)] == 0:
                 live.pop(id(x), None)
         live.update({id(x): x for x in node.outputs if uses.get(id(x), 0) > 0 or id(x) in outputs})
-        (only,) = live.values() if len(live) == 1 else (None,)
-        if only is not None and id(only) not in outputs:
-            cut = only
+        if len(live) == 1:  # everything after this point depends on this one tensor alone
+            (only,) = live.values()
+            if id(only) not in outputs:
+                cut = only
     return cut, None
 
 
