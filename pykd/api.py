@@ -60,6 +60,9 @@ _COMMON_DOC = """
         rest, when there is no augmentation or strategy, the teacher's logits are cached, the
         table is read more than once and the features are no larger than the images and take
         under half the free disk space; True insists (or says why not), False never.
+    cache_dir: where the caches are kept and reused by later runs; by default
+        checkpoint_dir; without either nothing is kept (decoded images and features go to
+        temporary files deleted at the end of the run).
         history.params["feature_cache"] tells where the prefix ended and its bytes on disk.
     on_bad_image: "error" stops before training at an unreadable image, naming it;
         "skip" leaves such images out with one warning.
@@ -139,9 +142,6 @@ def distill(
         logits then round to ~3 significant digits. "float32" or "bfloat16" forces either.
     cache_teacher: "auto" computes the teacher's logits once per image and reuses them
         every epoch when there is no augmentation; True insists, False never caches.
-    cache_dir: where the caches are kept and reused by later runs; by default
-        checkpoint_dir, and without either the decoded images go to a temporary
-        file deleted at the end of the run.
     """
     options = Options(
         directory=directory, validation=validation, x_col=x_col, y_col=y_col, classes=classes, image_size=image_size,
