@@ -17,6 +17,7 @@ from .errors import DataError, NonFiniteLossError
 from .history import History
 from .images import Augmentation
 from .losses import distillation_loss
+from .noisy import noisy_student
 from .precompute import out_of_fold_logits, teacher_logits
 from .predict import predict
 from .sweep import sweep
@@ -34,6 +35,7 @@ __all__ = [
     "teacher_logits",
     "out_of_fold_logits",
     "sweep",
+    "noisy_student",
     "Augmentation",
     "History",
     "FunctionCallback",

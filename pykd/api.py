@@ -112,6 +112,7 @@ def distill(
     resume: bool = False,
     teacher_combine: str = "logits",
     teacher_precision: str = "auto",
+    teacher_view: str = "same",
     student_outputs: str = "auto",
     strategy: tf.distribute.Strategy | None = None,
     run_eagerly: bool = False,
@@ -136,18 +137,13 @@ def distill(
     teacher_outputs: "auto", "logits" or "probabilities" (a teacher ending in softmax
         gives probabilities; they are turned into logits, never softmaxed twice).
     teacher_combine: how an ensemble is averaged, "logits" or "probabilities".
-    teacher_precision: "auto" (the default) runs the teacher's forward pass in bfloat16
-        where the hardware computes it natively (CPUs with avx512_bf16/amx_bf16, GPUs of
-        compute capability 8.0+), 1.6-1.9x faster in `make bench`, and in float32 elsewhere;
-        logits then round to ~3 significant digits. "float32" or "bfloat16" forces either.
-    cache_teacher: "auto" computes the teacher's logits once per image and reuses them
-        every epoch when there is no augmentation; True insists, False never caches.
     """
     options = Options(
         directory=directory, validation=validation, x_col=x_col, y_col=y_col, classes=classes, image_size=image_size,
         rescale=rescale, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch,
         validation_steps=validation_steps, temperature=temperature, alpha=alpha, teacher_outputs=teacher_outputs,
-        teacher_combine=teacher_combine, teacher_precision=teacher_precision, student_outputs=student_outputs,
+        teacher_combine=teacher_combine, teacher_precision=teacher_precision, teacher_view=teacher_view,
+        student_outputs=student_outputs,
         optimizer=optimizer, learning_rate=learning_rate, augment=augment, last_batch=last_batch, callbacks=callbacks,
         seed=seed, verbose=verbose, cache_teacher=cache_teacher, cache_images=cache_images, cache_features=cache_features,
         cache_dir=cache_dir, on_bad_image=on_bad_image, checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy,
@@ -156,7 +152,21 @@ def distill(
     return fit("distill", student, teacher, train, options)
 
 
-distill.__doc__ += _COMMON_DOC
+_TEACHER_DOC = """
+    teacher_precision: "auto" (the default) runs the teacher's forward pass in bfloat16
+        where the hardware computes it natively (CPUs with avx512_bf16/amx_bf16, GPUs of
+        compute capability 8.0+), 1.6-1.9x faster in `make bench`, and in float32 elsewhere;
+        logits then round to ~3 significant digits. "float32" or "bfloat16" forces either.
+    cache_teacher: "auto" computes the teacher's logits once per image and reuses them
+        every epoch when there is no augmentation; True insists, False never caches.
+    teacher_view: under augmentation, "same" (the default) shows the teacher the student's
+        augmented view, so the student matches the teacher's function on every view
+        ("consistent" distillation, Beyer et al., 2022; with mixup, the same mixture);
+        "clean" gives the teacher's logits of the original images (computed once) as targets
+        for the augmented student, the noised student of Xie et al. (2020).
+"""
+
+distill.__doc__ += _TEACHER_DOC + _COMMON_DOC
 
 
 def train_scratch(

@@ -18,7 +18,7 @@ from . import checkpoint
 from ._tf import keras, tf
 from .features import Features, FrozenPrefix, prefix_features
 from .image_cache import DecodedImages, fits_on_disk, image_source
-from .images import FileImages, build_augmenter
+from .images import FileImages, build_augmenter, build_mixup
 from .loop import EpochPlan, Steps, StepSettings
 from .models import clone_model
 from .plan import Plan
@@ -79,7 +79,7 @@ def build(plan: Plan, resuming: bool = False) -> Run:
     resources = ExitStack()
     try:
         teacher_pass = isinstance(plan.teacher, ModelTeacher) and (
-            s.cache_teacher is True or (s.cache_teacher == "auto" and augmenter is None))
+            s.cache_teacher is True or (s.cache_teacher == "auto" and not plan.teacher_follows_augmentation))
         timings: dict = {}
         passes = s.epochs * steps / train_stream.steps_per_pass
         split = plan.features if s.cache_features is True or passes > 1 else None  # once only: nothing to reuse
@@ -103,11 +103,13 @@ def build(plan: Plan, resuming: bool = False) -> Run:
                 val_images = _features(plan, split, plan.validation, val_images, resources, timings)
         compiled = Steps(
             student, optimizer, StepSettings(s.temperature, s.alpha if plan.distilling else 1.0,
-                                             plan.student_probabilities, plan.distilling),
+                                             plan.student_probabilities, plan.distilling,
+                                             teacher_sees_original=s.teacher_view == "clean"),
             plan.spec, train_labels=plan.train.labels,
             test_labels=None if plan.validation is None else plan.validation.labels,
             teacher_logits_fn=teacher_fn, cached_teacher_logits=cached, augmenter=augmenter,
-            strategy=s.strategy, run_eagerly=s.run_eagerly, forward=None if split is None else split.rest,
+            mixup=build_mixup(s.augment, seed), strategy=s.strategy, run_eagerly=s.run_eagerly,
+            forward=None if split is None else split.rest,
         )  # fmt: skip
         validation = None if val_images is None else EpochPlan(val_images, val_stream, val_steps)
         return Run(plan, student, optimizer, augmenter, compiled, EpochPlan(train_images, train_stream, steps),

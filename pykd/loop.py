@@ -16,7 +16,7 @@ import numpy as np
 
 from ._tf import keras, tf
 from .errors import NonFiniteLossError
-from .images import FileImages, ImageSpec
+from .images import BatchMixup, FileImages, ImageSpec
 from .losses import as_logits, combine, row_terms
 from .stream import BatchStream
 
@@ -30,6 +30,7 @@ class StepSettings:
     alpha: float
     student_probabilities: bool
     distilling: bool
+    teacher_sees_original: bool = False  # teacher_view="clean": logits of the image before augmentation
 
 
 class Steps:
@@ -47,6 +48,7 @@ class Steps:
         teacher_logits_fn: Callable | None = None,
         cached_teacher_logits: np.ndarray | None = None,
         augmenter: keras.Model | None = None,
+        mixup: BatchMixup | None = None,
         strategy: tf.distribute.Strategy | None = None,
         run_eagerly: bool = False,
         forward: keras.Model | None = None,
@@ -60,6 +62,7 @@ class Steps:
         self.optimizer = optimizer
         self.settings = settings
         self.augmenter = augmenter
+        self.mixup = mixup
         self.teacher_logits_fn = teacher_logits_fn
         self.train_labels = None if train_labels is None else tf.constant(train_labels, tf.int32)
         self.test_labels = None if test_labels is None else tf.constant(test_labels, tf.int32)
@@ -117,17 +120,25 @@ class Steps:
     def _train_step(self, rows, x, global_rows, draw, step):
         s = self.settings
         labels, mask = self._labels(self.train_labels, rows)
-        x = self._inputs(x)
+        x = original = self._inputs(x)
         if self.augmenter is not None:  # a row's view depends on (seed, row, draw) alone
             x = self.augmenter(x, training=True, keys=(rows, draw))
+        if self.mixup is not None:
+            x, partner, weight = self.mixup(x, rows, draw)
         teacher = None
         if s.distilling:
-            teacher = tf.gather(self.cache, rows) if self.cache is not None else self.teacher_logits_fn(x)
+            if self.cache is not None:
+                teacher = tf.gather(self.cache, rows)
+            else:
+                teacher = self.teacher_logits_fn(original if s.teacher_sees_original else x)
             teacher = tf.stop_gradient(teacher)
         variables = self.student.trainable_variables
         with tf.GradientTape() as tape:
             logits = self._student_logits(x, training=True)
             hard, soft = row_terms(labels, mask, logits, teacher, s.temperature)
+            if self.mixup is not None:  # each mixed image answers to both its labels, as weighted
+                partner_hard, _ = row_terms(tf.gather(labels, partner), tf.gather(mask, partner), logits, None, 1.0)
+                hard = weight * hard + (1.0 - weight) * partner_hard
             per_row = combine(hard, soft, s.alpha)
             # Divided by the rows of the whole (global) batch: replicas' gradients are summed.
             loss = tf.reduce_sum(per_row) / global_rows

@@ -60,6 +60,7 @@ class Options:
     teacher_outputs: str = "auto"
     teacher_combine: str = "logits"
     teacher_precision: str = "auto"
+    teacher_view: str = "same"
     student_outputs: str = "auto"
     optimizer: object = "adam"
     learning_rate: object = None
@@ -96,6 +97,7 @@ class Settings:
     cache_images: object
     cache_features: object
     augment: Augmentation | None
+    teacher_view: str  # "same": the teacher sees the student's augmented view; "clean": the original image
     optimizer: object  # an optimizer object, or its class (made under the strategy's scope)
     learning_rate: object
     callbacks: tuple
@@ -130,6 +132,11 @@ class Plan:
     @property
     def augmented(self) -> bool:
         return self.settings.augment is not None and not self.settings.augment.is_identity
+
+    @property
+    def teacher_follows_augmentation(self) -> bool:
+        """Whether the teacher must see each step's augmented view (so its logits cannot be cached)."""
+        return self.augmented and self.settings.teacher_view == "same"
 
 
 def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
@@ -180,6 +187,7 @@ def check_settings(options: Options) -> Settings:
     one_of(options.cache_features, "cache_features", ("auto", True, False))
     one_of(options.resume, "resume", (True, False))
     one_of(options.run_eagerly, "run_eagerly", (True, False))
+    one_of(options.teacher_view, "teacher_view", ("same", "clean"))
     if options.resume and options.checkpoint_dir is None:
         raise DataError("resume=True needs checkpoint_dir= to resume from.",
                         "Pass the checkpoint_dir of the run to continue.")
@@ -196,7 +204,7 @@ def check_settings(options: Options) -> Settings:
         temperature=temperature, alpha=alpha, verbose=verbosity(options.verbose),
         last_batch=options.last_batch, cache_teacher=options.cache_teacher, cache_images=options.cache_images,
         cache_features=options.cache_features, augment=Augmentation.coerce(options.augment),
-        optimizer=optimizer, learning_rate=learning_rate,
+        teacher_view=options.teacher_view, optimizer=optimizer, learning_rate=learning_rate,
         callbacks=tuple(callback_list(options.callbacks)),
         cache_dir=_path(options.cache_dir, "cache_dir"), checkpoint_dir=_path(options.checkpoint_dir, "checkpoint_dir"),
         resume=bool(options.resume), strategy=options.strategy, run_eagerly=bool(options.run_eagerly),
@@ -306,9 +314,19 @@ def _check_combinations(plan: Plan) -> None:
     if plan.distilling and plan.settings.alpha == 1.0 and plan.train.n_labeled == 0:
         raise DataError("alpha=1 learns from the labels alone, and the train table has no labeled rows.",
                         "Lower alpha so the student learns from the teacher (the default is 0.1), or give labels.")
-    if plan.settings.cache_teacher is True and plan.augmented:
+    if plan.settings.strategy is not None and plan.augmented and plan.settings.augment.mixup:
+        raise DataError("mixup does not work under a tf.distribute strategy yet: each replica holds only its share "
+                        "of a batch, so the mixtures would depend on the number of replicas.",
+                        "Leave mixup at 0 under a strategy.")
+    if plan.settings.teacher_view == "clean" and plan.augmented and plan.settings.augment.mixup:
+        raise DataError("{clean} gives the teacher's logits of the original images, and a mixed image has no original.",
+                        "Leave mixup at 0 with {clean}, or use {same} (the teacher sees the mixture).",
+                        clean=Setting("teacher_view", "clean"), same=Setting("teacher_view", "same"))
+    if plan.settings.cache_teacher is True and plan.teacher_follows_augmentation:
         raise DataError("cache_teacher=True needs augment=None: augmented images change the teacher's logits every step.",
-                        "Pass {auto} to cache only when it is exact.", auto=Setting("cache_teacher", "auto"))
-    if isinstance(plan.teacher, TableTeacher) and plan.augmented:
+                        "Pass {auto} to cache only when it is exact, or {clean} for the teacher's logits of the "
+                        "original images.", auto=Setting("cache_teacher", "auto"), clean=Setting("teacher_view", "clean"))
+    if isinstance(plan.teacher, TableTeacher) and plan.teacher_follows_augmentation:
         raise DataError("Precomputed teacher logits cannot follow augmented images.",
-                        "Use augment=None, or pass the teacher model itself.")
+                        "Use augment=None, pass the teacher model itself, or {clean} to use them for the "
+                        "original images.", clean=Setting("teacher_view", "clean"))

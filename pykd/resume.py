@@ -47,7 +47,8 @@ def describe(plan: Plan) -> dict:
         "temperature": s.temperature if plan.distilling else None,
         "alpha": s.alpha if plan.distilling else None,
         "optimizer": _optimizer(s.optimizer, s.learning_rate),
-        "augment": None if not plan.augmented else s.augment.to_dict(),
+        "augment": None if not plan.augmented else _augmentation(s.augment),
+        **({"teacher_view": s.teacher_view} if plan.distilling and s.teacher_view != "same" else {}),
         "last_batch": s.last_batch,
         "image": plan.spec.key(),
         "teacher": _teacher(plan),
@@ -57,6 +58,13 @@ def describe(plan: Plan) -> dict:
 def _rows_per_pass(plan: Plan) -> int:
     n, batch = len(plan.train), plan.settings.batch_size
     return n - n % batch if plan.settings.last_batch == "drop" else n
+
+
+def _augmentation(augment) -> dict:
+    settings = augment.to_dict()
+    if settings["mixup"] == 0:
+        del settings["mixup"]  # as checkpoints from before mixup existed: they still resume
+    return settings
 
 
 def _optimizer(optimizer, learning_rate) -> dict:

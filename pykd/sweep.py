@@ -56,7 +56,8 @@ def sweep(
     student = load_model(student, role="student")
     initial = student.get_weights()
     augment = Augmentation.coerce(options.get("augment"))
-    if not is_logits_table(teacher) and (augment is None or augment.is_identity):
+    original = options.get("teacher_view", "same") == "clean"  # the teacher's logits of the original images
+    if not is_logits_table(teacher) and (augment is None or augment.is_identity or original):
         teacher = teacher_logits(
             teacher, train, directory=directory, x_col=x_col, image_size=options.get("image_size"),
             rescale=options.get("rescale"), batch_size=options.get("batch_size", 32),

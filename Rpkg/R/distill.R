@@ -86,7 +86,10 @@
 #'   `"probabilities"`), `teacher_precision` (`"auto"`, the default, runs the
 #'   teacher in bfloat16, 1.6 to 1.9 times faster in `make bench`, where the hardware has it:
 #'   CPUs with avx512_bf16 or amx_bf16, GPUs from Ampere on; `"float32"` or
-#'   `"bfloat16"` forces either), `student_outputs`,
+#'   `"bfloat16"` forces either), `teacher_view` (under augmentation,
+#'   `"same"`, the default, shows the teacher the student's augmented view:
+#'   consistent distillation; `"clean"` uses the teacher's logits of the
+#'   original images, computed once: the noised student), `student_outputs`,
 #'   `optimizer`, `learning_rate`, `last_batch` (`"keep"` or `"drop"`),
 #'   `cache_teacher`, `cache_images` (`"auto"` decodes every image once into
 #'   a file and reads later epochs from it when that is exact; `TRUE`,
@@ -183,7 +186,7 @@ scratch_options <- c("optimizer", "learning_rate", "last_batch",
                      "callbacks", "student_outputs", "cache_images",
                      "cache_features", "cache_dir", "run_eagerly")
 distill_options <- c("teacher_outputs", scratch_options, "cache_teacher",
-                     "teacher_combine", "teacher_precision")
+                     "teacher_combine", "teacher_precision", "teacher_view")
 
 # pykd's keyword arguments, as plain Python values. Nothing is checked here
 # but R's own types: pykd checks the values.

@@ -57,3 +57,27 @@ test_that("augmentation survives saveRDS()", {
   saveRDS(aug, path)
   expect_equal(readRDS(path), aug)
 })
+
+test_that("mixup is an augmentation setting that a distillation run uses", {
+  skip_if_no_pykd()
+  aug <- augmentation(horizontal_flip = TRUE, mixup = 0.2)
+  expect_equal(aug$mixup, 0.2)
+  expect_equal(format(aug), "horizontal_flip yes, mixup 0.2 (fill reflect)")
+  expect_snapshot(error = TRUE, augmentation(mixup = -1))
+  ex <- local_example_data()
+  models <- rkd_example_models(n_classes = 10, seed = 3)
+  history <- distill(models$teacher, models$student, head(ex$train, 48), ex$directory,
+                     batch_size = 8, epochs = 1, steps_per_epoch = 2,
+                     augment = augmentation(mixup = 0.4), seed = 5, verbose = FALSE)
+  # Mixed images change the teacher's view every step: nothing is cached.
+  expect_true(history$params$augmented)
+  expect_false(history$params$teacher_cache)
+  expect_true(all(is.finite(as.data.frame(history)$loss)))
+  # The noised student: the teacher's logits of the original images, computed once.
+  noised <- distill(models$teacher, models$student, head(ex$train, 48), ex$directory,
+                    batch_size = 8, epochs = 1, steps_per_epoch = 2,
+                    augment = augmentation(horizontal_flip = TRUE),
+                    teacher_view = "clean", seed = 5, verbose = FALSE)
+  expect_true(noised$params$teacher_cache)
+  expect_equal(noised$params$teacher_view, "clean")
+})

@@ -1,0 +1,174 @@
+"""Recipes that make distillation pay (issue 21), each against a reference computed here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SIZE, tiny_model
+from scipy import stats
+
+import pykd
+from pykd._tf import keras, tf
+from pykd.errors import DataError
+from pykd.images import BatchMixup, ImageSpec, beta_quantile, decode, keyed_uniform
+
+
+def test_beta_quantile_matches_scipy():
+    p = np.linspace(0.001, 0.999, 25)
+    for a in (0.1, 0.4, 2.0):
+        np.testing.assert_allclose(beta_quantile(tf.constant(p), a).numpy(), stats.beta.ppf(p, a, a), atol=1e-9)
+
+
+def test_mixup_pairs_rows_by_their_keys_whatever_the_batch_order():
+    mixup = BatchMixup(0.4, seed=3)
+    rows = tf.constant([5, 9, 2, 7, 11], tf.int32)
+    images = tf.reshape(tf.range(5 * 2 * 2 * 1, dtype=tf.float32), (5, 2, 2, 1))
+    mixed, partner, weight = mixup(images, rows, tf.constant(1, tf.int64))
+    order = [3, 0, 4, 1, 2]
+    mixed2, partner2, weight2 = mixup(tf.gather(images, order), tf.gather(rows, order), tf.constant(1, tf.int64))
+    np.testing.assert_allclose(tf.gather(mixed, order).numpy(), mixed2.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(tf.gather(weight, order).numpy(), weight2.numpy())
+    # Every row is the partner of exactly one other row: a ring, no image mixed with itself.
+    assert sorted(partner.numpy().tolist()) == list(range(5))
+    assert all(partner.numpy() != np.arange(5))
+    # Another draw of the same rows mixes differently.
+    _, _, other = mixup(images, rows, tf.constant(2, tf.int64))
+    assert not np.allclose(weight.numpy(), other.numpy())
+
+
+def _softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _reference_loss(teacher, student, x, labels, temperature, alpha):
+    """DESIGN.md's loss in NumPy (float64), with each mixed image answering to its two labels."""
+    s = student(x, training=True).numpy().astype(np.float64)
+    t = teacher(x, training=False).numpy().astype(np.float64)
+    log_q = np.log(_softmax(s))
+    hard = np.zeros(len(x))
+    for own, weight in labels:
+        known = own >= 0
+        hard[known] += weight[known] * -log_q[known, own[known]]
+    p, q = _softmax(t / temperature), _softmax(s / temperature)
+    soft = temperature**2 * np.sum(p * (np.log(p) - np.log(q)), axis=1)
+    return float(np.mean(alpha * hard + (1 - alpha) * soft))
+
+
+def test_mixup_distills_the_mixture_the_teacher_sees_against_a_reference(digits):
+    table = pd.read_csv(digits["train_csv"]).head(24)
+    assert table["label"].isna().any() and table["label"].notna().any()  # labeled and unlabeled rows mixed
+    teacher, student = tiny_model(seed=1), tiny_model(seed=2)
+    initial = student.get_weights()
+    seed, a, temperature, alpha = 7, 0.4, 3.0, 0.3
+    history = pykd.distill(teacher, student, table, directory=digits["directory"], classes=digits["classes"],
+                           batch_size=len(table), epochs=1, temperature=temperature, alpha=alpha,
+                           augment={"mixup": a}, seed=seed, verbose=0)
+    student.set_weights(initial)  # the epoch's loss was computed before its one update
+
+    spec = ImageSpec(SIZE, SIZE, 3, None)
+    x = np.stack([decode(tf.constant(f"{digits['directory']}/{i}"), spec).numpy() for i in table["image_id"]])
+    rows = np.arange(len(table))  # the one batch holds every row, drawn for the first time
+    u = (keyed_uniform(seed + BatchMixup.STREAM, rows, 0, 2).numpy().astype(np.float64) + 1) / 2
+    weight = stats.beta.ppf(u[:, 0], a, a).astype(np.float32)
+    order = np.argsort(u[:, 1])
+    partner = np.empty_like(order)
+    partner[order] = np.roll(order, -1)  # each row's partner: the row whose key comes next
+    mixed = weight[:, None, None, None] * x + (1 - weight[:, None, None, None]) * x[partner]
+    labels = table["label"].fillna(-1).astype(int).to_numpy()
+    expected = _reference_loss(teacher, student, mixed, [(labels, weight), (labels[partner], 1 - weight)],
+                               temperature, alpha)
+    assert history.last()["loss"] == pytest.approx(expected, rel=1e-4)
+    unmixed = _reference_loss(teacher, student, x, [(labels, np.ones(len(x)))], temperature, alpha)
+    assert abs(unmixed - expected) > 1e-3  # the reference tells mixing from not mixing
+
+
+def test_mixup_is_refused_under_a_strategy_and_checked_as_a_number(digits):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with pytest.raises(DataError, match="mixup does not work under a tf.distribute strategy"):
+        pykd.distill(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], directory=digits["directory"],
+                     classes=digits["classes"], epochs=1, augment={"mixup": 0.2}, strategy=strategy, verbose=0)
+    with pytest.raises(DataError, match="mixup must be a number >= 0"):
+        pykd.Augmentation(mixup=-0.5)
+
+
+AUGMENT = {"horizontal_flip": True, "width_shift_range": 0.2, "rotation_range": 20}
+
+
+def test_a_clean_teacher_view_teaches_the_augmented_student_the_original_images_logits(digits):
+    table = pd.read_csv(digits["train_csv"]).head(24)
+    keras.utils.set_random_seed(1)  # a teacher that sees where pixels are (pooling would not mind a flip)
+    teacher = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                                keras.layers.Dense(10)])
+    seed, temperature, alpha = 4, 2.0, 0.2
+
+    def run(**options):
+        student = tiny_model(seed=2)
+        initial = student.get_weights()
+        history = pykd.distill(teacher, student, table, directory=digits["directory"], classes=digits["classes"],
+                               batch_size=len(table), epochs=2, temperature=temperature, alpha=alpha,
+                               augment=AUGMENT, seed=seed, verbose=0, **options)
+        student.set_weights(initial)
+        return history, student
+
+    cached, student = run(teacher_view="clean")
+    live, _ = run(teacher_view="clean", cache_teacher=False)
+    same, _ = run()
+    assert cached.params["teacher_cache"] and not live.params["teacher_cache"] and not same.params["teacher_cache"]
+    assert cached.params["teacher_view"] == "clean"
+    np.testing.assert_allclose(cached.to_frame()["loss"], live.to_frame()["loss"], rtol=1e-5)
+
+    spec = ImageSpec(SIZE, SIZE, 3, None)
+    x = np.stack([decode(tf.constant(f"{digits['directory']}/{i}"), spec).numpy() for i in table["image_id"]])
+    rows = tf.constant(np.arange(len(table)), tf.int32)
+    view = pykd.images.RandomAffine(pykd.Augmentation(**AUGMENT), seed=seed)(x, training=True,
+                                                                           keys=(rows, tf.constant(0, tf.int64)))
+    labels = table["label"].fillna(-1).astype(int).to_numpy()
+    s = student(view.numpy(), training=True).numpy().astype(np.float64)
+    t = teacher(x, training=False).numpy().astype(np.float64)  # the original images
+    p, q = _softmax(t / temperature), _softmax(s / temperature)
+    soft = temperature**2 * np.sum(p * (np.log(p) - np.log(q)), axis=1)
+    known = labels >= 0
+    hard = np.where(known, -np.log(_softmax(s))[np.arange(len(s)), np.maximum(labels, 0)], 0.0)
+    expected = float(np.mean(alpha * hard + (1 - alpha) * soft))
+    assert cached.to_frame()["loss"].iloc[0] == pytest.approx(expected, rel=1e-4)
+    assert same.to_frame()["loss"].iloc[0] != pytest.approx(expected, rel=1e-3)  # the same view: another target
+
+
+def test_a_clean_teacher_view_refuses_mixup_and_takes_precomputed_logits(digits):
+    with pytest.raises(DataError, match="a mixed image has no original"):
+        pykd.distill(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], directory=digits["directory"],
+                     classes=digits["classes"], epochs=1, augment={"mixup": 0.2}, teacher_view="clean", verbose=0)
+    with pytest.raises(DataError, match="teacher_view must be"):
+        pykd.distill(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], directory=digits["directory"],
+                     classes=digits["classes"], epochs=1, teacher_view="original", verbose=0)
+    logits = pykd.teacher_logits(tiny_model(seed=1), digits["train_csv"], directory=digits["directory"])
+    history = pykd.distill(logits, tiny_model(seed=2), digits["train_csv"], directory=digits["directory"],
+                           classes=digits["classes"], epochs=1, steps_per_epoch=2, augment=AUGMENT,
+                           teacher_view="clean", verbose=0)
+    assert history.params["augmented"] and np.isfinite(history.last()["loss"])
+
+
+def test_noisy_student_rounds_are_distillations_from_the_last_rounds_student(digits):
+    table = pd.read_csv(digits["train_csv"]).head(64)
+    options = dict(directory=digits["directory"], classes=digits["classes"], batch_size=16, epochs=2, seed=8,
+                   augment=AUGMENT, verbose=0)
+    student = tiny_model(seed=2)
+    initial = student.get_weights()
+    histories = pykd.noisy_student(tiny_model(seed=1), student, table, rounds=2, **options)
+    assert len(histories) == 2 and all(h.params["teacher_view"] == "clean" and h.params["teacher_cache"]
+                                       for h in histories)
+
+    by_hand = tiny_model(seed=2)
+    first = pykd.distill(tiny_model(seed=1), by_hand, table, teacher_view="clean", **options)
+    teacher = pykd.models.clone_model(by_hand)
+    by_hand.set_weights(initial)
+    second = pykd.distill(teacher, by_hand, table, teacher_view="clean", **options)
+    for got, expected in zip(histories, (first, second)):
+        pd.testing.assert_frame_equal(got.to_frame(), expected.to_frame())
+    for a, b in zip(student.get_weights(), by_hand.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(DataError, match="needs noise"):
+        pykd.noisy_student(tiny_model(seed=1), student, table, **{**options, "augment": None})
