@@ -14,6 +14,7 @@ from .api import distill, evaluate, train_scratch
 from .callbacks import FunctionCallback
 from .deploy import compare, export
 from .errors import DataError, NonFiniteLossError
+from .hint import Hint
 from .history import History
 from .images import Augmentation
 from .losses import distillation_loss
@@ -37,6 +38,7 @@ __all__ = [
     "sweep",
     "noisy_student",
     "Augmentation",
+    "Hint",
     "History",
     "FunctionCallback",
     "DataError",

@@ -113,6 +113,7 @@ def distill(
     teacher_combine: str = "logits",
     teacher_precision: str = "auto",
     teacher_view: str = "same",
+    hint=None,
     student_outputs: str = "auto",
     strategy: tf.distribute.Strategy | None = None,
     run_eagerly: bool = False,
@@ -143,7 +144,7 @@ def distill(
         rescale=rescale, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch,
         validation_steps=validation_steps, temperature=temperature, alpha=alpha, teacher_outputs=teacher_outputs,
         teacher_combine=teacher_combine, teacher_precision=teacher_precision, teacher_view=teacher_view,
-        student_outputs=student_outputs,
+        hint=hint, student_outputs=student_outputs,
         optimizer=optimizer, learning_rate=learning_rate, augment=augment, last_batch=last_batch, callbacks=callbacks,
         seed=seed, verbose=verbose, cache_teacher=cache_teacher, cache_images=cache_images, cache_features=cache_features,
         cache_dir=cache_dir, on_bad_image=on_bad_image, checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy,
@@ -164,6 +165,11 @@ _TEACHER_DOC = """
         ("consistent" distillation, Beyer et al., 2022; with mixup, the same mixture);
         "clean" gives the teacher's logits of the original images (computed once) as targets
         for the augmented student, the noised student of Xie et al. (2020).
+    hint: feature distillation (FitNets): None, a pykd.Hint or a dict of its fields
+        (teacher_layer, student_layer, weight=1.0). The student layer's output, through a
+        learned projection, is regressed on the teacher layer's (mean squared difference
+        times weight, per row, added to the loss and reported as hint_loss). The teacher
+        then runs every step.
 """
 
 distill.__doc__ += _TEACHER_DOC + _COMMON_DOC

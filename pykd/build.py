@@ -17,6 +17,7 @@ import numpy as np
 from . import checkpoint
 from ._tf import keras, tf
 from .features import Features, FrozenPrefix, prefix_features
+from .hint import HintTerm
 from .image_cache import DecodedImages, fits_on_disk, image_source
 from .images import FileImages, build_augmenter, build_mixup
 from .loop import EpochPlan, Steps, StepSettings
@@ -69,7 +70,7 @@ def build(plan: Plan, resuming: bool = False) -> Run:
     seed = shared_seed(s.strategy, s.seed)  # several workers shuffle and augment alike
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    student, optimizer, augmenter = _in_scope(plan, seed)
+    student, optimizer, augmenter, hint = _in_scope(plan, seed)
     train_stream = BatchStream(len(plan.train), s.batch_size, shuffle=True, seed=seed, last_batch=s.last_batch)
     steps = s.steps_per_epoch or train_stream.steps_per_pass
     val_stream = val_steps = None
@@ -78,7 +79,7 @@ def build(plan: Plan, resuming: bool = False) -> Run:
         val_steps = s.validation_steps or val_stream.steps_per_pass
     resources = ExitStack()
     try:
-        teacher_pass = isinstance(plan.teacher, ModelTeacher) and (
+        teacher_pass = isinstance(plan.teacher, ModelTeacher) and hint is None and (
             s.cache_teacher is True or (s.cache_teacher == "auto" and not plan.teacher_follows_augmentation))
         timings: dict = {}
         passes = s.epochs * steps / train_stream.steps_per_pass
@@ -108,7 +109,7 @@ def build(plan: Plan, resuming: bool = False) -> Run:
             plan.spec, train_labels=plan.train.labels,
             test_labels=None if plan.validation is None else plan.validation.labels,
             teacher_logits_fn=teacher_fn, cached_teacher_logits=cached, augmenter=augmenter,
-            mixup=build_mixup(s.augment, seed), strategy=s.strategy, run_eagerly=s.run_eagerly,
+            mixup=build_mixup(s.augment, seed), hint=hint, strategy=s.strategy, run_eagerly=s.run_eagerly,
             forward=None if split is None else split.rest,
         )  # fmt: skip
         validation = None if val_images is None else EpochPlan(val_images, val_stream, val_steps)
@@ -133,8 +134,9 @@ def _in_scope(plan: Plan, seed: int | None):
             augmenter.build((None, plan.spec.height, plan.spec.width, plan.spec.channels))
         # Workers that built their students apart (unseeded) all start from the chief's.
         start_from_chief(s.strategy, [*student.variables, *([] if augmenter is None else augmenter.variables)])
+        hint = None if s.hint is None else _hint_term(plan, student)
         optimizer = s.optimizer if s.learning_rate is None else s.optimizer(learning_rate=s.learning_rate)
-        optimizer.build(student.trainable_variables)
+        optimizer.build([*student.trainable_variables, *([] if hint is None else hint.projection.trainable_variables)])
         student.compile(
             optimizer=optimizer,
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not plan.student_probabilities),
@@ -142,7 +144,16 @@ def _in_scope(plan: Plan, seed: int | None):
         )
         # Built now so that callbacks can read the metric's direction (accuracy: higher is better).
         student._compile_metrics.build(tf.zeros((1,), tf.int32), tf.zeros((1, plan.n_classes)))
-    return student, optimizer, augmenter
+    return student, optimizer, augmenter, hint
+
+
+def _hint_term(plan: Plan, student: keras.Model) -> HintTerm:
+    """The teacher and student cut at their hint layers, with a projection seeded like the run."""
+    term = HintTerm(plan.settings.hint, plan.teacher.models[0], student)
+    term.teacher_probabilities = plan.teacher.probabilities[0]
+    if plan.teacher_spec != plan.spec:
+        term.teacher_size = plan.teacher_spec.size
+    return term
 
 
 def reseed_random_layers(model: keras.Model, seed: int) -> None:

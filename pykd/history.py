@@ -16,7 +16,8 @@ class History:
 
     loss is the mean total loss over the epoch's rows; student_loss and accuracy
     are over its labeled rows; distillation_loss is the mean T^2-scaled KL term
-    (a scratch run has none). val_loss and val_accuracy are the student's
+    (a scratch run has none); hint_loss, with a hint, is the mean weighted feature
+    term (pykd.hint). val_loss and val_accuracy are the student's
     hard-label loss and accuracy. As in Keras, `history` maps each metric to its
     values per epoch, `epoch` lists the epochs (from 0) and `model` is the student.
     """
@@ -32,6 +33,8 @@ class History:
     def columns(self) -> list[str]:
         scratch = self.params.get("mode") == "scratch"
         train = [c for c in TRAIN_COLUMNS if not (scratch and c == "distillation_loss")]
+        if self.params.get("hint") is not None:
+            train.insert(train.index("accuracy"), "hint_loss")
         validated = any("val_loss" in r for r in self.records)
         return train + (list(VALIDATION_COLUMNS) if validated else [])
 
@@ -77,7 +80,7 @@ class History:
 
         frame = self.to_frame()
         fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-        for col in ("loss", "student_loss", "distillation_loss", "val_loss"):
+        for col in ("loss", "student_loss", "distillation_loss", "hint_loss", "val_loss"):
             if col in frame and frame[col].notna().any():
                 ax_loss.plot(frame["epoch"], frame[col], marker="o", label=col)
         for col in ("accuracy", "val_accuracy"):

@@ -16,12 +16,14 @@ import numpy as np
 
 from ._tf import keras, tf
 from .errors import NonFiniteLossError
+from .hint import HintTerm
 from .images import BatchMixup, FileImages, ImageSpec
 from .losses import as_logits, combine, row_terms
 from .stream import BatchStream
 
 # Slots of the on-device accumulators.
-_LOSS, _HARD, _SOFT, _CORRECT, _ROWS, _LABELED = range(6)
+_LOSS, _HARD, _SOFT, _CORRECT, _ROWS, _LABELED, _HINT = range(7)
+_SLOTS = 7
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Steps:
         cached_teacher_logits: np.ndarray | None = None,
         augmenter: keras.Model | None = None,
         mixup: BatchMixup | None = None,
+        hint: HintTerm | None = None,
         strategy: tf.distribute.Strategy | None = None,
         run_eagerly: bool = False,
         forward: keras.Model | None = None,
@@ -63,6 +66,7 @@ class Steps:
         self.settings = settings
         self.augmenter = augmenter
         self.mixup = mixup
+        self.hint = hint  # feature distillation: the teacher and student cut at their hint layers
         self.teacher_logits_fn = teacher_logits_fn
         self.train_labels = None if train_labels is None else tf.constant(train_labels, tf.int32)
         self.test_labels = None if test_labels is None else tf.constant(test_labels, tf.int32)
@@ -72,8 +76,8 @@ class Steps:
             # Summed per replica, added up across replicas when read.
             sums = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
                         aggregation=tf.VariableAggregation.SUM)
-            self.train_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
-            self.test_sums = tf.Variable(tf.zeros(6, tf.float64), **sums)
+            self.train_sums = tf.Variable(tf.zeros(_SLOTS, tf.float64), **sums)
+            self.test_sums = tf.Variable(tf.zeros(_SLOTS, tf.float64), **sums)
             # The step of the epoch whose loss was not finite (-1: none). Set on the device, so
             # the host reads it now and then instead of after every step; from that step on,
             # no step changes anything.
@@ -125,21 +129,32 @@ class Steps:
             x = self.augmenter(x, training=True, keys=(rows, draw))
         if self.mixup is not None:
             x, partner, weight = self.mixup(x, rows, draw)
-        teacher = None
-        if s.distilling:
+        teacher = teacher_feature = None
+        if self.hint is not None:
+            teacher_feature, teacher = self.hint.teacher_outputs(original if s.teacher_sees_original else x)
+            teacher_feature = tf.stop_gradient(teacher_feature)
+        elif s.distilling:
             if self.cache is not None:
                 teacher = tf.gather(self.cache, rows)
             else:
                 teacher = self.teacher_logits_fn(original if s.teacher_sees_original else x)
+        if teacher is not None:
             teacher = tf.stop_gradient(teacher)
         variables = self.student.trainable_variables
+        if self.hint is not None:
+            variables = [*variables, *self.hint.projection.trainable_variables]
         with tf.GradientTape() as tape:
-            logits = self._student_logits(x, training=True)
+            if self.hint is None:
+                logits, hint = self._student_logits(x, training=True), None
+            else:
+                student_feature, outputs = self.hint.student(x, training=True)
+                logits = as_logits(outputs, s.student_probabilities)
+                hint = self.hint.per_row(student_feature, teacher_feature)
             hard, soft = row_terms(labels, mask, logits, teacher, s.temperature)
             if self.mixup is not None:  # each mixed image answers to both its labels, as weighted
                 partner_hard, _ = row_terms(tf.gather(labels, partner), tf.gather(mask, partner), logits, None, 1.0)
                 hard = weight * hard + (1.0 - weight) * partner_hard
-            per_row = combine(hard, soft, s.alpha)
+            per_row = combine(hard, soft, s.alpha) if hint is None else combine(hard, soft, s.alpha) + hint
             # Divided by the rows of the whole (global) batch: replicas' gradients are summed.
             loss = tf.reduce_sum(per_row) / global_rows
             # As compile() does: a LossScaleOptimizer scales the loss here and unscales the
@@ -157,12 +172,12 @@ class Steps:
             failed = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
             finite = failed == 0
 
-        def apply(grads, per_row, hard, soft, logits, labels, mask):
+        def apply(grads, per_row, hard, soft, logits, labels, mask, hint):
             self.optimizer.apply_gradients(zip(grads, variables))
-            self._accumulate(self.train_sums, per_row, hard, soft, logits, labels, mask)
+            self._accumulate(self.train_sums, per_row, hard, soft, logits, labels, mask, hint)
             return tf.constant(True)
 
-        tensors = (grads, per_row, hard, soft, logits, labels, mask)
+        tensors = (grads, per_row, hard, soft, logits, labels, mask, tf.zeros_like(hard) if hint is None else hint)
 
         def skip(finite):
             # A non-finite step changes nothing (the student keeps its last good weights) and
@@ -197,12 +212,11 @@ class Steps:
         self._accumulate(self.test_sums, hard, hard, tf.zeros_like(hard), logits, labels, mask)
 
     @staticmethod
-    def _accumulate(sums, per_row, hard, soft, logits, labels, mask):
+    def _accumulate(sums, per_row, hard, soft, logits, labels, mask, hint=None):
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32) * mask
         total = lambda v: tf.reduce_sum(tf.cast(v, tf.float64))  # noqa: E731
-        sums.assign_add(
-            tf.stack([total(per_row), total(hard), total(soft), total(correct), total(tf.ones_like(mask)), total(mask)])
-        )
+        sums.assign_add(tf.stack([total(per_row), total(hard), total(soft), total(correct), total(tf.ones_like(mask)),
+                                  total(mask), tf.constant(0.0, tf.float64) if hint is None else total(hint)]))
 
 
 def replica_pieces(batches, replicas: int, pipeline: int = 0, pipelines: int = 1) -> list[np.ndarray]:
@@ -243,7 +257,11 @@ def _means(sums: np.ndarray) -> dict[str, float]:
 
 
 def train_means(steps: Steps) -> dict[str, float]:
-    return _means(steps.train_sums.numpy())
+    sums = steps.train_sums.numpy()
+    means = _means(sums)
+    if steps.hint is not None:
+        means["hint_loss"] = float(sums[_HINT] / sums[_ROWS]) if sums[_ROWS] else float("nan")
+    return means
 
 
 def test_means(steps: Steps) -> dict[str, float]:
@@ -258,7 +276,7 @@ def run_test(steps: Steps, images: FileImages, stream: BatchStream, n_steps: int
 
     images: where batches come from: FileImages, or image_cache.DecodedImages.
     """
-    steps.test_sums.assign(tf.zeros(6, tf.float64))
+    steps.test_sums.assign(tf.zeros(_SLOTS, tf.float64))
     for batches in chunks(stream, n_steps):
         for rows, x in steps.feed(images, batches):
             steps.test_step(rows, x)
@@ -298,7 +316,7 @@ def train_epoch(
     The host does not wait for each step: it looks for a non-finite one every CHECK_STEPS
     steps and at the end of the epoch (the steps after it have changed nothing).
     """
-    steps.train_sums.assign(tf.zeros(6, tf.float64))
+    steps.train_sums.assign(tf.zeros(_SLOTS, tf.float64))
     step = 0
     for drawn in chunks(plan.stream, plan.steps, drawn=True):
         batches = [batch for batch, _ in drawn]

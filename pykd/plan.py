@@ -28,9 +28,10 @@ from .checks import (
     verbosity,
     whole_number,
 )
-from .errors import DataError, Setting, few, literal
+from .errors import DataError, Setting, Text, few, literal
 from .features import FrozenPrefix, frozen_prefix, no_prefix_error
 from .frames import Table, read_table, resolve_table
+from .hint import Hint, layer_output
 from .images import Augmentation, FileImages, ImageSpec
 from .models import input_shape, load_model, output_kind, output_width, outputs_are_probabilities
 from .teacher import ModelTeacher, TableTeacher, resolve_teacher
@@ -61,6 +62,7 @@ class Options:
     teacher_combine: str = "logits"
     teacher_precision: str = "auto"
     teacher_view: str = "same"
+    hint: object = None
     student_outputs: str = "auto"
     optimizer: object = "adam"
     learning_rate: object = None
@@ -98,6 +100,7 @@ class Settings:
     cache_features: object
     augment: Augmentation | None
     teacher_view: str  # "same": the teacher sees the student's augmented view; "clean": the original image
+    hint: Hint | None  # feature distillation: which layers to match
     optimizer: object  # an optimizer object, or its class (made under the strategy's scope)
     learning_rate: object
     callbacks: tuple
@@ -204,7 +207,7 @@ def check_settings(options: Options) -> Settings:
         temperature=temperature, alpha=alpha, verbose=verbosity(options.verbose),
         last_batch=options.last_batch, cache_teacher=options.cache_teacher, cache_images=options.cache_images,
         cache_features=options.cache_features, augment=Augmentation.coerce(options.augment),
-        teacher_view=options.teacher_view, optimizer=optimizer, learning_rate=learning_rate,
+        teacher_view=options.teacher_view, hint=Hint.coerce(options.hint), optimizer=optimizer, learning_rate=learning_rate,
         callbacks=tuple(callback_list(options.callbacks)),
         cache_dir=_path(options.cache_dir, "cache_dir"), checkpoint_dir=_path(options.checkpoint_dir, "checkpoint_dir"),
         resume=bool(options.resume), strategy=options.strategy, run_eagerly=bool(options.run_eagerly),
@@ -270,6 +273,22 @@ def _warn_about_likely_mistakes(plan: Plan) -> None:
                           "validation accuracy will read higher than on unseen images.", stacklevel=4)
 
 
+def _check_hint(plan: Plan) -> None:
+    """A hint needs one teacher model with layers, run live, and layers that exist."""
+    s, hint = plan.settings, plan.settings.hint
+    if not isinstance(plan.teacher, ModelTeacher) or len(plan.teacher.models) != 1:
+        raise DataError("A hint matches a layer of one teacher model, and the teacher is {what}.",
+                        "Pass the teacher model itself, or leave hint out.",
+                        what=Text("precomputed logits" if isinstance(plan.teacher, TableTeacher) else "an ensemble"))
+    if s.strategy is not None:
+        raise DataError("hint does not work under a tf.distribute strategy yet.", "Leave hint out under a strategy.")
+    if s.cache_teacher is True:
+        raise DataError("cache_teacher=True cannot apply with a hint: the teacher's layer is read every step.",
+                        "Pass {auto}.", auto=Setting("cache_teacher", "auto"))
+    layer_output(plan.teacher.models[0], hint.teacher_layer, "teacher")
+    layer_output(plan.student, hint.student_layer, "student")
+
+
 def _frozen_prefix(plan: Plan, sample) -> FrozenPrefix | None:
     """The student split at the end of its frozen prefix, if cache_features allows it and it can apply.
 
@@ -281,7 +300,10 @@ def _frozen_prefix(plan: Plan, sample) -> FrozenPrefix | None:
         return None
     insist, auto = Setting("cache_features", True), Setting("cache_features", "auto")
     blocked = None
-    if plan.augmented:
+    if plan.settings.hint is not None:
+        blocked = DataError("{insist} cannot apply with a hint: the hint term reads the student's layer from the "
+                            "images every step.", "Pass {auto}.", insist=insist, auto=auto)
+    elif plan.augmented:
         blocked = DataError("{insist} needs {none}: augmented images change every feature every step.",
                             "Pass {auto} to cache only when it applies.", insist=insist, none=Setting("augment", None),
                             auto=auto)
@@ -311,6 +333,8 @@ def _frozen_prefix(plan: Plan, sample) -> FrozenPrefix | None:
 
 
 def _check_combinations(plan: Plan) -> None:
+    if plan.settings.hint is not None:
+        _check_hint(plan)
     if plan.distilling and plan.settings.alpha == 1.0 and plan.train.n_labeled == 0:
         raise DataError("alpha=1 learns from the labels alone, and the train table has no labeled rows.",
                         "Lower alpha so the student learns from the teacher (the default is 0.1), or give labels.")

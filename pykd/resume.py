@@ -16,6 +16,7 @@ import math
 import os
 import tempfile
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ def describe(plan: Plan) -> dict:
         "optimizer": _optimizer(s.optimizer, s.learning_rate),
         "augment": None if not plan.augmented else _augmentation(s.augment),
         **({"teacher_view": s.teacher_view} if plan.distilling and s.teacher_view != "same" else {}),
+        **({"hint": asdict(s.hint)} if s.hint is not None else {}),
         "last_batch": s.last_batch,
         "image": plan.spec.key(),
         "teacher": _teacher(plan),

@@ -9,6 +9,7 @@ does little else.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 from . import checkpoint
 from ._tf import keras
@@ -109,6 +110,8 @@ class Trainer:
         parts = {"student": run.student.variables, "optimizer": run.optimizer.variables}
         if run.augmenter is not None:
             parts["augmenter"] = run.augmenter.variables
+        if run.steps.hint is not None:
+            parts["hint"] = run.steps.hint.projection.variables
         return parts
 
     def _save(self) -> None:
@@ -168,6 +171,7 @@ def run_params(run: Run) -> dict:
         "teacher_cache": run.teacher_cache,
         "augmented": run.plan.augmented,
         "teacher_view": s.teacher_view if distilling else None,
+        "hint": None if s.hint is None else asdict(s.hint),
         "image_cache": run.image_cache,
         "feature_cache": run.feature_cache,
         "last_batch": s.last_batch,

@@ -172,3 +172,72 @@ def test_noisy_student_rounds_are_distillations_from_the_last_rounds_student(dig
         np.testing.assert_array_equal(a, b)
     with pytest.raises(DataError, match="needs noise"):
         pykd.noisy_student(tiny_model(seed=1), student, table, **{**options, "augment": None})
+
+
+def _hint_models():
+    keras.utils.set_random_seed(0)
+    teacher = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                                keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="t_conv"),
+                                keras.layers.GlobalAveragePooling2D(name="t_pool"), keras.layers.Dense(10)])
+    student = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                                keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="s_conv"),
+                                keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    return teacher, student
+
+
+@pytest.mark.parametrize("teacher_layer", ["t_conv", "t_pool"])
+def test_the_hint_term_is_the_projected_mean_squared_difference(teacher_layer):
+    from pykd.hint import Hint, HintTerm
+
+    teacher, student = _hint_models()
+    term = HintTerm(Hint(teacher_layer, "s_conv", weight=0.5), teacher, student)
+    x = np.random.default_rng(0).uniform(0, 255, (5, SIZE, SIZE, 3)).astype(np.float32)
+    s_feature, _ = term.student(x)
+    t_feature, _ = term.teacher_outputs(x)
+    got = term.per_row(s_feature, t_feature).numpy()
+    s, t = s_feature.numpy().astype(np.float64), t_feature.numpy().astype(np.float64)
+    kernel, bias = (w.astype(np.float64) for w in term.projection.get_weights())
+    if teacher_layer == "t_pool":  # a map against a vector: pooled flat, then a dense projection
+        projected = s.mean(axis=(1, 2)) @ kernel + bias
+    else:  # maps of one size: a 1x1 convolution
+        projected = s @ kernel.reshape(kernel.shape[-2:]) + bias
+    expected = 0.5 * ((projected - t) ** 2).reshape(len(x), -1).mean(axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_a_hint_adds_its_weighted_term_to_the_loss_and_resumes_exactly(digits, tmp_path):
+    table = pd.read_csv(digits["train_csv"]).head(32)
+    options = dict(directory=digits["directory"], classes=digits["classes"], batch_size=len(table), seed=6,
+                   alpha=0.5, learning_rate=1e-2, verbose=0)
+
+    def run(weight, epochs=3, **more):
+        teacher, student = _hint_models()
+        hint = {"teacher_layer": "t_conv", "student_layer": "s_conv", "weight": weight}
+        return pykd.distill(teacher, student, table, epochs=epochs, hint=hint, **options, **more).to_frame()
+
+    once, twice = run(1.0), run(2.0)
+    assert twice["hint_loss"].iloc[0] == pytest.approx(2 * once["hint_loss"].iloc[0], rel=1e-6)
+    labeled = table["label"].notna().mean()
+    for frame in (once, twice):  # loss = alpha * hard (over labeled rows) + (1 - alpha) * soft + hint, per row
+        np.testing.assert_allclose(frame["loss"], 0.5 * frame["student_loss"] * labeled
+                                   + 0.5 * frame["distillation_loss"] + frame["hint_loss"], rtol=1e-5)
+    assert once["hint_loss"].iloc[-1] < once["hint_loss"].iloc[0]  # the projection and student learn the hint
+
+    first = run(1.0, epochs=2, checkpoint_dir=tmp_path / "ck")
+    resumed = run(1.0, epochs=3, checkpoint_dir=tmp_path / "ck", resume=True)
+    pd.testing.assert_frame_equal(first, once.head(2))
+    pd.testing.assert_frame_equal(resumed, once)
+
+
+def test_a_hint_names_missing_layers_and_needs_a_teacher_model(digits):
+    teacher, student = _hint_models()
+    common = dict(directory=digits["directory"], classes=digits["classes"], epochs=1, verbose=0)
+    with pytest.raises(DataError, match="The student has no layer 'conv'; its layers are"):
+        pykd.distill(teacher, student, digits["train_csv"], hint={"teacher_layer": "t_conv", "student_layer": "conv"},
+                     **common)
+    with pytest.raises(DataError, match="Unknown hint settings: 'layer'"):
+        pykd.distill(teacher, student, digits["train_csv"], hint={"layer": "t_conv"}, **common)
+    logits = pykd.teacher_logits(teacher, digits["train_csv"], directory=digits["directory"])
+    with pytest.raises(DataError, match="the teacher is precomputed logits"):
+        pykd.distill(logits, student, digits["train_csv"], hint={"teacher_layer": "t_conv", "student_layer": "s_conv"},
+                     **common)

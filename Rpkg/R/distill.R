@@ -89,7 +89,11 @@
 #'   `"bfloat16"` forces either), `teacher_view` (under augmentation,
 #'   `"same"`, the default, shows the teacher the student's augmented view:
 #'   consistent distillation; `"clean"` uses the teacher's logits of the
-#'   original images, computed once: the noised student), `student_outputs`,
+#'   original images, computed once: the noised student), `hint` (feature
+#'   distillation: `list(teacher_layer = , student_layer = , weight = 1)`
+#'   regresses the student layer's output, through a learned projection, on
+#'   the teacher layer's; the history gains a `hint_loss` column),
+#'   `student_outputs`,
 #'   `optimizer`, `learning_rate`, `last_batch` (`"keep"` or `"drop"`),
 #'   `cache_teacher`, `cache_images` (`"auto"` decodes every image once into
 #'   a file and reads later epochs from it when that is exact; `TRUE`,
@@ -186,7 +190,8 @@ scratch_options <- c("optimizer", "learning_rate", "last_batch",
                      "callbacks", "student_outputs", "cache_images",
                      "cache_features", "cache_dir", "run_eagerly")
 distill_options <- c("teacher_outputs", scratch_options, "cache_teacher",
-                     "teacher_combine", "teacher_precision", "teacher_view")
+                     "teacher_combine", "teacher_precision", "teacher_view",
+                     "hint")
 
 # pykd's keyword arguments, as plain Python values. Nothing is checked here
 # but R's own types: pykd checks the values.

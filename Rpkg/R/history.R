@@ -253,7 +253,8 @@ history_long <- function(x) {
 # blindness); validation series are dashed as well.
 history_colours <- c(
   loss = "#0072B2", student_loss = "#E69F00", distillation_loss = "#CC79A7",
-  val_loss = "#56B4E9", accuracy = "#009E73", val_accuracy = "#D55E00"
+  hint_loss = "#000000", val_loss = "#56B4E9", accuracy = "#009E73",
+  val_accuracy = "#D55E00"
 )
 
 # Whole-number epochs for the axis ticks: pretty() within the limits,
