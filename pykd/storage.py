@@ -22,9 +22,11 @@ import errno
 import fcntl
 import io
 import os
+import posixpath
 import re
 import secrets
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,11 +74,27 @@ def tidy(path) -> str:
 
 
 def join(base, *parts: str) -> str:
-    """`base`/`parts`: "/"-joined for URLs; for local paths what pathlib makes (as before)."""
+    """`base`/`parts`: "/"-joined for URLs ("a/../b" resolved: object stores take keys literally);
+    for local paths what pathlib makes (as before)."""
     base = name(base)
-    if is_url(base):
-        return "/".join([base.rstrip("/"), *(str(p).strip("/") for p in parts)])
-    return str(Path(base, *parts))
+    if not is_url(base):
+        return str(Path(base, *parts))
+    joined = "/".join([base.rstrip("/"), *(str(p).strip("/") for p in parts)])
+    if "/../" not in joined and "/./" not in joined:
+        return joined
+    scheme, _, rest = joined.partition("://")
+    return f"{scheme}://{posixpath.normpath(rest)}"
+
+
+def relative(path, start) -> str:
+    """`path` relative to the folder `start` (URLs: on the same filesystem, "/"-separated)."""
+    path, start = name(path), name(start)
+    if not (is_url(path) or is_url(start)):
+        return os.path.relpath(path, start)
+    (scheme, _, rest), (start_scheme, _, start_rest) = path.partition("://"), start.partition("://")
+    if scheme != start_scheme:
+        raise ValueError(f"{path} and {start} are on different filesystems")
+    return posixpath.relpath(rest, start_rest)
 
 
 def parent(path) -> str:
@@ -126,6 +144,23 @@ def glob(pattern) -> list[str]:
         return sorted(_local_glob(pattern))
     with _as_oserror(pattern):
         return sorted(_gfile().glob(pattern))
+
+
+def files_under(folder) -> list[str]:
+    """The files under `folder` and its subfolders, as "/"-separated paths relative to it, sorted as pathlib sorts."""
+    folder = name(folder)
+    if not is_url(folder):
+        found = [p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()]
+        return sorted(found, key=_parts)
+    found = []
+    for entry in listdir(folder):  # listdir, not gfile.walk: walk misses subfolders on some filesystems (ram://)
+        path = join(folder, entry)
+        found.extend([f"{entry}/{inner}" for inner in files_under(path)] if isdir(path) else [entry])
+    return sorted(found, key=_parts)
+
+
+def _parts(relative_path: str) -> list[str]:
+    return relative_path.split("/")  # "a/b" before "a-c", as pathlib compares paths
 
 
 def makedirs(folder) -> None:
@@ -208,6 +243,28 @@ def read_text(path) -> str:
 def loadable(path):
     """What numpy and pandas can open: a local path as it is, a URL's bytes in memory (they cannot read URLs)."""
     return io.BytesIO(read_bytes(path)) if is_url(path) else path
+
+
+@contextmanager
+def local_copy(path) -> Iterator[str]:
+    """A local path holding `path`'s bytes, for readers of local files only (Keras, h5py): a URL is
+    downloaded to a temporary file of the same name, deleted afterwards; a local path is itself."""
+    path = name(path)
+    if not is_url(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="pykd-copy-") as folder:
+        local = os.path.join(folder, basename(path))
+        with _as_oserror(path):
+            _gfile().copy(path, local, overwrite=True)
+        yield local
+
+
+def upload(local, target) -> None:
+    """Put the local file `local` at `target` (a URL or a local path), atomically."""
+    with open(local, "rb") as source, atomic_file(target) as out:
+        while chunk := source.read(1 << 22):
+            out.write(chunk)
 
 
 class RangeReader:

@@ -141,3 +141,41 @@ def test_errors_name_urls_as_given(digits):
     gfile.remove(f"{url}/images/" + pd.read_csv(digits["train_csv"])["image_id"][0])
     with pytest.raises(DataError, match=f"1 of 4 image files in the train table is missing from '{url}/images'"):
         run(data)
+
+
+def test_models_saved_loaded_exported_and_predicted_on_urls(digits, tmp_path):
+    data = copy_to(url := ram_folder(), digits, n_train=8, n_val=2)
+    model = tiny_model(seed=4)
+    assert pykd.models.save_model(model, f"{url}/models/student.keras") == f"{url}/models/student.keras"
+    loaded = pykd.models.load_model(f"{url}/models/student.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), loaded.get_weights()))
+    on_ram = pykd.predict(f"{url}/models/student.keras", data["train_csv"], directory=data["directory"])
+    local = pykd.predict(model, pd.read_csv(digits["train_csv"]).iloc[:8], directory=digits["directory"])
+    pd.testing.assert_frame_equal(on_ram, local)
+    every = pykd.predict(model, directory=data["directory"])  # every image of the folder, sorted by name
+    assert every["image_id"].tolist() == sorted(gfile.listdir(data["directory"]))
+    assert pykd.export(model, f"{url}/models/student.tflite") == f"{url}/models/student.tflite"
+    tflite = pykd.predict(f"{url}/models/student.tflite", data["train_csv"], directory=data["directory"])
+    pd.testing.assert_frame_equal(tflite, local, atol=1e-5, check_dtype=False)
+    assert pykd.deploy.size_mb(f"{url}/models/student.tflite") > 0
+    with pytest.raises(DataError, match=f"The model file '{url}/models/none.keras' does not exist"):
+        pykd.models.load_model(f"{url}/models/none.keras")
+
+
+def test_a_folder_of_class_subfolders_and_arrays_with_a_url_cache_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (24, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(24) % 3
+    options = dict(epochs=1, batch_size=8, seed=0, verbose=0)
+    url = ram_folder()
+    from_arrays = pykd.train_scratch(tiny_model(n_classes=3, seed=1), (x, y), cache_dir=f"{url}/cache", **options)
+    written = gfile.glob(f"{url}/cache/pykd-arrays-*/*.png")
+    assert len(written) == 24
+    folder = written[0].rsplit("/", 1)[0]
+    for label in range(3):  # the same images as class subfolders under ram://
+        gfile.makedirs(f"{url}/classes/c{label}")  # ram:// lists only folders made as such
+        for i in np.flatnonzero(y == label):
+            gfile.copy(f"{folder}/{i:06d}.png", f"{url}/classes/c{label}/{i:06d}.png")
+    from_folder = pykd.train_scratch(tiny_model(n_classes=3, seed=1), f"{url}/classes", **options)
+    assert from_folder.params["classes"] == ["c0", "c1", "c2"] and from_folder.params["n_train"] == 24
+    assert np.isfinite(from_folder.to_frame()["loss"]).all() and np.isfinite(from_arrays.to_frame()["loss"]).all()
