@@ -8,13 +8,11 @@ written to a temporary name and renamed, so a crash never leaves half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
-from pathlib import Path
 
 import numpy as np
 
+from . import storage
 from ._tf import keras
 from .errors import DataError, Text
 
@@ -25,28 +23,23 @@ def _values(variables) -> list[np.ndarray]:
     return [np.asarray(keras.ops.convert_to_numpy(v)) for v in variables]
 
 
-def save(directory, *, parts: dict[str, list], meta: dict) -> Path:
+def save(directory, *, parts: dict[str, list], meta: dict) -> str:
     """Write variables of each part ({"student": [...], ...}) and JSON meta atomically.
 
     The temporary file has a name of its own (two runs never share it) and is
     removed if writing fails, so a full disk leaves the last checkpoint as it was.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(directory)
     arrays = {"meta": np.array(json.dumps(meta))}
     for name, variables in parts.items():
         for i, value in enumerate(_values(variables)):
             arrays[f"{name}/{i:05d}"] = value
-    final = directory / FILENAME
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=FILENAME + ".", suffix=".tmp", delete=False)
+    final = storage.join(directory, FILENAME)
     try:
-        with handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, final)
+        storage.remove_abandoned(final)
+        with storage.atomic_file(final, fsync=True, seekable=True) as out:
+            np.savez(out, **arrays)
     except OSError as err:
-        Path(handle.name).unlink(missing_ok=True)
         raise OSError(err.errno, f"Could not write the checkpoint {final}: {err.strerror or err}") from err
     return final
 
@@ -59,11 +52,11 @@ def read_meta(directory) -> dict | None:
 
 def load(directory, *, meta_only: bool = False) -> tuple[dict, dict[str, list[np.ndarray]]] | None:
     """(meta, {part: [arrays]}) from the last complete checkpoint, or None if there is none."""
-    path = Path(directory) / FILENAME
-    if not path.is_file():
+    path = storage.join(directory, FILENAME)
+    if not storage.isfile(path):
         return None
     try:
-        with np.load(path, allow_pickle=False) as saved:
+        with np.load(storage.loadable(path), allow_pickle=False) as saved:
             meta = json.loads(str(saved["meta"]))
             parts: dict[str, list[np.ndarray]] = {}
             for key in [] if meta_only else sorted(k for k in saved.files if k != "meta"):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import storage
 from ._tf import keras, tf
 from .api import evaluate
 from .checks import check_labels_fit, check_model_fits, drop_bad_images, image_spec, label_layout, one_of, whole_number
@@ -39,9 +40,10 @@ def export(model, path: str | os.PathLike, format: str | None = None) -> str:
     path: a file ending in .tflite, or a folder for a SavedModel.
     format: "tflite" or "saved_model"; None picks "tflite" for a .tflite path, else "saved_model".
     """
+    path = storage.tidy(path)  # a local path or a URL (SavedModels and .tflite files both write to gfile URLs)
     if format is None:
-        suffix = Path(path).suffix.lower()
-        if suffix not in ("", ".tflite") and not Path(path).is_dir():  # "student.onnx": not what it would get
+        suffix = os.path.splitext(storage.basename(path))[1].lower()
+        if suffix not in ("", ".tflite") and not storage.isdir(path):  # "student.onnx": not what it would get
             raise DataError("{export} writes a .tflite file or a SavedModel folder, not a {suffix} file.",
                             "End the path in .tflite, or give a folder name for a SavedModel (or set {format}).",
                             export=Words("export()", "rkd_export()"), suffix=Text(suffix),
@@ -50,19 +52,18 @@ def export(model, path: str | os.PathLike, format: str | None = None) -> str:
     one_of(format, "format", FORMATS)
     model = float32_model(load_model(model))
     input_shape(model)  # a subclassed or multi-input model is refused with the reason
-    path = Path(path)
-    if format == "saved_model" and path.is_file():
+    if format == "saved_model" and storage.isfile(path):
         raise DataError("A SavedModel is a folder, but {path} is a file.",
-                        "Give a folder path, or a path ending in .tflite for a TFLite file.", path=str(path))
-    if format == "tflite" and path.is_dir():
+                        "Give a folder path, or a path ending in .tflite for a TFLite file.", path=path)
+    if format == "tflite" and storage.isdir(path):
         raise DataError("A TFLite model is one file, but {path} is a folder.", "Give a path ending in .tflite.",
-                        path=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
+                        path=path)
+    storage.makedirs(storage.parent(path))
     if format == "saved_model":
-        model.export(str(path), format="tf_saved_model", verbose=False)
+        model.export(path, format="tf_saved_model", verbose=False)
     else:
-        path.write_bytes(tflite_bytes(model))
-    return str(path)
+        storage.write_bytes_atomic(path, tflite_bytes(model))
+    return path
 
 
 def tflite_bytes(model: keras.Model) -> bytes:
@@ -167,9 +168,9 @@ def ms_per_image(run, x: np.ndarray, min_runs: int = 3, max_runs: int = 30, budg
 def size_mb(model) -> float:
     """The size of a model file or folder in MiB; a Keras model is saved as .keras to measure it."""
     if isinstance(model, (str, os.PathLike)):
-        path = Path(model)
-        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
-        return sum(p.stat().st_size for p in files) / MB
+        path = storage.name(model)
+        files = [storage.join(path, p) for p in storage.files_under(path)] if storage.isdir(path) else [path]
+        return sum(storage.size(p) for p in files) / MB
     with tempfile.TemporaryDirectory(prefix="pykd-size-") as folder:
         saved = Path(folder) / "model.keras"
         model.save(saved)

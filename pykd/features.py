@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import storage
 from ._tf import keras
 from .content import digest_of, file_digests, unchanged
 from .errors import DataError, Setting, Text, Words
@@ -188,7 +189,7 @@ def prefix_features(
     shape = tuple(int(d) for d in split.prefix.compute_output_shape((1, spec.height, spec.width, spec.channels))[1:])
     row_bytes = split.row_bytes(spec)
     if cache_dir is None:
-        path = Path(tempfile.mkdtemp(prefix="pykd-features-")) / "features.f32"
+        path = Path(tempfile.mkdtemp(prefix="pykd-features-"), "features.f32")
         try:
             _write(split, images, len(paths), path, batch_size, progress, None)
         except BaseException:
@@ -198,14 +199,14 @@ def prefix_features(
     digests = getattr(images, "digests", None) or file_digests(paths)
     rounded = isinstance(images, DecodedImages) and images.exact is not True
     name = digest_of("pykd prefix features", _FORMAT, split.fingerprint(spec, rounded), "\n".join(digests))
-    path = Path(cache_dir) / f"features-{name}.f32"
+    path = storage.join(cache_dir, f"features-{name}.f32")
     if not verified(path, len(paths) * row_bytes, _MAGIC, "prefix-feature cache", "the features are computed again"):
         _write(split, images, len(paths), path, batch_size, progress,
                None if isinstance(images, DecodedImages) else digests)
     return Features(path, len(paths), shape, np.float32, temporary=False)
 
 
-def _write(split: FrozenPrefix, images, n_rows: int, path: Path, batch_size: int, progress, digests) -> None:
+def _write(split: FrozenPrefix, images, n_rows: int, path: str | Path, batch_size: int, progress, digests) -> None:
     rows = np.arange(n_rows)
     batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
 
@@ -220,7 +221,7 @@ def _write(split: FrozenPrefix, images, n_rows: int, path: Path, batch_size: int
             unchanged(digests, "the student's prefix features")
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        storage.makedirs(storage.parent(path))
         write_rows(path, blocks(), _MAGIC)
     except OSError as err:
         raise DataError("Could not write the student's prefix features to {path}: {reason}.",

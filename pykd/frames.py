@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import storage
 from .errors import DataError, Setting, Text, Words, few, kind, literal, plural
 
 UNLABELED = -1
@@ -54,14 +55,14 @@ def read_table(data, *, name: str = "train") -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data.reset_index(drop=True)
     if isinstance(data, (str, os.PathLike)):
-        path = Path(data)
-        if not path.is_file():
+        path = storage.name(data)  # a local path or a URL (gs://...), shown as given
+        if not storage.isfile(path):
             raise DataError(f"The {name} table {{path}} does not exist.",
-                            "Give a data frame, or the path of a CSV file with one row per image.", path=str(path))
+                            "Give a data frame, or the path of a CSV file with one row per image.", path=path)
         try:
-            return pd.read_csv(path)
+            return pd.read_csv(storage.loadable(path))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise DataError(f"The {name} table {{path}} is not a readable CSV file: {err}", path=str(path)) from err
+            raise DataError(f"The {name} table {{path}} is not a readable CSV file: {err}", path=path) from err
     if isinstance(data, Mapping):
         # reticulate turns a length-1 R vector into a scalar: wrap it back.
         columns = {
@@ -267,17 +268,24 @@ def label_columns(y_col) -> list[str]:
     return names
 
 
-def _missing_suffix(directory: Path, missing: list[str]) -> str | None:
+def _missing_suffix(directory: str, missing: list[str]) -> str | None:
     """The extension that names the missing files, when the ids lack one (Kaggle's 'abc' for 'abc.jpg')."""
     for suffix in (".jpg", ".jpeg", ".png", ".JPG", ".bmp", ".gif", ".webp"):
-        if all((directory / f"{i}{suffix}").is_file() for i in missing[:20]):
+        if all(storage.isfile(storage.join(directory, f"{i}{suffix}")) for i in missing[:20]):
             return suffix
     return None
 
 
-def _check_files(ids: pd.Series, paths: tuple[str, ...], directory: Path, name: str, x_col: str) -> None:
-    """Every image file exists; else name the missing ones (and the extension they lack, if that is it)."""
-    absent = np.array([not os.path.isfile(p) for p in paths])
+def _check_files(ids: pd.Series, paths: tuple[str, ...], directory: str, name: str, x_col: str) -> None:
+    """Every image file exists; else name the missing ones (and the extension they lack, if that is it).
+
+    On URLs each check is a request to the object store: several are in flight at once.
+    """
+    if storage.is_url(directory):
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            absent = ~np.array(list(pool.map(storage.isfile, paths)), dtype=bool)
+    else:
+        absent = np.array([not os.path.isfile(p) for p in paths])
     if absent.any():
         missing = ids[absent].tolist()
         suffix = _missing_suffix(directory, missing)
@@ -289,7 +297,7 @@ def _check_files(ids: pd.Series, paths: tuple[str, ...], directory: Path, name: 
             "missing." if suffix is None else
             f"The folder has {plural(n, 'it', 'them')} with the extension {{suffix}} ({{example}}): add it to the "
             f"{x_col} column.",
-            directory=str(directory), absent=few(missing), suffix=suffix,
+            directory=directory, absent=few(missing), suffix=suffix,
             example=Text(f"{missing[0]}{suffix}"),
         )
 
@@ -346,12 +354,12 @@ def resolve_table(
         classes = _one_hot_classes(label_cols, classes)
         labels = _one_hot_labels(frame, label_cols, name)
 
-    directory = Path(directory)
-    if not directory.is_dir():
+    directory = storage.tidy(directory)
+    if not storage.isdir(directory):
         raise DataError("The image directory {directory} does not exist.",
                         "Set directory to the folder that holds the image files.",
-                        directory=str(directory))
-    paths = tuple(str(directory / i) for i in ids)
+                        directory=directory)
+    paths = tuple(storage.join(directory, i) for i in ids)
     if check_files:
         _check_files(ids, paths, directory, name, x_col)
     return Table(ids=tuple(ids), paths=paths, labels=labels, classes=classes, name=name)

@@ -3,9 +3,9 @@
 Decoding a JPEG costs more CPU than a small student's whole training step, so
 with a cached teacher, decoding files every epoch would take about a third of
 each epoch on two cores. Here each image is decoded (and resized) once; epochs
-then read their batches' rows back with `os.preadv`. Nothing is memory-mapped:
-the file's pages stay in the operating system's page cache, not in the
-process's resident memory, which holds only the batches in flight.
+then read their batches' rows back with `os.preadv` (seek and read on URLs).
+Nothing is memory-mapped: the file's pages stay in the operating system's page
+cache, not in the process's resident memory, which holds only the batches in flight.
 
 The file stores what `pykd.images.decode` produces, as uint8.
 That is exact when every file already has the model's image size (resizing is
@@ -31,10 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import storage
 from ._tf import tf
-from .content import Digests, atomic_file, digest_of, file_digests, hasher, remove_abandoned, unchanged
+from .content import Digests, digest_of, file_digests, hasher, unchanged
 from .errors import DataError, Setting, Text
 from .images import FileImages, ImageSpec, image_sizes
+from .storage import atomic_file, remove_abandoned
 
 # "auto" leaves at least this share of the disk's free space untouched.
 _FREE_SPACE_SHARE = 0.5
@@ -50,8 +52,8 @@ class RowFile:
     has .batches(), .dataset(), .rows_read and .close().
     """
 
-    def __init__(self, path: Path, n_rows: int, shape: tuple, dtype, *, temporary: bool):
-        self.path = Path(path)
+    def __init__(self, path: str | Path, n_rows: int, shape: tuple, dtype, *, temporary: bool):
+        self.path = storage.name(path) if storage.is_url(path) else Path(path)  # a URL stays a string
         self.n_rows = n_rows
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
@@ -60,20 +62,20 @@ class RowFile:
         self.rows_read = 0  # rows this process was asked to read (under several workers, its share)
 
     def _read(self, batches: Sequence[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(rows, values) per batch, in order, each row read with one preadv call."""
+        """(rows, values) per batch, in order, each row read with one preadv call (locally)."""
         self.rows_read += sum(len(b) for b in batches)
-        fd = os.open(self.path, os.O_RDONLY)
+        file = storage.RangeReader(self.path)
         try:
             for rows in batches:
                 rows = np.asarray(rows, np.int32)
                 values = np.empty((len(rows), *self.shape), self.dtype)
                 flat = values.view(np.uint8).reshape(len(rows), self.row_bytes)
                 for i, row in enumerate(rows):
-                    if os.preadv(fd, [flat[i]], int(row) * self.row_bytes) != self.row_bytes:
+                    if file.read_into(flat[i], int(row) * self.row_bytes) != self.row_bytes:
                         raise OSError(f"{self.path} is shorter than its {self.n_rows} rows: delete it to rebuild it.")
                 yield rows, values
         finally:
-            os.close(fd)
+            file.close()
 
     def batches(self, batches: Sequence[np.ndarray], ahead: int = 2) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
         """(rows, values) tensors per batch, read `ahead` batches in advance by a thread.
@@ -126,9 +128,9 @@ class RowFile:
         return dataset.with_options(options).prefetch(2)
 
     def close(self) -> None:
-        """Delete the file if this run made it for itself."""
+        """Delete the file if this run made it for itself (always in a local temporary folder)."""
         if self.temporary:
-            shutil.rmtree(self.path.parent, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
 
 
 class DecodedImages(RowFile):
@@ -139,7 +141,7 @@ class DecodedImages(RowFile):
     exact: whether the rows equal the decoded files (no resizing, so no rounding).
     """
 
-    def __init__(self, path: Path, n_rows: int, spec: ImageSpec, *, temporary: bool,
+    def __init__(self, path: str | Path, n_rows: int, spec: ImageSpec, *, temporary: bool,
                  digests: Digests | None = None, exact: bool | None = None):
         super().__init__(path, n_rows, (spec.height, spec.width, spec.channels), np.uint8, temporary=temporary)
         self.spec = spec
@@ -152,7 +154,7 @@ def cache_name(digests: Sequence[str], spec: ImageSpec) -> str:
     return f"images-{digest_of('pykd decoded images', _FORMAT, spec.key(), chr(10).join(digests))}.u8"
 
 
-def _write(paths: Sequence[str], spec: ImageSpec, target: Path, batch_size: int, progress, digests=None) -> None:
+def _write(paths: Sequence[str], spec: ImageSpec, target: str, batch_size: int, progress, digests=None) -> None:
     """Decode every file in row order into `target`, then the footer; atomically (a failure leaves no file).
 
     With `digests`, the copy is kept only if no file changed since it was hashed (its name says which bytes).
@@ -171,7 +173,7 @@ def _write(paths: Sequence[str], spec: ImageSpec, target: Path, batch_size: int,
     write_rows(target, blocks(), _MAGIC)
 
 
-def write_rows(target: Path, blocks, magic: bytes) -> None:
+def write_rows(target: str | Path, blocks, magic: bytes) -> None:
     """Write the arrays `blocks` yields, then a footer (`magic` and their checksum), atomically into `target`.
 
     A block raising stops the write and leaves no file; partial files that killed runs left are removed first.
@@ -186,18 +188,18 @@ def write_rows(target: Path, blocks, magic: bytes) -> None:
         out.write(magic + checksum.digest())
 
 
-def verified(path: Path, payload: int, magic: bytes, what: str, instead: str) -> bool:
+def verified(path: str | Path, payload: int, magic: bytes, what: str, instead: str) -> bool:
     """Whether `path` holds `payload` bytes of rows whose checksum matches its footer.
 
     Anything else (short, long, flipped bytes, unreadable) is warned about, naming
     the file and `what` it is, and not used: the caller makes it again (`instead`).
     """
-    if not path.exists():
+    if not storage.exists(path):
         return False
     footer_size = len(magic) + hasher().digest_size
     try:
-        with open(path, "rb", buffering=0) as f:
-            if os.fstat(f.fileno()).st_size != payload + footer_size:
+        with storage.reader(path) as f:
+            if storage.size(path) != payload + footer_size:
                 problem = "has the wrong size"
             else:
                 checksum = hasher()
@@ -215,10 +217,10 @@ def verified(path: Path, payload: int, magic: bytes, what: str, instead: str) ->
     return False
 
 
-def _write_or_fail(paths, spec: ImageSpec, path: Path, batch_size: int, progress, digests=None) -> None:
+def _write_or_fail(paths, spec: ImageSpec, path: str, batch_size: int, progress, digests=None) -> None:
     """_write, with a DataError naming the file when the disk is full or not writable."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        storage.makedirs(storage.parent(path))
         _write(paths, spec, path, batch_size, progress, digests)
     except OSError as err:
         raise DataError("Could not write decoded images to {path}: {reason}.",
@@ -255,19 +257,19 @@ def image_source(
     if cache_dir is None:
         if exact and not fits_on_disk(None, payload):
             return files
-        path = Path(tempfile.mkdtemp(prefix="pykd-images-")) / "images.u8"
+        path = os.path.join(tempfile.mkdtemp(prefix="pykd-images-"), "images.u8")
         try:
             _write_or_fail(paths, spec, path, batch_size, progress)
         except BaseException:
-            shutil.rmtree(path.parent, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
             raise
         return DecodedImages(path, len(paths), spec, temporary=True)
     digests = file_digests(paths)
     if not exact:  # cache_images=True: rounded pixels unless every file has the model's size
         exact = all(size == spec.size for size in image_sizes(paths))
-    path = Path(cache_dir) / cache_name(digests, spec)
+    path = storage.join(cache_dir, cache_name(digests, spec))
     if not verified(path, payload, _MAGIC, "decoded-image cache", "the images are decoded again"):
-        if setting == "auto" and not fits_on_disk(path.parent, payload):
+        if setting == "auto" and not fits_on_disk(storage.parent(path), payload):
             return files
         _write_or_fail(paths, spec, path, batch_size, progress, digests)
     return DecodedImages(path, len(paths), spec, temporary=False, digests=digests, exact=exact)
@@ -275,7 +277,9 @@ def image_source(
 
 def fits_on_disk(directory, payload: int) -> bool:
     """Whether `payload` bytes take at most the share of free space "auto" caches may use, in `directory`
-    (None: the temporary folder)."""
+    (None: the temporary folder). Object stores (URLs) report no free space and are taken to have room."""
+    if storage.is_url(directory):
+        return True
     directory = Path(tempfile.gettempdir()) if directory is None else Path(directory)
     return payload <= _free_bytes(directory) * _FREE_SPACE_SHARE
 

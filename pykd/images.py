@@ -7,6 +7,7 @@ and runs inside the compiled train step, so teacher and student see one view.
 
 from __future__ import annotations
 
+import io
 import math
 import numbers
 import warnings
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from PIL import Image
 
+from . import storage
 from ._tf import keras, tf
 from .errors import DataError, Setting, Text, Words, every, few, kind, literal, plural, shown
 
@@ -378,9 +380,14 @@ class FileImages:
 _DECODED_BY_TENSORFLOW = {"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP"}
 
 
+def _opened(path: str):
+    """PIL's image of `path`; a URL's bytes read first (PIL cannot open URLs; images are small)."""
+    return Image.open(io.BytesIO(storage.read_bytes(path))) if storage.is_url(path) else Image.open(path)
+
+
 def _check_one(path: str) -> str | None:
     try:
-        with Image.open(path) as image:
+        with _opened(path) as image:
             image.load()  # a full decode: catches truncated files that verify() lets through
             return _not_for_tensorflow(image)
     except Exception as err:  # PIL raises many types for bad files
@@ -405,7 +412,7 @@ def find_bad_images(paths: Sequence[str], workers: int = 4) -> dict[int, str]:
 
 def _size_of(path: str) -> tuple[int, int] | None:
     try:
-        with Image.open(path) as image:  # reads the header only
+        with _opened(path) as image:  # reads the header only
             return image.height, image.width
     except Exception:  # unreadable files are find_bad_images' business
         return None

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from . import storage
 from ._tf import keras, tf
 from .content import hasher
 from .errors import DataError, Setting, Text, Words, few, kind, shown
@@ -35,6 +37,8 @@ def load_model(model, *, role: str = "model") -> keras.Model:
     """
     if isinstance(model, keras.Model):
         return model
+    if isinstance(model, (str, os.PathLike)) and storage.is_url(os.fspath(model)):
+        return _load_from_url(os.fspath(model), role)
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if path.is_dir() and (path / "saved_model.pb").is_file():
@@ -54,6 +58,23 @@ def load_model(model, *, role: str = "model") -> keras.Model:
             raise DataError(f"Could not load the {role} from {{path}}: {err}", path=str(path)) from err
     raise DataError(f"The {role} must be a Keras model or the path of a .keras or .h5 file, not {{value}}.",
                     "Build it with Keras, or load a saved one with {load}.", value=kind(model), load=LOAD_MODEL)
+
+
+def _load_from_url(url: str, role: str) -> keras.Model:
+    """A model file on a URL, read from a local copy (Keras reads local files); errors name the URL."""
+    if not storage.isfile(url):
+        raise DataError(f"The {role} file {{path}} does not exist.", "Check the path, or pass the model itself.", path=url)
+    if not url.lower().endswith(MODEL_SUFFIXES):
+        raise DataError(f"The {role} file {{path}} is not a .keras or .h5 model file.",
+                        "Save whole models with {save} to a .keras file.", path=url, save=SAVE_MODEL)
+    try:
+        with storage.local_copy(url) as local:
+            refuse_weights_only(local, role, shown=url)
+            return keras.models.load_model(local, compile=False)
+    except DataError:
+        raise
+    except Exception as err:
+        raise DataError(f"Could not load the {role} from {{path}}: {err}", path=url) from err
 
 
 def keras_model(model, role: str = "model") -> keras.Model:
@@ -165,12 +186,18 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise DataError("The file to save to must be a path ending in .keras, not {value}.",
                         "For example {example}.", value=kind(path), example=Setting("path", "student.keras"))
-    path = Path(path)
-    if path.suffix not in (".keras", ".h5"):
-        raise DataError("Save models to a .keras (or .h5) file, not {path}.", "End the file name in .keras.", path=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
-    return str(path)
+    path = storage.tidy(path)
+    if not path.endswith((".keras", ".h5")):
+        raise DataError("Save models to a .keras (or .h5) file, not {path}.", "End the file name in .keras.", path=path)
+    storage.makedirs(storage.parent(path))
+    if not storage.is_url(path):
+        model.save(path)
+        return path
+    with tempfile.TemporaryDirectory(prefix="pykd-save-") as folder:  # Keras writes local files: uploaded after
+        local = os.path.join(folder, storage.basename(path))
+        model.save(local)
+        storage.upload(local, path)
+    return path
 
 
 def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -599,12 +626,12 @@ def is_weights_only(path) -> bool:
         return False
 
 
-def refuse_weights_only(path, role: str = "model") -> None:
-    """Stop load_model() at a weights-only file, pointing to load_weights()."""
+def refuse_weights_only(path, role: str = "model", shown: str | None = None) -> None:
+    """Stop load_model() at a weights-only file, pointing to load_weights(); `shown`: the name to give it."""
     if is_weights_only(path):
         raise DataError(f"The {role} file {{path}} holds weights only, not a model.",
                         "Rebuild the model as it was saved (for example with {classifier}) and load the file "
-                        "into it with {load_weights}.", path=str(path), classifier=CLASSIFIER, load_weights=LOAD_WEIGHTS)
+                        "into it with {load_weights}.", path=shown or str(path), classifier=CLASSIFIER, load_weights=LOAD_WEIGHTS)
 
 
 def save_weights(model: keras.Model, path) -> str:

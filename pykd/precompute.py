@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import storage
 from ._tf import keras
 from .api import train_scratch
 from .checks import drop_bad_images, image_spec, whole_number
@@ -65,17 +65,19 @@ def teacher_logits(
     frame = pd.DataFrame(values, columns=names)
     frame.insert(0, x_col, list(table.ids))
     if path is not None:
-        _write(frame, Path(path), x_col)
+        _write(frame, storage.tidy(path), x_col)
     return frame
 
 
-def _write(frame: pd.DataFrame, path: Path, x_col: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".npy":
-        np.save(path, frame.drop(columns=[x_col]).to_numpy(np.float32))
-        path.with_suffix(".ids.txt").write_text("\n".join(frame[x_col]) + "\n")
+def _write(frame: pd.DataFrame, path: str, x_col: str) -> None:
+    """The logits as a CSV file, or a .npy file and its .ids.txt beside it; atomically, locally or on a URL."""
+    storage.makedirs(storage.parent(path))
+    if path.endswith(".npy"):
+        with storage.atomic_file(path, seekable=True) as out:
+            np.save(out, frame.drop(columns=[x_col]).to_numpy(np.float32))
+        storage.write_bytes_atomic(path[:-len(".npy")] + ".ids.txt", ("\n".join(frame[x_col]) + "\n").encode())
     else:
-        frame.to_csv(path, index=False)
+        storage.write_bytes_atomic(path, frame.to_csv(index=False).encode())
 
 
 def out_of_fold_logits(
@@ -121,5 +123,5 @@ def out_of_fold_logits(
         pieces.append(mean)
     result = pd.concat(pieces, ignore_index=True).set_index(x_col).loc[list(table.ids)].reset_index()
     if path is not None:
-        _write(result, Path(path), x_col)
+        _write(result, storage.tidy(path), x_col)
     return result

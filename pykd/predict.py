@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import storage
 from ._tf import keras, tf
 from .checks import check_model_fits, drop_bad_images, image_spec, one_of, whole_number
 from .errors import DataError, Setting, Text, few
@@ -96,7 +96,7 @@ class TFLiteRunner(_Runner):
                             path=str(path), reason=Text(str(err).strip())) from err
         ops = getattr(self.interpreter, "_get_ops_details", lambda: [])()  # before the delegate replaces the ops
         (self._input,), (self._output,) = self.interpreter.get_input_details(), self.interpreter.get_output_details()
-        self.name = Path(path).stem
+        self.name = os.path.splitext(storage.basename(path))[0]
         if self._input["dtype"] != np.float32 or self._output["dtype"] != np.float32:
             raise DataError("The TFLite model {path} is quantized ({dtype} inputs or outputs); pykd runs float32 models.",
                             "Export the Keras model with export(), which writes float32.", path=str(path),
@@ -133,16 +133,20 @@ class TFLiteRunner(_Runner):
 
 
 def _interpreter(path: str, threads: int):
-    """LiteRT's interpreter when ai_edge_litert is installed, else TensorFlow's (deprecated there, same runtime)."""
+    """LiteRT's interpreter when ai_edge_litert is installed, else TensorFlow's (deprecated there, same runtime).
+
+    A file on a URL is read into memory first: the interpreters open local files only.
+    """
+    model = {"model_content": storage.read_bytes(path)} if storage.is_url(path) else {"model_path": path}
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         Interpreter = None
     if Interpreter is not None:
-        return Interpreter(model_path=path, num_threads=threads)
+        return Interpreter(**model, num_threads=threads)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        return tf.lite.Interpreter(model_path=path, num_threads=threads)
+        return tf.lite.Interpreter(**model, num_threads=threads)
 
 
 class _Signature:
@@ -168,7 +172,7 @@ def runner(model, model_outputs: str = "auto"):
     if isinstance(model, (KerasRunner, TFLiteRunner)):
         return model
     if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".tflite"):
-        if not Path(model).is_file():
+        if not storage.isfile(model):
             raise DataError("The model file {path} does not exist.", "Check the path, or pass the model itself.",
                             path=str(model))
         return TFLiteRunner(model, model_outputs)
@@ -255,16 +259,16 @@ def prediction_table(data, directory, x_col: str, classes) -> Table:
 
 def image_files(directory) -> list[str]:
     """The names of the image files in `directory` (not its subfolders), sorted."""
-    folder = Path(directory)
-    if not folder.is_dir():
+    folder = storage.tidy(directory)  # a local path or a URL
+    if not storage.isdir(folder):
         raise DataError("The image directory {directory} does not exist.",
-                        "Set directory to the folder that holds the image files.", directory=str(folder))
-    names = sorted(p.name for p in folder.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS)
+                        "Set directory to the folder that holds the image files.", directory=folder)
+    names = sorted(n for n in storage.listdir(folder) if not n.startswith(".")
+                   and os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS and storage.isfile(storage.join(folder, n)))
     if not names:
         raise DataError("The directory {directory} holds no image files ({extensions}).",
                         "Check directory, or pass {data} naming the images.",
-                        directory=str(folder), extensions=list(IMAGE_EXTENSIONS), data=Setting("data", "images.csv"))
+                        directory=folder, extensions=list(IMAGE_EXTENSIONS), data=Setting("data", "images.csv"))
     return names
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import secrets
 import tempfile
 import warnings
 from dataclasses import asdict
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint
+from . import checkpoint, storage
 from ._tf import keras
 from .errors import DataError, Setting, Words, few, literal
 from .plan import Plan
@@ -93,9 +94,9 @@ def check_before_start(plan: Plan) -> dict | None:
             probe_writable(getattr(s, name), name)
     if s.checkpoint_dir is None:
         return None
-    path = Path(s.checkpoint_dir) / checkpoint.FILENAME
+    path = storage.join(s.checkpoint_dir, checkpoint.FILENAME)
     if not s.resume:
-        if path.exists():
+        if storage.exists(path):
             raise DataError(
                 "checkpoint_dir {directory} already holds a checkpoint; this run would overwrite it.",
                 "Continue it with {resume}, or start over in another checkpoint_dir (or delete {file}).",
@@ -144,9 +145,12 @@ def _short(value, language: str) -> str:
 
 def probe_writable(folder, name: str) -> None:
     """Write and delete a file in `folder` (or the nearest folder above it that exists)."""
+    if storage.isfile(folder):
+        raise DataError(f"{name} {{folder}} is a file, not a folder.", f"Give {name} a folder path.", folder=str(folder))
+    if storage.is_url(folder):
+        _probe_url(folder, name)
+        return
     target = Path(folder)
-    if target.exists() and not target.is_dir():
-        raise DataError(f"{name} {{folder}} is a file, not a folder.", f"Give {name} a folder path.", folder=str(target))
     existing = target
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -158,3 +162,14 @@ def probe_writable(folder, name: str) -> None:
                         f"Give {name} a folder you can write to.", folder=str(target)) from err
     if not os.access(existing, os.W_OK):  # pragma: no cover - root passes permission bits
         raise DataError(f"{name} {{folder}} cannot be written.", f"Give {name} a folder you can write to.", folder=str(target))
+
+
+def _probe_url(folder: str, name: str) -> None:
+    """Write and delete a small file in the URL `folder` (object stores have no folders to look for first)."""
+    probe = storage.join(folder, f".pykd-probe-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        storage.write_bytes_atomic(probe, b"")
+        storage.remove(probe)
+    except OSError as err:
+        raise DataError(f"{name} {{folder}} cannot be written ({err.strerror or err}).",
+                        f"Give {name} a folder you can write to.", folder=folder) from err

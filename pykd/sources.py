@@ -17,12 +17,11 @@ import dataclasses
 import hashlib
 import os
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .content import atomic_file, locked
+from . import storage
 from .errors import DataError, Setting, Text, Words, few, plural
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -30,7 +29,7 @@ LABEL = "label"
 
 
 def is_class_folder(data) -> bool:
-    return isinstance(data, (str, os.PathLike)) and Path(data).is_dir()
+    return isinstance(data, (str, os.PathLike)) and storage.isdir(data)
 
 
 def is_arrays(data) -> bool:
@@ -65,7 +64,7 @@ def as_tables(train, options):
                             x_col=Setting("x_col", "image_id"), y_col=Setting("y_col", LABEL))
         classes = changes.get("classes", options.classes)
         table, folder, _ = _table(validation, classes, options.cache_dir, "validation")
-        table["image_id"] = [os.path.relpath(os.path.join(folder, i), directory) for i in table["image_id"]]
+        table["image_id"] = [storage.relative(storage.join(folder, i), directory) for i in table["image_id"]]
         changes["validation"] = table
     return train, (dataclasses.replace(options, **changes) if changes else options)
 
@@ -81,8 +80,8 @@ def folder_table(folder, *, classes=None, name: str = "train") -> tuple[pd.DataF
 
     classes: the subfolder names to read, in class-id order; None takes every subfolder, sorted.
     """
-    folder = Path(folder)
-    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folder = storage.tidy(folder)  # a local path or a URL
+    found = sorted(n for n in storage.listdir(folder) if not n.startswith(".") and storage.isdir(storage.join(folder, n)))
     if classes is None:
         classes = found
     else:
@@ -92,24 +91,24 @@ def folder_table(folder, *, classes=None, name: str = "train") -> tuple[pd.DataF
             raise DataError(f"The {name} folder {{folder}} has no subfolder for the "
                             f"{plural(len(missing), 'class', 'classes')} {{missing}}.",
                             "Give classes as the subfolder names, or leave classes out to take them all.",
-                            folder=str(folder), missing=few(missing))
+                            folder=folder, missing=few(missing))
     if len(classes) < 2:
         raise DataError(f"The {name} folder {{folder}} has {{n}} class {plural(len(classes), 'subfolder', 'subfolders')}; "
                         "at least two are needed.",
                         "Put the images of each class in their own subfolder, e.g. {example}.",
-                        folder=str(folder), n=len(classes), example=Words("train/cat/1.jpg", "train/cat/1.jpg"))
-    rows = [(path.relative_to(folder).as_posix(), c) for c in classes for path in _images_under(folder / c)]
+                        folder=folder, n=len(classes), example=Words("train/cat/1.jpg", "train/cat/1.jpg"))
+    rows = [(f"{c}/{path}", c) for c in classes for path in _images_under(storage.join(folder, c))]
     empty = [c for c in classes if not any(label == c for _, label in rows)]
     if empty:
         raise DataError(f"The class {plural(len(empty), 'subfolder', 'subfolders')} {{empty}} of the {name} "
                         f"folder {{folder}} {plural(len(empty), 'holds', 'hold')} no image files.",
-                        "Remove them, or give classes without them.", folder=str(folder), empty=few(empty))
-    return pd.DataFrame(rows, columns=["image_id", LABEL]), str(folder), list(classes)
+                        "Remove them, or give classes without them.", folder=folder, empty=few(empty))
+    return pd.DataFrame(rows, columns=["image_id", LABEL]), folder, list(classes)
 
 
-def _images_under(folder: Path) -> list[Path]:
-    """The image files under `folder` and its subfolders, sorted (as Keras walks a class folder)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+def _images_under(folder: str) -> list[str]:
+    """The image files under `folder` and its subfolders, relative to it, sorted (as Keras walks a class folder)."""
+    return [p for p in storage.files_under(folder) if os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS]
 
 
 def array_table(x, y, *, classes=None, cache_dir=None, name: str = "train") -> tuple[pd.DataFrame, str, list | None]:
@@ -121,12 +120,12 @@ def array_table(x, y, *, classes=None, cache_dir=None, name: str = "train") -> t
     digest = hashlib.sha256()
     for part in (str(x.shape).encode(), x.tobytes()):
         digest.update(part)
-    root = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir())
-    folder = root / f"pykd-arrays-{digest.hexdigest()[:24]}"
+    folder = storage.join(cache_dir if cache_dir is not None else tempfile.gettempdir(),
+                          f"pykd-arrays-{digest.hexdigest()[:24]}")
     ids = [f"{i:06d}.png" for i in range(len(x))]
     _write_pngs(x, folder, ids)
     table = pd.DataFrame({"image_id": ids, LABEL: labels})
-    return table, str(folder), None if classes is None else list(classes)
+    return table, folder, None if classes is None else list(classes)
 
 
 def _checked_arrays(x, y, name: str) -> tuple[np.ndarray, list]:
@@ -152,16 +151,15 @@ def _checked_arrays(x, y, name: str) -> tuple[np.ndarray, list]:
     return x, [None if u else int(v) for u, v in zip(unlabeled, values)]
 
 
-def _write_pngs(x: np.ndarray, folder: Path, ids: list[str]) -> None:
+def _write_pngs(x: np.ndarray, folder: str, ids: list[str]) -> None:
     """Write x as PNG files once: a complete folder (marked by its last file) is reused as it is."""
     from ._tf import tf
 
-    folder.mkdir(parents=True, exist_ok=True)
-    done = folder / ".complete"
-    with locked(folder / ".lock"):
-        if done.is_file():
+    storage.makedirs(folder)
+    done = storage.join(folder, ".complete")
+    with storage.locked(storage.join(folder, ".lock")):
+        if storage.isfile(done):
             return
         for image, name in zip(x, ids):
-            with atomic_file(folder / name) as out:
-                out.write(tf.io.encode_png(image).numpy())
-        done.write_text(f"{len(ids)} images\n")
+            storage.write_bytes_atomic(storage.join(folder, name), tf.io.encode_png(image).numpy())
+        storage.write_bytes_atomic(done, f"{len(ids)} images\n".encode())

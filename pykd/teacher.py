@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import storage
 from ._tf import keras, tf
-from .content import atomic_file, file_digests, hasher, locked, remove_abandoned, unchanged
+from .content import file_digests, hasher, unchanged
 from .errors import DataError, Setting, Text, few
 from .frames import Table, read_table
 from .image_cache import DecodedImages
@@ -130,8 +131,8 @@ class TableTeacher:
     @classmethod
     def from_source(cls, source, *, x_col: str = "image_id") -> TableTeacher:
         if isinstance(source, (list, tuple)) and len(source) == 2 and str(source[0]).endswith(".npy"):
-            values = np.load(source[0])
-            ids = Path(source[1]).read_text().split()
+            values = np.load(storage.loadable(source[0]))
+            ids = storage.read_text(source[1]).split()
             if len(ids) != len(values):
                 raise DataError(f"{source[0]} holds {len(values)} rows of logits but {source[1]} lists {len(ids)} ids.")
             return cls(ids, values)
@@ -158,7 +159,7 @@ class TableTeacher:
 def is_logits_table(teacher) -> bool:
     if isinstance(teacher, (pd.DataFrame, Mapping)):
         return True
-    if isinstance(teacher, (str, os.PathLike)) and Path(teacher).suffix.lower() == ".csv":
+    if isinstance(teacher, (str, os.PathLike)) and os.fspath(teacher).lower().endswith(".csv"):
         return True
     return isinstance(teacher, (list, tuple)) and len(teacher) == 2 and str(teacher[0]).endswith(".npy")
 
@@ -214,7 +215,7 @@ def cached_logits(
         return logits
     digests = getattr(images, "digests", None) or file_digests(table.paths)  # a kept decoded copy has them
     rounded = isinstance(images, DecodedImages) and images.exact is not True
-    path = Path(cache_dir) / f"teacher-{teacher.fingerprint(images.spec, rounded=rounded)}.npz"
+    path = storage.join(cache_dir, f"teacher-{teacher.fingerprint(images.spec, rounded=rounded)}.npz")
     width = teacher.n_outputs[0]
     known, problem = _read_cache(path, width)
     if problem is not None:
@@ -255,12 +256,12 @@ def _checksum(digests: np.ndarray, logits: np.ndarray) -> str:
     return checksum.hexdigest()
 
 
-def _read_cache(path: Path, width: int) -> tuple[dict[str, np.ndarray], str | None]:
+def _read_cache(path: str, width: int) -> tuple[dict[str, np.ndarray], str | None]:
     """({content digest: logits}, None), or ({}, what is wrong) for a file that cannot be trusted."""
-    if not path.exists():
+    if not storage.exists(path):
         return {}, None
     try:
-        with np.load(path, allow_pickle=False) as saved:
+        with np.load(storage.loadable(path), allow_pickle=False) as saved:
             digests, logits, checksum = saved["digests"], saved["logits"], str(saved["checksum"])
     except Exception as err:  # BadZipFile, EOFError, KeyError, ValueError, OSError, ...: never trained on
         return {}, f"cannot be read ({type(err).__name__}: {err})"
@@ -269,11 +270,11 @@ def _read_cache(path: Path, width: int) -> tuple[dict[str, np.ndarray], str | No
     return dict(zip(digests.tolist(), logits)), None
 
 
-def _merge(path: Path, rows: dict[str, np.ndarray], width: int, *, warned: bool) -> None:
+def _merge(path: str, rows: dict[str, np.ndarray], width: int, *, warned: bool) -> None:
     """Add `rows` to the cache file under its lock, keeping what other runs added meanwhile."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with locked(path.with_name(path.name + ".lock")):
+        storage.makedirs(storage.parent(path))
+        with storage.locked(path + ".lock"):
             merged, problem = _read_cache(path, width)
             if problem is not None and not warned:
                 warnings.warn(f"The teacher-logit cache {str(path)!r} {problem}: replaced.", stacklevel=3)
@@ -281,8 +282,8 @@ def _merge(path: Path, rows: dict[str, np.ndarray], width: int, *, warned: bool)
                 merged.setdefault(digest, logits)
             digests = np.array(list(merged), dtype=f"<U{max(map(len, merged))}")
             logits = np.stack(list(merged.values())).astype(np.float32)
-            remove_abandoned(path)
-            with atomic_file(path) as out:
+            storage.remove_abandoned(path)
+            with storage.atomic_file(path, seekable=True) as out:
                 np.savez(out, digests=digests, logits=logits, checksum=np.array(_checksum(digests, logits)))
     except OSError as err:
         raise DataError("Could not write the teacher's logits to {path}: {reason}.",
