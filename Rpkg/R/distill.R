@@ -221,7 +221,7 @@ run_args <- function(df, directory, validation, x_col, y_col, classes,
 
 run_training <- function(mode, teacher, student, df, args, verbose, call) {
   module <- pykd()
-  teacher_name <- if (mode == "distill") model_name(teacher)
+  teacher_name <- if (mode != "scratch") model_name(teacher)
   student_name <- model_name(student)
   train <- args$train
   args$train <- NULL
@@ -231,12 +231,12 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
     student <- py_call(module$models$load_model, path.expand(student_file),
                        role = "student", .call = call)
   }
-  if (mode == "distill") {
-    fun <- module$distill
-    positional <- list(model_arg(teacher), student, train)
-  } else {
+  if (mode == "scratch") {
     fun <- module$train_scratch
     positional <- list(student, train)
+  } else {
+    fun <- if (mode == "noisy") module$noisy_student else module$distill
+    positional <- list(model_arg(teacher), student, train)
   }
   if (verbose) {
     hooks <- progress_hooks(on_start = function(info) {
@@ -256,13 +256,24 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
   }
   result <- do.call(py_call, c(list(fun), positional, args,
                                list(.call = call, .on_interrupt = on_interrupt)))
-  history <- if (inherits(result, "rkd_history")) result else history_from_py(result)
-  history$params$teacher_name <- teacher_name
-  history$params$student_name <- student_name
-  if (!is.null(student_file) && nrow(history$metrics) > 0) {
+  named <- function(history) {
+    history$params$teacher_name <- teacher_name
+    history$params$student_name <- student_name
+    history
+  }
+  # The noised student's rounds come back as a list of histories, one per round.
+  histories <- if (inherits(result, "rkd_history")) {
+    list(result)
+  } else if (mode == "noisy") {
+    lapply(if (is_py_object(result)) reticulate::py_to_r(result) else result, history_from_py)
+  } else {
+    list(history_from_py(result))
+  }
+  histories <- lapply(histories, named)
+  if (!is.null(student_file) && nrow(histories[[length(histories)]]$metrics) > 0) {
     save_student_back(student, student_file)
   }
-  history
+  if (mode == "noisy") histories else histories[[1]]
 }
 
 # Saves a student that was given as a file back to it once it has trained,
@@ -302,7 +313,7 @@ announce_run <- function(mode, info) {
   } else {
     cli::format_inline(" on {n} image{?s} ({labeled} labeled)")
   }
-  what <- if (mode == "distill") "Distilling" else "Training from scratch"
+  what <- if (mode == "scratch") "Training from scratch" else "Distilling"
   batch <- if (!is.null(batch_size)) paste0(", batch size ", batch_size)
   cli::cli_alert_info(
     "{what}{on}: {epochs} epoch{?s} of {steps} step{?s}{batch}."
@@ -369,4 +380,59 @@ history_from_py <- function(result) {
     params <- reticulate::py_to_r(params)
   }
   new_rkd_history(metrics, params)
+}
+
+#' Distil a noised student, for one round or several
+#'
+#' The noised student of Xie et al. (2020): the student sees augmented
+#' images (and runs its own dropout) while its targets are the teacher's
+#' logits of the original images, computed once. This pays where `df` has
+#' unlabeled rows. From the second round on, the previous round's student
+#' teaches, and the student starts again from its initial weights; it ends
+#' with the last round's weights. Each round is [distill()] with
+#' `teacher_view = "clean"`.
+#'
+#' @inheritParams distill
+#' @param rounds How many times to distil, at least 1.
+#' @param augment The noise: an [augmentation()] (mixup cannot apply: a
+#'   mixed image has no original), or `NULL` for pykd's default (rotation 10,
+#'   shifts and zoom of 10%, horizontal flip). Pass your own for images whose
+#'   sides matter.
+#' @param ... Further `pykd` options, as for [distill()].
+#' @return A list of [rkd_history] objects, one per round.
+#' @export
+#' @examples
+#' if (rkd_available()) {
+#'   ex <- rkd_example_data(tempfile())
+#'   models <- rkd_example_models(n_classes = 10, seed = 1)
+#'   rounds <- rkd_noisy_student(
+#'     models$teacher, models$student, ex$train, ex$directory,
+#'     classes = ex$classes, rounds = 2, batch_size = 16, epochs = 1,
+#'     steps_per_epoch = 5, seed = 1
+#'   )
+#'   rounds[[2]]
+#' }
+rkd_noisy_student <- function(teacher, student, df, directory = NULL,
+                              rounds = 1, validation = NULL,
+                              x_col = "image_id", y_col = "label",
+                              classes = NULL, image_size = NULL,
+                              rescale = NULL, batch_size = 32, epochs = 10,
+                              steps_per_epoch = NULL, validation_steps = NULL,
+                              temperature = 3, alpha = 0.1, augment = NULL,
+                              seed = NULL, verbose = TRUE, ...) {
+  call <- environment()
+  check_flag(verbose, "verbose", call = call)
+  args <- c(
+    run_args(df, directory, validation, x_col, y_col, classes, image_size,
+             rescale, batch_size, epochs, steps_per_epoch, validation_steps,
+             augment, seed, call),
+    list(rounds = as_nullable_integer(rounds),
+         temperature = py_value(temperature), alpha = py_value(alpha)),
+    check_options(list(...), setdiff(distill_options, "teacher_view"),
+                  call = call)
+  )
+  if (is.null(augment)) {
+    args$augment <- NULL  # pykd's default noise
+  }
+  run_training("noisy", teacher, student, df, args, verbose, call)
 }

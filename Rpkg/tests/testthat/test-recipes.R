@@ -14,3 +14,34 @@ test_that("a hint from R distills a teacher layer into a student layer", {
     hint = list(teacher_layer = "block2_conv2", student_layer = "conv9")
   ))
 })
+
+test_that("rkd_noisy_student() runs its rounds, each taught by the last round's student", {
+  skip_if_no_pykd()
+  ex <- local_example_data()
+  train <- head(ex$train, 48)
+  build <- function() rkd_example_models(n_classes = 10, seed = 6)
+  models <- build()
+  rounds <- rkd_noisy_student(models$teacher, models$student, train, ex$directory,
+                              rounds = 2, batch_size = 16, epochs = 2, seed = 3,
+                              verbose = FALSE)
+  expect_length(rounds, 2)
+  for (history in rounds) {
+    expect_s3_class(history, "rkd_history")
+    expect_equal(history$params$teacher_view, "clean")
+    expect_true(history$params$teacher_cache)
+    expect_true(history$params$augmented)
+  }
+  # The first round is distill() with the clean view and pykd's default noise.
+  again <- build()
+  first <- distill(again$teacher, again$student, train, ex$directory,
+                   batch_size = 16, epochs = 2, seed = 3, verbose = FALSE,
+                   augment = augmentation(rotation_range = 10, width_shift_range = 0.1,
+                                          height_shift_range = 0.1, zoom_range = 0.1,
+                                          horizontal_flip = TRUE),
+                   teacher_view = "clean")
+  expect_equal(as.data.frame(rounds[[1]]), as.data.frame(first))
+  expect_snapshot(error = TRUE, rkd_noisy_student(
+    models$teacher, models$student, train, ex$directory, epochs = 1, verbose = FALSE,
+    augment = augmentation()
+  ))
+})
