@@ -276,25 +276,19 @@ def run_test(steps: Steps, images: FileImages, stream: BatchStream, n_steps: int
 
     images: where batches come from: FileImages, or image_cache.DecodedImages.
     """
+    return test_epoch(steps, Feed(steps, EpochPlan(images, stream, n_steps), epochs=1))
+
+
+def test_epoch(steps: Steps, feed: Feed) -> dict[str, float]:
+    """The student's hard-label loss and accuracy over the next epoch of `feed`."""
     steps.test_sums.assign(tf.zeros(_SLOTS, tf.float64))
-    for batches in chunks(stream, n_steps):
-        for rows, x in steps.feed(images, batches):
-            steps.test_step(rows, x)
+    for rows, x, _, _ in feed.epoch():
+        steps.test_step(rows, x)
     return test_means(steps)
 
 
 # Batches of row indices made at a time: an epoch of 10 million steps never holds them all.
 CHUNK_STEPS = 4096
-
-
-def chunks(stream: BatchStream, n_steps: int, drawn: bool = False):
-    """The next `n_steps` batches of `stream`, as lists of at most CHUNK_STEPS batches, made as they are needed.
-
-    drawn: (batch, pass) pairs instead, the pass counting how many times the rows were drawn before.
-    """
-    for start in range(0, n_steps, CHUNK_STEPS):
-        n = min(CHUNK_STEPS, n_steps - start)
-        yield stream.take_drawn(n) if drawn else stream.take(n)
 
 
 @dataclass
@@ -304,30 +298,68 @@ class EpochPlan:
     steps: int
 
 
+class Feed:
+    """The batches of many epochs through few input pipelines: one per CHUNK_STEPS batches,
+    across epoch ends, so that no epoch waits for its pipeline to be built (0.2-0.3 s each,
+    measured under a strategy) and reading runs ahead into the next epoch.
+
+    The stream is taken ahead of training, so the state it had at the end of each epoch is
+    kept (end_states) for the checkpoint of that epoch.
+    """
+
+    def __init__(self, steps: Steps, plan: EpochPlan, epochs: int):
+        self.steps, self.plan = steps, plan
+        self.left = epochs * plan.steps  # batches still to take from the stream
+        self.taken = 0
+        self.end_states: list[dict] = []  # the stream's state after each epoch's last batch, in order
+        self._batches = self._all()
+
+    def epoch(self):
+        """(rows, x, batch, draw) for each step of the next epoch."""
+        for _ in range(self.plan.steps):
+            yield next(self._batches)
+
+    def _all(self):
+        while self.left > 0:
+            drawn = self._take(min(CHUNK_STEPS, self.left))
+            for (rows, x), (batch, draw) in zip(self.steps.feed(self.plan.images, [b for b, _ in drawn]), drawn):
+                yield rows, x, batch, draw
+
+    def _take(self, n: int) -> list[tuple[np.ndarray, int]]:
+        drawn: list[tuple[np.ndarray, int]] = []
+        while len(drawn) < n:
+            k = min(self.plan.steps - self.taken % self.plan.steps, n - len(drawn))  # up to the epoch's end
+            drawn += self.plan.stream.take_drawn(k)
+            self.taken += k
+            if self.taken % self.plan.steps == 0:
+                self.end_states.append(self.plan.stream.get_state())
+        self.left -= n
+        return drawn
+
+
 def train_epoch(
     steps: Steps,
     plan: EpochPlan,
     callbacks: keras.callbacks.CallbackList,
     epoch: int,
     batch_logs: bool,
+    feed: Feed | None = None,
 ) -> dict[str, float]:
     """One epoch of `plan.steps` batches; raises NonFiniteLossError on a NaN/Inf step.
 
+    feed: the run's Feed of `plan`, whose next epoch this is; without one, a Feed of one epoch.
     The host does not wait for each step: it looks for a non-finite one every CHECK_STEPS
     steps and at the end of the epoch (the steps after it have changed nothing).
     """
+    feed = Feed(steps, plan, epochs=1) if feed is None else feed
     steps.train_sums.assign(tf.zeros(_SLOTS, tf.float64))
-    step = 0
-    for drawn in chunks(plan.stream, plan.steps, drawn=True):
-        batches = [batch for batch, _ in drawn]
-        for (rows, x), (batch, draw) in zip(steps.feed(plan.images, batches), drawn):
-            callbacks.on_train_batch_begin(step)
-            steps.train_step(rows, x, tf.constant(len(batch), tf.float32), tf.constant(draw, tf.int64),
-                             tf.constant(step, tf.int64))
-            if (step + 1) % CHECK_STEPS == 0 or batch_logs:
-                _raise_if_stopped(steps, epoch)
-            callbacks.on_train_batch_end(step, train_means(steps) if batch_logs else {})
-            step += 1
+    for step, (rows, x, batch, draw) in enumerate(feed.epoch()):
+        callbacks.on_train_batch_begin(step)
+        steps.train_step(rows, x, tf.constant(len(batch), tf.float32), tf.constant(draw, tf.int64),
+                         tf.constant(step, tf.int64))
+        if (step + 1) % CHECK_STEPS == 0 or batch_logs:
+            _raise_if_stopped(steps, epoch)
+        callbacks.on_train_batch_end(step, train_means(steps) if batch_logs else {})
     _raise_if_stopped(steps, epoch)
     return train_means(steps)
 

@@ -15,7 +15,7 @@ from . import checkpoint
 from ._tf import keras
 from .build import Run, build
 from .history import History
-from .loop import run_test, train_epoch
+from .loop import Feed, test_epoch, train_epoch
 from .plan import Options, prepare
 from .resume import check_before_start, describe
 from .sources import as_tables
@@ -65,18 +65,21 @@ class Trainer:
         callbacks = self._callbacks()
         run.student.stop_training = False
         callbacks.on_train_begin()
+        # One input pipeline for many epochs (pykd.loop.Feed), after the resume set the streams.
+        self.train_feed = Feed(run.steps, run.train, s.epochs - start)
+        self.val_feed = None if run.validation is None else Feed(run.steps, run.validation, s.epochs - start)
         logs: dict = {}
-        for epoch in range(start, s.epochs):
+        for done, epoch in enumerate(range(start, s.epochs)):
             callbacks.on_epoch_begin(epoch)
-            logs = train_epoch(run.steps, run.train, callbacks, epoch, self._batch_logs)
+            logs = train_epoch(run.steps, run.train, callbacks, epoch, self._batch_logs, self.train_feed)
             if not run.plan.distilling:
                 logs.pop("distillation_loss", None)
-            if run.validation is not None:
-                val = run_test(run.steps, run.validation.images, run.validation.stream, run.validation.steps)
+            if self.val_feed is not None:
+                val = test_epoch(run.steps, self.val_feed)
                 logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             self.history.records.append({"epoch": epoch + 1, **logs})
             if s.checkpoint_dir is not None and is_chief(s.strategy):  # the chief alone writes it
-                self._save()  # before the callbacks, so a crash in one never loses the epoch
+                self._save(done)  # before the callbacks, so a crash in one never loses the epoch
             callbacks.on_epoch_end(epoch, dict(logs))
             if run.student.stop_training:
                 break
@@ -114,13 +117,15 @@ class Trainer:
             parts["hint"] = run.steps.hint.projection.variables
         return parts
 
-    def _save(self) -> None:
+    def _save(self, done: int) -> None:
+        """Checkpoint the epoch just finished, the `done`-th of this call (from 0)."""
         run = self.run
         checkpoint.save(run.plan.settings.checkpoint_dir, parts=self._parts(), meta={
             "run_key": describe(run.plan),
             "records": self.history.records,
-            "train_stream": run.train.stream.get_state(),
-            "val_stream": None if run.validation is None else run.validation.stream.get_state(),
+            # The streams run ahead of training: their states at the end of this epoch.
+            "train_stream": self.train_feed.end_states[done],
+            "val_stream": None if self.val_feed is None else self.val_feed.end_states[done],
         })  # fmt: skip
 
     def _resume(self) -> int:

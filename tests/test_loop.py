@@ -170,3 +170,29 @@ def test_a_rows_augmented_view_depends_on_seed_row_and_draw_alone():
     assert u.min() >= -1 and u.max() < 1
     np.testing.assert_allclose(u.mean(axis=0), 0, atol=0.02)
     np.testing.assert_allclose(np.corrcoef(u.T) - np.eye(7), 0, atol=0.03)
+
+
+def test_a_run_builds_one_input_pipeline_for_all_its_epochs(digits):
+    # Each pipeline costs a fixed 0.2-0.3 s to build under a strategy; a run builds one per
+    # CHUNK_STEPS batches, not one per epoch.
+    class CountPipelines(keras.callbacks.Callback):
+        built = {"train": 0, "validation": 0}
+
+        def set_run(self, run):
+            for name, part in (("train", run.train), ("validation", run.validation)):
+                images, batches = part.images, part.images.batches
+
+                def counted(*args, _name=name, _batches=batches, **kwargs):
+                    self.built[_name] += 1
+                    return _batches(*args, **kwargs)
+
+                images.batches = counted
+
+    counter = CountPipelines()
+    epochs, steps = 5, 7
+    options = dict(directory=digits["directory"], validation=digits["validation_csv"], classes=digits["classes"],
+                   epochs=epochs, steps_per_epoch=steps, batch_size=16, seed=9, verbose=0, cache_images=False)
+    history = pykd.distill(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], callbacks=counter, **options)
+    assert len(history) == epochs and counter.built == {"train": 1, "validation": 1}
+    # The teacher's one pass over the table, then every epoch's batches.
+    assert history.params["rows_read"] == history.params["n_train"] + epochs * steps * 16

@@ -68,14 +68,22 @@ def test_drop_needs_one_full_batch():
         BatchStream(5, 2, shuffle=False, last_batch="pad")
 
 
-def test_an_epoch_makes_its_batches_in_chunks_with_the_same_rows():
-    from pykd.loop import CHUNK_STEPS, chunks
+def test_a_run_makes_its_batches_in_chunks_across_epochs_and_keeps_each_epochs_end():
+    from pykd.loop import CHUNK_STEPS, EpochPlan, Feed
 
     whole = BatchStream(50, 7, shuffle=True, seed=3)
     lazy = BatchStream(50, 7, shuffle=True, seed=3)
-    n = 2 * CHUNK_STEPS + 5
-    parts = list(chunks(lazy, n))
-    assert [len(p) for p in parts] == [CHUNK_STEPS, CHUNK_STEPS, 5]
-    expected = whole.take(n)
-    assert all(np.array_equal(a, b) for a, b in zip(expected, [b for p in parts for b in p]))
-    assert lazy.get_state() == whole.get_state()
+    steps, epochs = CHUNK_STEPS // 2 + 3, 5  # chunks that end inside epochs
+    feed = Feed(None, EpochPlan(None, lazy, steps), epochs)
+    parts = []
+    while feed.left:
+        parts.append(feed._take(min(CHUNK_STEPS, feed.left)))
+    assert [len(p) for p in parts] == [CHUNK_STEPS, CHUNK_STEPS, steps * epochs - 2 * CHUNK_STEPS]
+    drawn = [d for p in parts for d in p]
+    ends = []
+    for _ in range(epochs):
+        expected = whole.take_drawn(steps)
+        ends.append(whole.get_state())
+        got, drawn = drawn[:steps], drawn[steps:]
+        assert all(np.array_equal(a, b) and i == j for (a, i), (b, j) in zip(expected, got))
+    assert feed.end_states == ends  # what each epoch's checkpoint records
