@@ -5,7 +5,7 @@ export RETICULATE_PYTHON := $(VENV_PY)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-python demo test test-python test-r vignettes check bench clean
+.PHONY: setup setup-python demo test test-python test-r vignettes check bench bench-quality clean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +35,10 @@ bench: setup-python
 	$(VENV_PY) benchmarks/bench.py
 	$(VENV_PY) benchmarks/workers.py
 	$(VENV_PY) benchmarks/frozen.py
+
+# Accuracy, not speed (issue 21): teacher, scratch, Keras' Distiller and pykd on Fashion-MNIST, 3 seeds.
+bench-quality: setup-python
+	$(VENV_PY) benchmarks/quality.py
 
 clean:
 	rm -rf demo-output build *.egg-info .pytest_cache vignettes/*.html

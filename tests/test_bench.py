@@ -9,6 +9,7 @@ report names every target of issue 4, and the three distillers agree on the loss
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,36 @@ def test_a_one_round_benchmark_measures_every_method_and_target(tmp_path, reques
     assert targets["memory"]["result"] == "n/a"  # --skip-memory
     report = (out / "bench.md").read_text()
     assert "(a) >= 2x (e)" in report and "(b) >= 0.8x (f)" in report
+
+
+# ---------------------------------------------------------------- make bench-quality, in miniature
+QUALITY = BENCHMARKS / "quality.py"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.bench
+def test_a_quick_quality_benchmark_fills_every_cell(tmp_path, request):
+    if not _bench_selected(request.config):
+        pytest.skip("about a minute: run with `pytest tests -m bench` (scripts/test.sh bench)")
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("needs Debian's dataset-fashion-mnist package")
+    out = tmp_path / "quality"
+    proc = subprocess.run([sys.executable, str(QUALITY), "--quick", "--out", str(out)], capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((out / "quality.json").read_text())
+
+    methods = ("teacher", "scratch", "keras_distiller", "pykd_default", "pykd_consistent", "pykd_noisy")
+    assert set(results["accuracy"]) == {"all labeled", "10% labeled"}
+    for regime, cells in results["accuracy"].items():
+        for method in methods:
+            assert 0 <= cells[method]["mean"] <= 100, (regime, method)
+            curve = results["runs"][regime]["seeds"]["0"][method]["curve"]
+            assert curve and all(0 <= v <= 1 for v in curve), (regime, method)
+        students = {cells[m]["steps"][0] for m in methods[1:]}
+        assert len(students) == 1, f"every student gets the same steps: {students}"
+    assert results["runs"]["10% labeled"]["seeds"]["0"]["loss_check"]["max_relative_difference"] < 1e-3
+    assert {g["result"] for g in results["goals"]} <= {"PASS", "MISS"} and len(results["goals"]) == 2 * 4 + 1
+    report = (out / "quality.md").read_text()
+    cells = re.findall(r"\| \d+\.\d\d ± \d+\.\d\d ", report)
+    assert len(cells) == 2 * len(methods) and "n/a" not in report
