@@ -49,7 +49,8 @@ def last_error(language: str = "r") -> dict | None:
     """The exception of the last failed call() as plain values, then forgotten; None if there is none.
 
     {"type": class name, "data_error": bool, "problem": str, "fix": str or None}, and
-    "history": the finished epochs' History when a run was interrupted (Ctrl-C).
+    "history": the finished epochs' History when a run was interrupted (Ctrl-C);
+    "histories": with noisy_student(), the finished rounds' and then that one.
     """
     err = getattr(_last, "error", None)
     _last.error = None
@@ -63,6 +64,8 @@ def last_error(language: str = "r") -> dict | None:
     info = {"type": type(err).__name__, "data_error": isinstance(err, DataError), **parts}
     if getattr(err, "history", None) is not None:
         info["history"] = err.history
+    if getattr(err, "histories", None) is not None:  # noisy_student(): every round so far
+        info["histories"] = list(err.histories)
     return info
 
 

@@ -64,12 +64,16 @@ class Hint:
 def layer_output(model: keras.Model, name: str, role: str):
     """The symbolic output of the model's layer `name`, or a DataError listing the names there are."""
     try:
-        return model.get_layer(name).output
+        layer = model.get_layer(name)
     except (ValueError, AttributeError):
         names = [layer.name for layer in model.layers]
         raise DataError(f"The {role} has no layer {{name}}; its layers are {{names}}.",
                         "Name a layer the model lists in its summary (nested models' layers are not reachable).",
                         name=name, names=few(names, limit=20)) from None
+    if isinstance(layer, keras.Model):  # its .output belongs to its own graph, not to the model's
+        raise DataError(f"The {role}'s layer {{name}} is a nested model, whose output a hint cannot reach.",
+                        "Name a layer of the model's own after it, such as its pooling or dense layer.", name=name)
+    return layer.output
 
 
 class HintTerm:
@@ -90,8 +94,9 @@ class HintTerm:
         self.flat = len(t_shape) == 2 or len(s_shape) == 2  # a map against a vector: both pooled flat
         self.size = None if self.flat else tuple(t_shape[1:3])
         units = int(t_shape[-1])
-        self.projection = (keras.layers.Dense(units, name="hint_projection") if self.flat
-                           else keras.layers.Conv2D(units, 1, name="hint_projection"))
+        # float32 whatever the global policy (mixed_float16): the term is compared with float32 targets.
+        self.projection = (keras.layers.Dense(units, name="hint_projection", dtype="float32") if self.flat
+                           else keras.layers.Conv2D(units, 1, name="hint_projection", dtype="float32"))
         self.projection.build((None, int(s_shape[-1])) if self.flat else (None, *self.size, int(s_shape[-1])))
         self.teacher_probabilities = False  # set by the run: the teacher's outputs are softmax probabilities
         self.teacher_size = None  # set by the run when the teacher takes another input size

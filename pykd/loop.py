@@ -20,6 +20,7 @@ from .hint import HintTerm
 from .images import BatchMixup, FileImages, ImageSpec
 from .losses import as_logits, combine, row_terms
 from .stream import BatchStream
+from .workers import n_workers, worker_index
 
 # Slots of the on-device accumulators.
 _LOSS, _HARD, _SOFT, _CORRECT, _ROWS, _LABELED, _HINT = range(7)
@@ -110,6 +111,14 @@ class Steps:
 
         return self.strategy.distribute_datasets_from_function(pipeline)
 
+    def local_rows(self, batch) -> int:
+        """How many rows of a global batch this process reads (under several workers, its share)."""
+        if self.strategy is None:
+            return len(batch)
+        pieces = replica_pieces([batch], self.strategy.num_replicas_in_sync, worker_index(self.strategy),
+                                n_workers(self.strategy))
+        return sum(len(piece) for piece in pieces)
+
     def _inputs(self, x):
         return x if self.features else self.spec.to_inputs(x)
 
@@ -129,17 +138,7 @@ class Steps:
             x = self.augmenter(x, training=True, keys=(rows, draw))
         if self.mixup is not None:
             x, partner, weight = self.mixup(x, rows, draw)
-        teacher = teacher_feature = None
-        if self.hint is not None:
-            teacher_feature, teacher = self.hint.teacher_outputs(original if s.teacher_sees_original else x)
-            teacher_feature = tf.stop_gradient(teacher_feature)
-        elif s.distilling:
-            if self.cache is not None:
-                teacher = tf.gather(self.cache, rows)
-            else:
-                teacher = self.teacher_logits_fn(original if s.teacher_sees_original else x)
-        if teacher is not None:
-            teacher = tf.stop_gradient(teacher)
+        teacher, teacher_feature = self._teacher_targets(rows, original if s.teacher_sees_original else x)
         variables = self.student.trainable_variables
         if self.hint is not None:
             variables = [*variables, *self.hint.projection.trainable_variables]
@@ -151,9 +150,9 @@ class Steps:
                 logits = as_logits(outputs, s.student_probabilities)
                 hint = self.hint.per_row(student_feature, teacher_feature)
             hard, soft = row_terms(labels, mask, logits, teacher, s.temperature)
-            if self.mixup is not None:  # each mixed image answers to both its labels, as weighted
-                partner_hard, _ = row_terms(tf.gather(labels, partner), tf.gather(mask, partner), logits, None, 1.0)
-                hard = weight * hard + (1.0 - weight) * partner_hard
+            correct = _correct(logits, labels, mask)
+            if self.mixup is not None:
+                hard, correct = _mixed(hard, correct, logits, labels, mask, partner, weight)
             per_row = combine(hard, soft, s.alpha) if hint is None else combine(hard, soft, s.alpha) + hint
             # Divided by the rows of the whole (global) batch: replicas' gradients are summed.
             loss = tf.reduce_sum(per_row) / global_rows
@@ -172,12 +171,12 @@ class Steps:
             failed = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
             finite = failed == 0
 
-        def apply(grads, per_row, hard, soft, logits, labels, mask, hint):
+        def apply(grads, per_row, hard, soft, correct, mask, hint):
             self.optimizer.apply_gradients(zip(grads, variables))
-            self._accumulate(self.train_sums, per_row, hard, soft, logits, labels, mask, hint)
+            self._accumulate(self.train_sums, per_row, hard, soft, correct, mask, hint)
             return tf.constant(True)
 
-        tensors = (grads, per_row, hard, soft, logits, labels, mask, tf.zeros_like(hard) if hint is None else hint)
+        tensors = (grads, per_row, hard, soft, correct, mask, tf.zeros_like(hard) if hint is None else hint)
 
         def skip(finite):
             # A non-finite step changes nothing (the student keeps its last good weights) and
@@ -205,18 +204,40 @@ class Steps:
         tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite, tensors))
         return finite
 
+    def _teacher_targets(self, rows, x):
+        """(the teacher's logits or None, its hint layer's output or None) for a batch, as constants."""
+        if self.hint is not None:
+            feature, logits = self.hint.teacher_outputs(x)
+            return tf.stop_gradient(logits), tf.stop_gradient(feature)
+        if not self.settings.distilling:
+            return None, None
+        logits = tf.gather(self.cache, rows) if self.cache is not None else self.teacher_logits_fn(x)
+        return tf.stop_gradient(logits), None
+
     def _test_step(self, rows, x):
         labels, mask = self._labels(self.test_labels, rows)
         logits = self._student_logits(self._inputs(x), training=False)
         hard, _ = row_terms(labels, mask, logits, None, 1.0)
-        self._accumulate(self.test_sums, hard, hard, tf.zeros_like(hard), logits, labels, mask)
+        self._accumulate(self.test_sums, hard, hard, tf.zeros_like(hard), _correct(logits, labels, mask), mask)
 
     @staticmethod
-    def _accumulate(sums, per_row, hard, soft, logits, labels, mask, hint=None):
-        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32) * mask
+    def _accumulate(sums, per_row, hard, soft, correct, mask, hint=None):
         total = lambda v: tf.reduce_sum(tf.cast(v, tf.float64))  # noqa: E731
         sums.assign_add(tf.stack([total(per_row), total(hard), total(soft), total(correct), total(tf.ones_like(mask)),
                                   total(mask), tf.constant(0.0, tf.float64) if hint is None else total(hint)]))
+
+
+def _correct(logits, labels, mask):
+    """1 where a labeled row's top class is its label, else 0."""
+    return tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32) * mask
+
+
+def _mixed(hard, correct, logits, labels, mask, partner, weight):
+    """The hard term and correctness of mixed images: each answers to both its labels, as weighted."""
+    partner_labels, partner_mask = tf.gather(labels, partner), tf.gather(mask, partner)
+    partner_hard, _ = row_terms(partner_labels, partner_mask, logits, None, 1.0)
+    partner_correct = _correct(logits, partner_labels, partner_mask)
+    return weight * hard + (1.0 - weight) * partner_hard, weight * correct + (1.0 - weight) * partner_correct
 
 
 def replica_pieces(batches, replicas: int, pipeline: int = 0, pipelines: int = 1) -> list[np.ndarray]:
@@ -312,6 +333,7 @@ class Feed:
         self.left = epochs * plan.steps  # batches still to take from the stream
         self.taken = 0
         self.end_states: list[dict] = []  # the stream's state after each epoch's last batch, in order
+        self.unread_rows = 0  # rows handed to a pipeline that no step has taken yet (a run may stop early)
         self._batches = self._all()
 
     def epoch(self):
@@ -322,7 +344,9 @@ class Feed:
     def _all(self):
         while self.left > 0:
             drawn = self._take(min(CHUNK_STEPS, self.left))
+            self.unread_rows += sum(self.steps.local_rows(batch) for batch, _ in drawn)
             for (rows, x), (batch, draw) in zip(self.steps.feed(self.plan.images, [b for b, _ in drawn]), drawn):
+                self.unread_rows -= self.steps.local_rows(batch)
                 yield rows, x, batch, draw
 
     def _take(self, n: int) -> list[tuple[np.ndarray, int]]:

@@ -4,12 +4,16 @@ teaching the next."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .api import distill
 from .checks import whole_number
 from .errors import DataError, Setting
+from .hint import Hint
 from .history import History
 from .images import Augmentation
 from .models import clone_model, load_model
+from .storage import join
 
 # Noise that keeps a photo's class: shifts, a little zoom and rotation, mirror images.
 NOISE = Augmentation(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1,
@@ -32,6 +36,10 @@ def noisy_student(teacher, student, train, *, rounds: int = 1, augment=NOISE, **
         a mixed image has no original); by default pykd.noisy.NOISE, which mirrors
         images: pass another for images whose sides matter.
     options: any other distill() option (epochs, validation, temperature, alpha, seed, ...).
+        With several rounds, checkpoint_dir holds one folder per round (round-1, ...), and
+        a hint's teacher layer is the student's own layer from round 2 on.
+    A KeyboardInterrupt carries the finished rounds and the interrupted one's finished
+    epochs as `err.histories`.
     """
     rounds = whole_number(rounds, "rounds")
     augment = Augmentation.coerce(augment)
@@ -39,15 +47,35 @@ def noisy_student(teacher, student, train, *, rounds: int = 1, augment=NOISE, **
         raise DataError("A noised student needs noise: augment changes nothing.",
                         "Pass augmentation settings, for example {example}, or use distill().",
                         example=Setting("augment", {"width_shift_range": 0.1, "horizontal_flip": True}))
+    if augment.mixup:
+        raise DataError("A noised student cannot use mixup: its targets are the teacher's logits of the original "
+                        "images, and a mixed image has none.", "Set mixup to 0.")
     if "teacher_view" in options:
         raise DataError("noisy_student() always uses {clean}.", "Leave teacher_view out.",
                         clean=Setting("teacher_view", "clean"))
     student = load_model(student, role="student")
     initial = student.get_weights()
-    histories = []
+    histories: list[History] = []
     for round_ in range(rounds):
         if round_:
             teacher = clone_model(student)  # this round's teacher: the last round's student, frozen
             student.set_weights(initial)
-        histories.append(distill(teacher, student, train, augment=augment, teacher_view="clean", **options))
+        try:
+            histories.append(distill(teacher, student, train, augment=augment, teacher_view="clean",
+                                     **_round_options(options, round_, rounds)))
+        except KeyboardInterrupt as err:  # the rounds so far, the interrupted one's finished epochs last
+            err.histories = [*histories, *([err.history] if hasattr(err, "history") else [])]
+            raise
     return histories
+
+
+def _round_options(options: dict, round_: int, rounds: int) -> dict:
+    """One round's distill() options: its own checkpoint folder, and a hint on the student's layer once
+    the teacher is a student."""
+    options = dict(options)
+    if options.get("checkpoint_dir") is not None and rounds > 1:
+        options["checkpoint_dir"] = join(options["checkpoint_dir"], f"round-{round_ + 1}")
+    hint = Hint.coerce(options.get("hint"))
+    if hint is not None and round_:
+        options["hint"] = replace(hint, teacher_layer=hint.student_layer)
+    return options

@@ -57,7 +57,8 @@ def sweep(
     initial = student.get_weights()
     augment = Augmentation.coerce(options.get("augment"))
     original = options.get("teacher_view", "same") == "clean"  # the teacher's logits of the original images
-    if not is_logits_table(teacher) and (augment is None or augment.is_identity or original):
+    hint = options.get("hint") is not None  # a hint reads a teacher layer every step: the model itself
+    if not is_logits_table(teacher) and not hint and (augment is None or augment.is_identity or original):
         teacher = teacher_logits(
             teacher, train, directory=directory, x_col=x_col, image_size=options.get("image_size"),
             rescale=options.get("rescale"), batch_size=options.get("batch_size", 32),

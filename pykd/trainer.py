@@ -42,6 +42,7 @@ class Trainer:
         self.run = run
         self.resume_from = resume_from
         self.history = History(params=run_params(run), model=run.user_student)
+        self.train_feed = self.val_feed = None  # made when training starts (pykd.loop.Feed)
 
     def fit(self) -> History:
         """Train the remaining epochs. On KeyboardInterrupt (Ctrl-C) the student keeps what it
@@ -90,7 +91,9 @@ class Trainer:
         if run.student is not run.user_student:
             run.user_student.set_weights(run.student.get_weights())
         self.history.params["stopped_early"] = len(self.history.records) < run.plan.settings.epochs
-        self.history.params["rows_read"] = run.train.images.rows_read  # training rows this process read
+        # The training rows this process read: not those a run that stopped early had queued.
+        unread = 0 if self.train_feed is None else self.train_feed.unread_rows
+        self.history.params["rows_read"] = run.train.images.rows_read - unread
 
     @property
     def _batch_logs(self) -> bool:

@@ -241,3 +241,44 @@ def test_a_hint_names_missing_layers_and_needs_a_teacher_model(digits):
     with pytest.raises(DataError, match="the teacher is precomputed logits"):
         pykd.distill(logits, student, digits["train_csv"], hint={"teacher_layer": "t_conv", "student_layer": "s_conv"},
                      **common)
+
+
+def test_mixup_accuracy_credits_each_label_by_its_weight():
+    from pykd.loop import _correct, _mixed
+
+    # An ideal predictor of each mixture's larger part: right by the larger weight, not 0 or 1.
+    labels = tf.constant([0, 1, 2, 3], tf.int32)
+    mask = tf.constant([1.0, 1.0, 1.0, 0.0])
+    partner = tf.constant([1, 2, 3, 0], tf.int32)
+    weight = tf.constant([0.9, 0.2, 0.6, 0.5])
+    logits = tf.one_hot([0, 2, 2, 0], 4) * 5.0  # row 1's larger part is its partner's (class 2)
+    hard = tf.zeros(4)
+    _, correct = _mixed(hard, _correct(logits, labels, mask), logits, labels, mask, partner, weight)
+    np.testing.assert_allclose(correct.numpy(), [0.9, 0.8, 0.6, 0.5])  # row 3: unlabeled, its partner's half
+
+
+def test_noisy_student_rounds_keep_their_own_checkpoints_and_hint_the_students_layer(digits, tmp_path):
+    table = pd.read_csv(digits["train_csv"]).head(48)
+    teacher, student = _hint_models()
+    histories = pykd.noisy_student(teacher, student, table, rounds=2, directory=digits["directory"],
+                                   classes=digits["classes"], batch_size=16, epochs=1, seed=2, verbose=0,
+                                   augment=AUGMENT, checkpoint_dir=tmp_path / "ck",
+                                   hint={"teacher_layer": "t_conv", "student_layer": "s_conv"})
+    assert [h.params["hint"]["teacher_layer"] for h in histories] == ["t_conv", "s_conv"]
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["round-1", "round-2"]
+    with pytest.raises(DataError, match="A noised student cannot use mixup"):
+        pykd.noisy_student(teacher, student, table, directory=digits["directory"], augment={"mixup": 0.2})
+
+
+def test_a_hint_refuses_a_nested_model_and_sweeps_keep_the_teacher_model(digits):
+    teacher, student = _hint_models()
+    base = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(4, 3)], name="base")
+    nested = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base, keras.layers.GlobalAveragePooling2D(),
+                               keras.layers.Dense(10)])
+    common = dict(directory=digits["directory"], classes=digits["classes"], epochs=1, verbose=0)
+    with pytest.raises(DataError, match="layer 'base' is a nested model"):
+        pykd.distill(teacher, nested, digits["train_csv"], hint={"teacher_layer": "t_conv", "student_layer": "base"},
+                     **common)
+    table = pykd.sweep(teacher, student, pd.read_csv(digits["train_csv"]).head(32), temperatures=[2.0], alphas=[0.5],
+                       hint={"teacher_layer": "t_conv", "student_layer": "s_conv"}, **common)
+    assert len(table) == 1 and np.isfinite(table["hint_loss"].iloc[0])

@@ -252,6 +252,10 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
     }
     history <- history_from_py(info$history)
     warn_interrupted(history, checkpoint_dir, call)
+    if (mode == "noisy" && !is.null(info$histories)) {
+      # The rounds finished before, then the interrupted round's finished epochs.
+      return(c(lapply(utils::head(info$histories, -1), history_from_py), list(history)))
+    }
     history
   }
   result <- do.call(py_call, c(list(fun), positional, args,
@@ -265,7 +269,9 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
   histories <- if (inherits(result, "rkd_history")) {
     list(result)
   } else if (mode == "noisy") {
-    lapply(if (is_py_object(result)) reticulate::py_to_r(result) else result, history_from_py)
+    lapply(if (is_py_object(result)) reticulate::py_to_r(result) else result, function(history) {
+      if (inherits(history, "rkd_history")) history else history_from_py(history)
+    })
   } else {
     list(history_from_py(result))
   }
@@ -398,8 +404,13 @@ history_from_py <- function(result) {
 #'   mixed image has no original), or `NULL` for pykd's default (rotation 10,
 #'   shifts and zoom of 10%, horizontal flip). Pass your own for images whose
 #'   sides matter.
-#' @param ... Further `pykd` options, as for [distill()].
-#' @return A list of [rkd_history] objects, one per round.
+#' @param ... Further `pykd` options, as for [distill()]. With several
+#'   rounds, `checkpoint_dir` holds one folder per round (`round-1`, ...), and
+#'   a `hint`'s teacher layer is the student's own layer from round 2 on.
+#' @return A list of [rkd_history] objects, one per round. Interrupted, it
+#'   returns the finished rounds and then the interrupted round's finished
+#'   epochs, with an `rkd_interrupted` warning; the student keeps that round's
+#'   weights.
 #' @export
 #' @examples
 #' if (rkd_available()) {
