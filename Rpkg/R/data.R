@@ -207,8 +207,8 @@ rkd_example_data <- function(dir = tempfile("rkd-example-"), overwrite = TRUE) {
 #' Write Fashion-MNIST in the Cassava layout
 #'
 #' Writes real data nobody in this project made: photographs of clothes from
-#' Fashion-MNIST (28 x 28 grey, ten classes such as `"T-shirt/top"` and
-#' `"Ankle boot"`), as Debian's `dataset-fashion-mnist` package installs them,
+#' Fashion-MNIST (28 x 28 grey, ten classes named `"t_shirt"`, `"trouser"`, ...,
+#' `"ankle_boot"`), as Debian's `dataset-fashion-mnist` package installs them,
 #' laid out as the Kaggle Cassava data: a folder of PNG files, `train.csv`
 #' (`image_id`, `label` as class ids counted from 0, `NA` for the rows left
 #' unlabeled) and `test.csv` (every row labeled).
