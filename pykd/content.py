@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import storage
 from .errors import DataError, Text, few
-from .storage import atomic_file, locked, remove_abandoned  # noqa: F401 - how the caches are written
 
 # SHA-256 rather than blake2b: CPUs with SHA extensions (x86 since ~2017, ARMv8) hash
 # 2.3x faster with it (1.46 against 0.64 GB/s measured here). Hex digests are cut to 128 bits.

@@ -364,7 +364,7 @@ def test_rows_another_run_adds_meanwhile_are_kept(tmp_path, monkeypatch):
 def test_an_update_waits_for_the_lock(tmp_path):
     import threading
 
-    from pykd.content import locked
+    from pykd.storage import locked
 
     directory = tmp_path / "images"
     full = labelled(directory, write_images(directory, 32, size=16))
@@ -427,7 +427,7 @@ def test_a_failed_write_leaves_no_partial_file_and_names_the_path(tmp_path, cach
 
 
 def test_partial_files_of_killed_runs_are_cleared_but_not_those_being_written(tmp_path):
-    from pykd.content import atomic_file, remove_abandoned
+    from pykd.storage import atomic_file, remove_abandoned
 
     target = tmp_path / "images-abc.u8"
     old, live, other = (tmp_path / name for name in (".images-abc.u8.host.1.ab.partial", ".images-abc.u8.host.2.cd.partial",
