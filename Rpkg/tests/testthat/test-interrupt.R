@@ -25,7 +25,7 @@ test_that("an interrupted distill() returns the finished epochs and says how to 
     "history <- withCallingHandlers(",
     "  distill(models$teacher, models$student, ex$train, ex$directory,",
     "          classes = ex$classes, batch_size = 8, epochs = 10000,",
-    "          steps_per_epoch = 400, checkpoint_dir = checkpoints,",
+    "          steps_per_epoch = 40, checkpoint_dir = checkpoints,",
     "          callbacks = finished),",
     "  rkd_interrupted = function(w) {",
     "    warning <<- conditionMessage(w)",
@@ -41,7 +41,7 @@ test_that("an interrupted distill() returns the finished epochs and says how to 
   )
   withr::defer(if (session$is_alive()) session$kill())
   # Python starts, trains the first epoch, then the interrupt (Ctrl-C). Epochs
-  # of 400 steps keep the session in Python's training steps nearly all the
+  # of 40 steps keep the session in Python's training steps nearly all the
   # time, not in the R callback, where R would take the interrupt itself.
   deadline <- Sys.time() + 180
   while (!file.exists(flag) && session$is_alive() && Sys.time() < deadline) {
