@@ -61,7 +61,7 @@ def _sparse_ce():
 
 
 # ------------------------------------------------------------------ (c)
-def builtin_distiller(teacher, student) -> keras.Model:
+def builtin_distiller(teacher, student, optimizer=None) -> keras.Model:
     """keras.distillation.Distiller computing alpha*CE + (1-alpha)*T^2*KL(softmax(t/T) || softmax(s/T)).
 
     LogitsDistillation's default loss="kl_divergence" resolves to the plain
@@ -69,6 +69,7 @@ def builtin_distiller(teacher, student) -> keras.Model:
     the scaled logits themselves (no softmax, no T^2). Passing a
     keras.losses.KLDivergence() instance takes its other branch: softmax over
     axis -1 on both sides, KL summed over classes, mean over rows, times T^2.
+    optimizer: by default Adam(1e-3), as pykd's default.
     """
     distiller = keras.distillation.Distiller(
         teacher=teacher,
@@ -78,7 +79,7 @@ def builtin_distiller(teacher, student) -> keras.Model:
         ),
         student_loss_weight=bm.ALPHA,
     )
-    distiller.compile(optimizer=keras.optimizers.Adam(1e-3), loss=_sparse_ce(), metrics=["accuracy"])
+    distiller.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3), loss=_sparse_ce(), metrics=["accuracy"])
     return distiller
 
 

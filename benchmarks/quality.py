@@ -5,20 +5,21 @@ training PNGs, 2,000 test PNGs, 28x28 grey), in two regimes (every training row
 labeled; 10% labeled and the rest an unlabeled pool), for 3 seeds, it trains
 
   teacher          pykd.train_scratch on the labeled rows (421,642 parameters)
-  scratch          the student (9,594 parameters) by pykd.train_scratch on the labeled rows
+  scratch          the student (20,490 parameters) by pykd.train_scratch on the labeled rows
   keras_distiller  keras.distillation.Distiller under fit(), on the labeled rows as
                    in-memory arrays (it needs a label on every row), T and alpha as pykd's defaults
   pykd_default     pykd.distill with its defaults; the teacher teaches on every row
   pykd_consistent  pykd.distill, consistent ("function matching") training: teacher and student
-                   on the same strongly augmented view every step, with mixup (RECIPES)
+                   on the same augmented view every step, with mixup (RECIPES)
   pykd_noisy       pykd.distill, the noised student: the teacher's logits of the original
                    images teach a student that sees the augmented views (RECIPES)
 
 The issue's goals are judged for each recipe apart (no recipe is picked on the test set).
 
-Per (regime, seed) one teacher is shared by the four students, and every student
-starts from the same initial weights (one build per seed, then copies), with
-Adam(1e-3), batch 64 and the SAME number of optimizer steps. Accuracy is the last
+Per (regime, seed) one teacher is shared by the five students, and every student
+starts from the same initial weights (one build per seed, then copies), with the
+same optimizer (Adam, cosine decay from STUDENT_LR), batch 64 and the SAME number
+of optimizer steps. Accuracy is the last
 epoch's val_accuracy on the test set (which also gives the per-epoch curves).
 
 The two regimes run in two processes of one TensorFlow thread each (--jobs 2, the
@@ -67,20 +68,28 @@ RECIPES = ("pykd_consistent", "pykd_noisy")
 STUDENTS = ("scratch", "keras_distiller", "pykd_default", *RECIPES)
 DEFAULTS = {k: inspect.signature(pykd.distill).parameters[k].default for k in ("temperature", "alpha")}
 
-# Strong augmentation for consistent training: the teacher runs on the same view every step.
-# Clothes are left-right symmetric, so the flip is a fair view.
+# Strong augmentation (for the teacher with few labels). Clothes are left-right symmetric,
+# so the flip is a fair view.
 STRONG = dict(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1, horizontal_flip=True)
 MIXUP = 0.2
+# Every model learns with Adam on a cosine schedule over its own steps (optimizer()). The
+# teacher, from 3e-3 over 2,000 steps, with STRONG augmentation when labels are few (it
+# overfits 1,200 images without); the students, every method alike, from 1e-2 over theirs.
+TEACHER_LR, STUDENT_LR = 3e-3, 1e-2
+TEACHER_OPTIONS = {"all labeled": {}, "10% labeled": dict(augment=STRONG)}
 # pykd's recipes, per regime: the one place to tune them. alpha 0.5 with every row labeled
-# (better there in the issue's measurements); the defaults' 0.1 with few labels.
+# (better there in the issue's measurements); the defaults' 0.1 with few labels. LIGHT, not
+# STRONG, augmentation: a probe (seed 0, 1,500 steps) lost 2-3 points to STRONG, which needs
+# the long schedules of Beyer et al. that 30 minutes cannot hold.
+LIGHT = dict(width_shift_range=0.1, height_shift_range=0.1, horizontal_flip=True)
 RECIPE_OPTIONS = {
-    "pykd_consistent": {"all labeled": dict(alpha=0.5, augment={**STRONG, "mixup": MIXUP}),
-                        "10% labeled": dict(augment={**STRONG, "mixup": MIXUP})},
-    "pykd_noisy": {"all labeled": dict(alpha=0.5, augment=STRONG, teacher_view="clean"),
-                   "10% labeled": dict(augment=STRONG, teacher_view="clean")},
+    "pykd_consistent": {"all labeled": dict(alpha=0.5, augment={**LIGHT, "mixup": MIXUP}),
+                        "10% labeled": dict(augment={**LIGHT, "mixup": MIXUP})},
+    "pykd_noisy": {"all labeled": dict(alpha=0.5, augment=LIGHT, teacher_view="clean"),
+                   "10% labeled": dict(augment=LIGHT, teacher_view="clean")},
 }
 SIZES = {
-    "full": dict(n_train=12_000, n_test=2_000, seeds=[0, 1, 2], student_steps=1_800, teacher_steps=1_000),
+    "full": dict(n_train=12_000, n_test=2_000, seeds=[0, 1, 2], student_steps=1_500, teacher_steps=2_000),
     "quick": dict(n_train=256, n_test=128, seeds=[0], student_steps=20, teacher_steps=20),
 }
 # The issue's goals, for each recipe: (text, regime, baseline, margin in accuracy points).
@@ -102,8 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a miniature: 256 rows, 1 seed, 20 steps (for the test)")
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="processes: 2 = one per regime, 1 thread each")
-    parser.add_argument("--student-steps", type=int, help="optimizer steps of every student (default 1200)")
-    parser.add_argument("--teacher-steps", type=int, help="optimizer steps of the teacher (default 1000)")
+    parser.add_argument("--student-steps", type=int, help="optimizer steps of every student (default 1500)")
+    parser.add_argument("--teacher-steps", type=int, help="optimizer steps of the teacher (default 2000)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
     parser.add_argument("--out", default=str(ROOT / "bench-output"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: a JSON file of one regime's job
@@ -131,14 +140,22 @@ def teacher_model():
 
 
 def student_model():
+    """Two small conv blocks and a linear read-out of the 7x7 map: 20,490 parameters (4.9% of the teacher's)."""
     from pykd._tf import keras
 
     L = keras.layers
     return keras.Sequential([
         keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(16, 3, activation="relu", padding="same"),
-        L.MaxPooling2D(), L.Conv2D(32, 3, activation="relu", padding="same"), L.MaxPooling2D(),
-        L.Conv2D(16, 3, activation="relu", padding="same"), L.GlobalAveragePooling2D(), L.Dense(10),
+        L.MaxPooling2D(), L.Conv2D(32, 3, activation="relu", padding="same"), L.MaxPooling2D(), L.Flatten(),
+        L.Dense(10),
     ], name="student")  # fmt: skip
+
+
+def optimizer(learning_rate: float, steps: int):
+    """Adam whose learning rate decays to 0 over `steps` by a cosine: a short schedule ends trained, not mid-descent."""
+    from pykd._tf import keras
+
+    return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps))
 
 
 def copy_of(model):
@@ -187,7 +204,8 @@ def run_teacher(teacher, cell: dict) -> dict:
     t0 = time.perf_counter()
     history = pykd.train_scratch(teacher, cell["train"], directory=cell["directory"], validation=cell["test"],
                                  batch_size=BATCH_SIZE, seed=cell["seed"], verbose=0,
-                                 **_steps(cell["teacher_steps"]))  # fmt: skip
+                                 optimizer=optimizer(TEACHER_LR, cell["teacher_steps"]),
+                                 **_steps(cell["teacher_steps"]), **TEACHER_OPTIONS[cell["regime"]])  # fmt: skip
     return _pykd_result(history, time.perf_counter() - t0)
 
 
@@ -195,6 +213,7 @@ def run_scratch(teacher, student, cell: dict) -> dict:
     t0 = time.perf_counter()
     history = pykd.train_scratch(student, cell["train"], directory=cell["directory"], validation=cell["test"],
                                  batch_size=BATCH_SIZE, seed=cell["seed"], verbose=0,
+                                 optimizer=optimizer(STUDENT_LR, cell["student_steps"]),
                                  **_steps(cell["student_steps"]))  # fmt: skip
     return _pykd_result(history, time.perf_counter() - t0)
 
@@ -203,7 +222,7 @@ def run_pykd(teacher, student, cell: dict, **options) -> dict:
     t0 = time.perf_counter()
     history = pykd.distill(teacher, student, cell["train"], directory=cell["directory"], validation=cell["test"],
                            batch_size=BATCH_SIZE, seed=cell["seed"], verbose=0, **_steps(cell["student_steps"]),
-                           **options)  # fmt: skip
+                           optimizer=optimizer(STUDENT_LR, cell["student_steps"]), **options)  # fmt: skip
     return _pykd_result(history, time.perf_counter() - t0)
 
 
@@ -217,7 +236,8 @@ def run_keras_distiller(teacher, student, cell: dict) -> dict:
     x, y = cell["labeled_arrays"]
     data = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=cell["seed"], reshuffle_each_iteration=True)
             .repeat().batch(BATCH_SIZE).prefetch(2))  # fmt: skip
-    distiller = bl.builtin_distiller(teacher, student)  # Hinton's loss, T = 3, alpha = 0.1 (pykd's defaults)
+    # Hinton's loss with pykd's default T and alpha, and the students' optimizer.
+    distiller = bl.builtin_distiller(teacher, student, optimizer=optimizer(STUDENT_LR, cell["student_steps"]))
     steps = _steps(cell["student_steps"])
     t0 = time.perf_counter()
     history = distiller.fit(data, validation_data=cell["test_arrays"], validation_batch_size=BATCH_SIZE, shuffle=False,
@@ -261,7 +281,7 @@ def run_seed(regime: str, seed: int, cell: dict, started: float) -> dict:
 
     keras.utils.set_random_seed(seed)
     teacher, student0 = teacher_model(), student_model()
-    cell = {**cell, "seed": seed}
+    cell = {**cell, "seed": seed, "regime": regime}
     out = {"teacher": run_teacher(teacher, cell)}
     log(f"  [{time.perf_counter() - started:6.0f} s] {regime}, seed {seed}: teacher {100 * out['teacher']['accuracy']:.1f}% "
         f"({out['teacher']['seconds']:.0f} s)")  # fmt: skip
@@ -365,8 +385,10 @@ def markdown(results: dict) -> str:
         seconds = statistics.fmean(s for r in regimes for s in acc[r][method]["seconds"])
         lines.append(f"| {label} | {params:,} | {'/'.join(map(str, steps))} | "
                      + " | ".join(_cell(acc[r][method]) for r in regimes) + f" | {seconds:.0f} |")  # fmt: skip
-    lines += ["", f"Batch {cfg['batch_size']}, Adam(1e-3) for every model; students {cfg['student_steps']:,} steps, "
-              f"teacher {cfg['teacher_steps']:,}; training rows {cfg['n_train']:,} (labeled: "
+    lines += ["", f"Batch {cfg['batch_size']}; Adam, its learning rate decaying to 0 by a cosine over each run: "
+              f"students from {cfg['student_lr']:g} over {cfg['student_steps']:,} steps (every method alike), the teacher "
+              f"from {cfg['teacher_lr']:g} over {cfg['teacher_steps']:,} (options: {json.dumps(cfg['teacher_options'])}); "
+              f"training rows {cfg['n_train']:,} (labeled: "
               + ", ".join(f"{r} {results['runs'][r]['n_labeled']:,}" for r in regimes) + "). "
               f"pykd defaults: T = {cfg['defaults']['temperature']:g}, alpha = {cfg['defaults']['alpha']:g}. "
               f"Recipes: {json.dumps(cfg['recipes'])}. Wall time {report.fmt(cfg['seconds'])} s on {cfg['cpus']} CPUs.",
@@ -383,7 +405,8 @@ def config(size: dict, args, runs: dict, seconds: float) -> dict:
 
     first = next(iter(runs.values()))["seeds"]
     return {**size, "batch_size": BATCH_SIZE, "params": next(iter(first.values()))["params"], "defaults": DEFAULTS,
-            "recipes": RECIPE_OPTIONS, "jobs": args.jobs,
+            "recipes": RECIPE_OPTIONS, "jobs": args.jobs, "student_lr": STUDENT_LR, "teacher_lr": TEACHER_LR,
+            "teacher_options": TEACHER_OPTIONS,
             "command": "make bench-quality" + (" (--quick)" if args.quick else ""), "seconds": round(seconds, 1),
             "cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__}  # fmt: skip

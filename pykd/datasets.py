@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from . import storage
+
 CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
@@ -140,13 +142,15 @@ def fashion_mnist(
         rows = np.sort(rng.choice(len(images), size=min(int(n), len(images)), replace=False))
         ids = [f"{split}_{i:05d}.png" for i in rows]
         for name, i in zip(ids, rows):
-            Image.fromarray(images[i]).save(out / "images" / name)
+            # Atomic: a run reading the folder while it is written again sees whole files.
+            with storage.atomic_file(out / "images" / name) as handle:
+                Image.fromarray(images[i]).save(handle, format="PNG")
         label = pd.array(labels[rows].astype(int), dtype="Int64")
         if split == "train":
             labeled = rng.permutation(len(rows)) < round(labeled_fraction * len(rows))  # exactly that share
             label[~labeled] = pd.NA
         tables[split] = pd.DataFrame({"image_id": ids, "label": label})
-        tables[split].to_csv(out / f"{split}.csv", index=False)
+        storage.write_bytes_atomic(out / f"{split}.csv", tables[split].to_csv(index=False).encode())
     return {"directory": str(out / "images"), "train_csv": str(out / "train.csv"), "test_csv": str(out / "test.csv"),
             "classes": list(FASHION_CLASSES), "n_train": len(tables["train"]),
             "n_labeled": int(tables["train"]["label"].notna().sum()), "n_test": len(tables["test"])}
