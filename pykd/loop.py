@@ -266,23 +266,20 @@ class _Step:
         return None if result is None else self.strategy.experimental_local_results(result)[0]
 
 
-def _means(sums: np.ndarray) -> dict[str, float]:
+def _means(sums: np.ndarray, hint: bool = False) -> dict[str, float]:
+    """The epoch's means, in History.columns' order (hint_loss before accuracy)."""
     rows, labeled = sums[_ROWS], sums[_LABELED]
+    per_row = (lambda v: float(v / rows)) if rows else (lambda v: float("nan"))
     per_labeled = (lambda v: float(v / labeled)) if labeled > 0 else (lambda v: float("nan"))
-    return {
-        "loss": float(sums[_LOSS] / rows) if rows else float("nan"),
-        "student_loss": per_labeled(sums[_HARD]),
-        "distillation_loss": float(sums[_SOFT] / rows) if rows else float("nan"),
-        "accuracy": per_labeled(sums[_CORRECT]),
-    }
+    means = {"loss": per_row(sums[_LOSS]), "student_loss": per_labeled(sums[_HARD]),
+             "distillation_loss": per_row(sums[_SOFT])}  # fmt: skip
+    if hint:
+        means["hint_loss"] = per_row(sums[_HINT])
+    return {**means, "accuracy": per_labeled(sums[_CORRECT])}
 
 
 def train_means(steps: Steps) -> dict[str, float]:
-    sums = steps.train_sums.numpy()
-    means = _means(sums)
-    if steps.hint is not None:
-        means["hint_loss"] = float(sums[_HINT] / sums[_ROWS]) if sums[_ROWS] else float("nan")
-    return means
+    return _means(steps.train_sums.numpy(), hint=steps.hint is not None)
 
 
 def test_means(steps: Steps) -> dict[str, float]:

@@ -171,7 +171,7 @@ def test_a_quick_quality_benchmark_fills_every_cell(tmp_path, request):
         students = {cells[m]["steps"][0] for m in methods[1:]}
         assert len(students) == 1, f"every student gets the same steps: {students}"
     assert results["runs"]["10% labeled"]["seeds"]["0"]["loss_check"]["max_relative_difference"] < 1e-3
-    assert {g["result"] for g in results["goals"]} <= {"PASS", "MISS"} and len(results["goals"]) == 2 * 4 + 1
+    assert {g["result"] for g in results["goals"]} <= {"PASS", "MISS"} and len(results["goals"]) == 3 * 4 + 1
     report = (out / "quality.md").read_text()
     cells = re.findall(r"\| \d+\.\d\d ± \d+\.\d\d ", report)
     assert len(cells) == 2 * len(methods) and "n/a" not in report

@@ -70,8 +70,10 @@ current_python <- function() {
 
 # The pykd module, imported on first use; fails with a cli error saying how
 # to install pykd when it cannot be imported, or how to reinstall it when its
-# version is not rkd's. `expected` is the version rkd was built with.
-pykd <- function(expected = utils::packageVersion("rkd")) {
+# version is not rkd's. `expected` is the version rkd was built with, read
+# from the loaded namespace: packageVersion() reads the installed DESCRIPTION,
+# which a reinstall under a running session replaces.
+pykd <- function(expected = getNamespaceVersion("rkd")) {
   if (is.null(.rkd$pykd)) {
     if (!rkd_available()) {
       abort_no_pykd(current_python())
