@@ -8,12 +8,14 @@ as R code) and builds a cli error from them, never by parsing a traceback.
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 
 from .errors import DataError
 
 _last = threading.local()
+_running = 0  # call()s whose function is running (see handle_interrupts)
 _HIDDEN_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
 
@@ -23,18 +25,21 @@ def call(function, *args, **kwargs):
     Python warnings raised meanwhile are kept for last_warnings() instead of printed,
     so R can raise them as R warnings.
     """
+    global _running
     _last.error = None
     _last.warnings = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for category in _HIDDEN_BY_DEFAULT:  # notices libraries leave for their own developers
             warnings.filterwarnings("ignore", category=category)
+        _running += 1
         try:
             return function(*args, **kwargs)
         except BaseException as err:
             _last.error = err
             raise
         finally:
+            _running -= 1
             _last.warnings = [str(w.message) for w in caught]
 
 
@@ -73,10 +78,39 @@ def raising_interrupts(function):
     """`function` (an R progress hook) as a callable that raises KeyboardInterrupt when it returns
     "rkd-interrupted": R says so when Ctrl-C arrives while its own code runs, which would otherwise
     reach Python as a RuntimeError, and pykd keeps an interrupted run's epochs only for a
-    KeyboardInterrupt."""
+    KeyboardInterrupt. (Under reticulate 1.28, handle_interrupts() raises it first.)"""
 
     def hook(*args):
         if function(*args) == "rkd-interrupted":
             raise KeyboardInterrupt
 
     return hook
+
+
+def handle_interrupts() -> None:
+    """Make every Ctrl-C during a call() a KeyboardInterrupt in Python, under reticulate before 1.37.
+
+    reticulate's SIGINT handler (rpytools.signals) asks R, by calling R, whether R has taken the
+    Ctrl-C already, and raises KeyboardInterrupt only if not. R takes it in whatever R code runs
+    next: an R function Python called back (a user's FunctionCallback then fails with RuntimeError)
+    or that very question (the handler then fails with RuntimeError, or worse). Either way training
+    would lose its finished epochs. So while a call()'s function runs the answer is yes, without
+    asking R: reticulate clears R's flag when the KeyboardInterrupt reaches R. A Ctrl-C that R took
+    while no Python ran stays R's: Python sees it at its next bytecode, before call() counts itself
+    running. Later reticulate has no such handler: nothing to do.
+    """
+    signals = sys.modules.get("rpytools.signals")
+    ask_r = getattr(signals, "_callback", None)
+    if ask_r is None or getattr(ask_r, "pykd_handled", False):
+        return
+
+    def interrupts_pending(reset):
+        if _running:
+            return True
+        try:
+            return ask_r(reset)
+        except Exception:  # R took the Ctrl-C while asked
+            return True
+
+    interrupts_pending.pykd_handled = True
+    signals._callback = interrupts_pending

@@ -178,6 +178,59 @@ def test_ctrl_c_propagates_and_the_finished_epochs_stay_reachable(small):
     assert seen_by_r["type"] == "KeyboardInterrupt" and seen_by_r["history"] is history
 
 
+def test_the_bridge_makes_every_ctrl_c_during_a_call_a_keyboard_interrupt(monkeypatch):
+    """reticulate 1.28's SIGINT handler raises KeyboardInterrupt only if R, asked, has not taken the
+    Ctrl-C; R takes it in any R code Python calls back, even while asked (RuntimeError)."""
+    import os
+    import signal
+    import sys
+    import types
+
+    from pykd import bridge
+
+    r = {"answer": False, "asked": 0}  # R answers False once it has taken the Ctrl-C itself
+
+    def ask_r(reset):
+        r["asked"] += 1
+        if isinstance(r["answer"], Exception):
+            raise r["answer"]
+        return r["answer"]
+
+    def reticulate_handler(signum, frame):  # rpytools.signals._signal_handler in reticulate 1.28
+        if signals._callback(False):
+            signals._callback(True)
+            raise KeyboardInterrupt
+
+    signals = types.ModuleType("rpytools.signals")
+    signals._callback = ask_r
+    monkeypatch.setitem(sys.modules, "rpytools.signals", signals)
+    bridge.handle_interrupts()
+    wrapped = signals._callback
+    bridge.handle_interrupts()  # wraps once
+    assert signals._callback is wrapped and wrapped is not ask_r
+
+    reticulate_handler(signal.SIGINT, None)  # outside a call, a Ctrl-C R took stays R's
+    assert r["asked"] == 1
+
+    def ctrl_c_in_an_r_callback():
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, reticulate_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bridge.call(ctrl_c_in_an_r_callback)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert bridge.last_error("r")["type"] == "KeyboardInterrupt" and r["asked"] == 1  # R not asked
+
+    r["answer"] = RuntimeError("(Unknown exception occurred)")  # R took it while asked
+    with pytest.raises(KeyboardInterrupt):
+        reticulate_handler(signal.SIGINT, None)
+
+    monkeypatch.delitem(sys.modules, "rpytools.signals")
+    bridge.handle_interrupts()  # without reticulate's handler (Python alone, reticulate >= 1.37): nothing
+
+
 def test_metrics_are_read_every_batch_only_for_callbacks_that_read_them():
     from pykd.trainer import _reads_batch_logs
 

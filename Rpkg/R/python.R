@@ -85,6 +85,9 @@ pykd <- function(expected = getNamespaceVersion("rkd")) {
     .rkd$version <- as.character(reticulate::py_get_attr(module, "__version__"))
     .rkd$bridge <- reticulate::import("pykd.bridge")
     .rkd$bridge_raw <- reticulate::import("pykd.bridge", convert = FALSE)
+    # Ctrl-C during training must reach pykd as a KeyboardInterrupt, even
+    # when it lands in R code that Python calls back.
+    .rkd$bridge$handle_interrupts()
     .rkd$pykd <- module
   }
   check_pykd_version(.rkd$version, expected)
@@ -121,7 +124,9 @@ pykd_module <- function(name, convert = TRUE) {
 # (Ctrl-C, a KeyboardInterrupt in Python) stays an interrupt, unless
 # `.on_interrupt` is given: then its result is the call's, from
 # `.on_interrupt(info)` with bridge.last_error("r") as `info` (which holds the
-# finished epochs of an interrupted run as `history`). `.call` is the
+# finished epochs of an interrupted run as `history`). An interrupt R takes
+# with no Python error on record (Ctrl-C just before or after Python ran)
+# stays an interrupt. `.call` is the
 # user-facing function's frame; with `.convert = FALSE` the result stays a
 # Python object (for results R must not convert, such as NumPy arrays and
 # pandas frames).
@@ -137,17 +142,23 @@ py_call <- function(fun, ..., .call = parent.frame(), .convert = TRUE,
   )
   raise_python_warnings(.call)
   info <- outcome$info
-  if (isTRUE(outcome$interrupted) || identical(info$type, "KeyboardInterrupt")) {
-    if (!is.null(.on_interrupt) && identical(info$type, "KeyboardInterrupt")) {
+  if (identical(info$type, "KeyboardInterrupt")) {
+    if (!is.null(.on_interrupt)) {
       return(.on_interrupt(info))
     }
     rlang::interrupt()
   }
-  if (!is.null(outcome$error)) {
-    if (is.null(info)) {
-      stop(outcome$error)
-    }
+  # Any other Python error is the answer, even as an interrupt: after a
+  # Ctrl-C that R took itself, reticulate 1.28 turns the next Python error
+  # into an interrupt.
+  if (!is.null(info)) {
     abort_python(info, call = .call)
+  }
+  if (isTRUE(outcome$interrupted)) {
+    rlang::interrupt()
+  }
+  if (!is.null(outcome$error)) {
+    stop(outcome$error)
   }
   outcome$value
 }
@@ -172,7 +183,9 @@ raise_python_warnings <- function(call = NULL) {
 # on to Python as a KeyboardInterrupt. An interrupt that R takes while its
 # own code runs inside a Python call would reach Python as a RuntimeError,
 # and pykd keeps the finished epochs of an interrupted run only for a
-# KeyboardInterrupt.
+# KeyboardInterrupt. (Under reticulate 1.28, bridge.handle_interrupts()
+# raises it first, for any R function Python calls back; here R still ends
+# the hook's own code cleanly.)
 interruptible <- function(fun) {
   hook <- function(...) {
     tryCatch({

@@ -40,9 +40,8 @@ test_that("an interrupted distill() returns the finished epochs and says how to 
     stdout = log, stderr = "2>&1", cleanup = TRUE
   )
   withr::defer(if (session$is_alive()) session$kill())
-  # Python starts, trains the first epoch, then the interrupt (Ctrl-C). Epochs
-  # of 40 steps keep the session in Python's training steps nearly all the
-  # time, not in the R callback, where R would take the interrupt itself.
+  # Python starts, trains the first epoch, then the interrupt (Ctrl-C): it
+  # may land in Python's training steps or in R code Python calls back.
   deadline <- Sys.time() + 180
   while (!file.exists(flag) && session$is_alive() && Sys.time() < deadline) {
     Sys.sleep(0.2)
@@ -64,6 +63,61 @@ test_that("an interrupted distill() returns the finished epochs and says how to 
   expect_match(result$warning, "resume = TRUE", fixed = TRUE)
   expect_match(result$warning, "checkpoint_dir", fixed = TRUE)
   expect_output(print(history), sprintf("interrupted after epoch %d of 10000", epochs))
+})
+
+test_that("Ctrl-C in a user's R callback returns the finished epochs", {
+  skip_on_cran()
+  skip_on_os("windows")
+  skip_if_no_pykd()
+  out <- withr::local_tempfile(fileext = ".rds")
+  # R takes the interrupt itself, in the callback's loop, during epoch 2.
+  log <- run_fresh_r(c(
+    sprintf("out <- %s", deparse(out)),
+    "ex <- rkd_example_data(tempfile())",
+    "models <- rkd_example_models(seed = 1)",
+    "ctrl_c <- rkd:::pykd()$FunctionCallback(on_epoch_end = function(epoch, logs) {",
+    "  if (epoch == 2) {",
+    "    tools::pskill(Sys.getpid(), tools::SIGINT)",
+    "    for (i in seq_len(1e8)) NULL",
+    "  }",
+    "  NULL",
+    "})",
+    "warning <- NULL",
+    "history <- withCallingHandlers(",
+    "  distill(models$teacher, models$student, ex$train, ex$directory,",
+    "          classes = ex$classes, batch_size = 8, epochs = 5,",
+    "          steps_per_epoch = 2, callbacks = ctrl_c, verbose = FALSE),",
+    "  rkd_interrupted = function(w) {",
+    "    warning <<- conditionMessage(w)",
+    "    invokeRestart('muffleWarning')",
+    "  }",
+    ")",
+    "saveRDS(list(history = history, warning = warning), out)"
+  ))
+  expect_true(file.exists(out), info = paste(log, collapse = "\n"))
+  result <- readRDS(out)
+  expect_equal(as.data.frame(result$history)$epoch, 1:2)
+  expect_true(result$history$params$interrupted)
+  expect_match(result$warning, "interrupted after epoch 2 of 5")
+})
+
+test_that("a Python error after a Ctrl-C that R took itself stays that error", {
+  skip_on_cran()
+  skip_on_os("windows")
+  skip_if_no_pykd()
+  # reticulate 1.28 then turns the next Python error into an interrupt.
+  log <- run_fresh_r(c(
+    "rkd:::pykd()",
+    "tryCatch({",
+    "  tools::pskill(Sys.getpid(), tools::SIGINT)",
+    "  for (i in seq_len(1e8)) NULL",
+    "}, interrupt = function(cnd) NULL)",
+    r"[reticulate::py_run_string("def refuse():\n    from pykd import DataError\n    raise DataError('a bad table')")]",
+    "outcome <- tryCatch(rkd:::py_call(reticulate::py$refuse),",
+    "  interrupt = function(cnd) 'interrupt', error = function(e) class(e)[1])",
+    "cat('outcome:', outcome, '\\n')"
+  ))
+  expect_true("outcome: rkd_data_error " %in% log, info = paste(log, collapse = "\n"))
 })
 
 test_that("the interrupt warning says where the run stopped", {
