@@ -210,12 +210,14 @@ def test_a_hint_adds_its_weighted_term_to_the_loss_and_resumes_exactly(digits, t
     options = dict(directory=digits["directory"], classes=digits["classes"], batch_size=len(table), seed=6,
                    alpha=0.5, learning_rate=1e-2, verbose=0)
 
-    def run(weight, epochs=3, **more):
+    def run(weight, epochs=3, history=False, **more):
         teacher, student = _hint_models()
         hint = {"teacher_layer": "t_conv", "student_layer": "s_conv", "weight": weight}
-        return pykd.distill(teacher, student, table, epochs=epochs, hint=hint, **options, **more).to_frame()
+        out = pykd.distill(teacher, student, table, epochs=epochs, hint=hint, **options, **more)
+        return out if history else out.to_frame()
 
     once, twice = run(1.0), run(2.0)
+    assert list(once) == list(pd.DataFrame(run(1.0, epochs=1, history=True).records))  # one column order
     assert twice["hint_loss"].iloc[0] == pytest.approx(2 * once["hint_loss"].iloc[0], rel=1e-6)
     labeled = table["label"].notna().mean()
     for frame in (once, twice):  # loss = alpha * hard (over labeled rows) + (1 - alpha) * soft + hint, per row
