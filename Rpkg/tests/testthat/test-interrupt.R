@@ -2,6 +2,22 @@
 # back as the history, with a warning saying where the run stopped and how to
 # continue it.
 
+# Script lines that run `call` (lines of R code) in the fresh session, keep the
+# message of its rkd_interrupted warning, and save both to `out`.
+saving_interrupted_run <- function(call) {
+  c(
+    "warning <- NULL",
+    "history <- withCallingHandlers(",
+    paste0("  ", call, c(rep("", length(call) - 1), ",")),
+    "  rkd_interrupted = function(w) {",
+    "    warning <<- conditionMessage(w)",
+    "    invokeRestart('muffleWarning')",
+    "  }",
+    ")",
+    "saveRDS(list(history = history, warning = warning), out)"
+  )
+}
+
 test_that("an interrupted distill() returns the finished epochs and says how to resume", {
   skip_on_cran()
   skip_on_os("windows")
@@ -21,18 +37,12 @@ test_that("an interrupted distill() returns the finished epochs and says how to 
     "  writeLines(as.character(epoch), flag)",
     "  NULL",
     "})",
-    "warning <- NULL",
-    "history <- withCallingHandlers(",
-    "  distill(models$teacher, models$student, ex$train, ex$directory,",
-    "          classes = ex$classes, batch_size = 8, epochs = 10000,",
-    "          steps_per_epoch = 40, checkpoint_dir = checkpoints,",
-    "          callbacks = finished),",
-    "  rkd_interrupted = function(w) {",
-    "    warning <<- conditionMessage(w)",
-    "    invokeRestart('muffleWarning')",
-    "  }",
-    ")",
-    "saveRDS(list(history = history, warning = warning), out)"
+    saving_interrupted_run(c(
+      "distill(models$teacher, models$student, ex$train, ex$directory,",
+      "        classes = ex$classes, batch_size = 8, epochs = 10000,",
+      "        steps_per_epoch = 40, checkpoint_dir = checkpoints,",
+      "        callbacks = finished)"
+    ))
   ))
   log <- file.path(dir, "session.log")
   session <- processx::process$new(
@@ -82,17 +92,11 @@ test_that("Ctrl-C in a user's R callback returns the finished epochs", {
     "  }",
     "  NULL",
     "})",
-    "warning <- NULL",
-    "history <- withCallingHandlers(",
-    "  distill(models$teacher, models$student, ex$train, ex$directory,",
-    "          classes = ex$classes, batch_size = 8, epochs = 5,",
-    "          steps_per_epoch = 2, callbacks = ctrl_c, verbose = FALSE),",
-    "  rkd_interrupted = function(w) {",
-    "    warning <<- conditionMessage(w)",
-    "    invokeRestart('muffleWarning')",
-    "  }",
-    ")",
-    "saveRDS(list(history = history, warning = warning), out)"
+    saving_interrupted_run(c(
+      "distill(models$teacher, models$student, ex$train, ex$directory,",
+      "        classes = ex$classes, batch_size = 8, epochs = 5,",
+      "        steps_per_epoch = 2, callbacks = ctrl_c, verbose = FALSE)"
+    ))
   ))
   expect_true(file.exists(out), info = paste(log, collapse = "\n"))
   result <- readRDS(out)
