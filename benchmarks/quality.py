@@ -5,7 +5,8 @@ training PNGs, 2,000 test PNGs, 28x28 grey), in two regimes (every training row
 labeled; 10% labeled and the rest an unlabeled pool), for 3 seeds, it trains
 
   teacher          pykd.train_scratch on the labeled rows (421,642 parameters)
-  scratch          the student (20,490 parameters) by pykd.train_scratch on the labeled rows
+  scratch          the student (20,490 parameters, two strided convolutions) by pykd.train_scratch
+                   on the labeled rows
   keras_distiller  keras.distillation.Distiller under fit(), on the labeled rows as
                    in-memory arrays (it needs a label on every row), T and alpha as pykd's defaults
   pykd_default     pykd.distill with its defaults; the teacher teaches on every row
@@ -13,18 +14,24 @@ labeled; 10% labeled and the rest an unlabeled pool), for 3 seeds, it trains
                    on the same augmented view every step, with mixup (RECIPES)
   pykd_noisy       pykd.distill, the noised student: the teacher's logits of the original
                    images teach a student that sees the augmented views (RECIPES)
+  pykd_hint        pykd.distill with a hint (FitNets): the teacher's pooled feature map
+                   teaches the student's last feature map through a learned projection
+  pykd_sweep       pykd.sweep(keep_best=True) over SWEEP_GRID: each (T, alpha) trains on the
+                   labeled rows minus HELD_OUT of them and is judged on those held out; the
+                   kept student is scored on the test set like the others
 
 The issue's goals are judged for pykd's defaults and each recipe apart (CANDIDATES: no
 recipe is picked on the test set).
 
-Per (regime, seed) one teacher is shared by the five students, and every student
+Per (regime, seed) one teacher is shared by the students, and every student
 starts from the same initial weights (one build per seed, then copies), with the
 same optimizer (Adam, cosine decay from STUDENT_LR), batch 64 and the SAME number
-of optimizer steps. Accuracy is the last
-epoch's val_accuracy on the test set (which also gives the per-epoch curves).
+of optimizer steps. Accuracy is the last epoch's val_accuracy on the test set (which
+also gives the per-epoch curves); for pykd_sweep, pykd.evaluate of the kept student on it.
 
-The two regimes run in two processes of one TensorFlow thread each (--jobs 2, the
-default): these models are too small for two threads to help one step much.
+The (regime, seed) cells run in two processes of one TensorFlow thread each (--jobs 2, the
+default), each process given both regimes in turn so that their loads match: these models
+are too small for two threads to help one step much.
 Writes bench-output/quality.json (per-seed results and curves) and quality.md
 (the table and the issue's goals, each PASS / MISS with its numbers).
 """
@@ -64,9 +71,11 @@ METHODS = {
     "pykd_default": "pykd.distill, defaults",
     "pykd_consistent": "pykd.distill, consistent: same augmented view + mixup",
     "pykd_noisy": "pykd.distill, noised student: teacher_view=\"clean\"",
+    "pykd_hint": "pykd.distill, hint: teacher's pooled features teach the student's",
+    "pykd_sweep": "pykd.sweep(keep_best = TRUE): T, alpha chosen on held-out labeled rows",
 }
-RECIPES = ("pykd_consistent", "pykd_noisy")
-# Judged against the issue's goals, each apart: pykd's defaults and its two recipes.
+RECIPES = ("pykd_consistent", "pykd_noisy", "pykd_hint", "pykd_sweep")
+# Judged against the issue's goals, each apart: pykd's defaults and its recipes.
 CANDIDATES = ("pykd_default", *RECIPES)
 STUDENTS = ("scratch", "keras_distiller", "pykd_default", *RECIPES)
 DEFAULTS = {k: inspect.signature(pykd.distill).parameters[k].default for k in ("temperature", "alpha")}
@@ -90,7 +99,14 @@ RECIPE_OPTIONS = {
                         "10% labeled": dict(augment={**LIGHT, "mixup": MIXUP})},
     "pykd_noisy": {"all labeled": dict(alpha=0.5, augment=LIGHT, teacher_view="clean"),
                    "10% labeled": dict(augment=LIGHT, teacher_view="clean")},
+    # Both models name the layer: the teacher's second pooling (7x7x64), the student's second convolution (7x7x32).
+    "pykd_hint": {"all labeled": dict(alpha=0.5, hint=dict(teacher_layer="features", student_layer="features")),
+                  "10% labeled": dict(hint=dict(teacher_layer="features", student_layer="features"))},
 }
+# pykd_sweep: every pair of the grid is one full run; HELD_OUT of the labeled rows (drawn with the
+# seed) are kept out of its training table to judge the settings, never the test set.
+SWEEP_GRID = dict(temperatures=(2.0, 4.0), alphas=(0.1, 0.5))
+HELD_OUT = 0.2
 SIZES = {
     "full": dict(n_train=12_000, n_test=2_000, seeds=[0, 1, 2], student_steps=1_500, teacher_steps=2_000),
     "quick": dict(n_train=256, n_test=128, seeds=[0], student_steps=20, teacher_steps=20),
@@ -137,28 +153,39 @@ def teacher_model():
     L = keras.layers
     return keras.Sequential([
         keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(32, 3, activation="relu", padding="same"),
-        L.MaxPooling2D(), L.Conv2D(64, 3, activation="relu", padding="same"), L.MaxPooling2D(), L.Flatten(),
+        L.MaxPooling2D(), L.Conv2D(64, 3, activation="relu", padding="same"), L.MaxPooling2D(name="features"),
+        L.Flatten(),
         L.Dropout(0.3), L.Dense(128, activation="relu"), L.Dense(10),
     ], name="teacher")  # fmt: skip
 
 
 def student_model():
-    """Two small conv blocks and a linear read-out of the 7x7 map: 20,490 parameters (4.9% of the teacher's)."""
+    """Two strided convolutions and a linear read-out of the 7x7 map: 20,490 parameters (4.9% of the teacher's).
+
+    Strided rather than convolution-then-pooling: the same parameters at a third of the
+    step time, which is what a student is for (and what lets every recipe fit the budget).
+    """
     from pykd._tf import keras
 
     L = keras.layers
     return keras.Sequential([
-        keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(16, 3, activation="relu", padding="same"),
-        L.MaxPooling2D(), L.Conv2D(32, 3, activation="relu", padding="same"), L.MaxPooling2D(), L.Flatten(),
-        L.Dense(10),
+        keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(16, 3, strides=2, activation="relu", padding="same"),
+        L.Conv2D(32, 3, strides=2, activation="relu", padding="same", name="features"), L.Flatten(), L.Dense(10),
     ], name="student")  # fmt: skip
 
 
-def optimizer(learning_rate: float, steps: int):
-    """Adam whose learning rate decays to 0 over `steps` by a cosine: a short schedule ends trained, not mid-descent."""
+def schedule(learning_rate: float, steps: int):
+    """A learning rate decaying to 0 over `steps` by a cosine: a short schedule ends trained, not mid-descent."""
     from pykd._tf import keras
 
-    return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps))
+    return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+
+
+def optimizer(learning_rate: float, steps: int):
+    """Adam on schedule(learning_rate, steps)."""
+    from pykd._tf import keras
+
+    return keras.optimizers.Adam(schedule(learning_rate, steps))
 
 
 def copy_of(model):
@@ -251,17 +278,39 @@ def run_keras_distiller(teacher, student, cell: dict) -> dict:
             "steps": steps["epochs"] * steps["steps_per_epoch"]}  # fmt: skip
 
 
+def run_sweep(teacher, student, cell: dict) -> dict:
+    """pykd.sweep(keep_best=True) judged on held-out labeled rows; the kept student's test accuracy.
+
+    It has no test curve: its runs are validated on the held-out rows, not the test set.
+    """
+    train = cell["train"]
+    held = train[train["label"].notna()].sample(frac=HELD_OUT, random_state=cell["seed"])
+    steps = _steps(cell["student_steps"])
+    t0 = time.perf_counter()
+    # A schedule, not an optimizer object: every setting's run makes its own Adam from it.
+    table = pykd.sweep(teacher, student, train.drop(held.index), directory=cell["directory"], validation=held,
+                       keep_best=True, batch_size=BATCH_SIZE, seed=cell["seed"], **steps,
+                       learning_rate=schedule(STUDENT_LR, cell["student_steps"]), **SWEEP_GRID)  # fmt: skip
+    test = pykd.evaluate(table.attrs["student"], cell["test"], directory=cell["directory"], batch_size=BATCH_SIZE)
+    chosen = table[table["best"]].iloc[0]
+    return {"accuracy": test["accuracy"], "curve": None, "seconds": round(time.perf_counter() - t0, 1),
+            "steps": steps["epochs"] * steps["steps_per_epoch"], "held_out_rows": len(held),
+            "chosen": {"temperature": float(chosen["temperature"]), "alpha": float(chosen["alpha"])},
+            "settings": table[["temperature", "alpha", "val_accuracy"]].to_dict("records")}  # fmt: skip
+
+
 def student_runs(regime: str) -> dict:
     return {
         "scratch": run_scratch,
         "keras_distiller": run_keras_distiller,
         "pykd_default": run_pykd,
         **{recipe: (lambda teacher, student, cell, _recipe=recipe:
-                    run_pykd(teacher, student, cell, **RECIPE_OPTIONS[_recipe][regime])) for recipe in RECIPES},
+                    run_pykd(teacher, student, cell, **RECIPE_OPTIONS[_recipe][regime])) for recipe in RECIPE_OPTIONS},
+        "pykd_sweep": run_sweep,
     }
 
 
-# ---------------------------------------------------------------- one regime (a worker process)
+# ---------------------------------------------------------------- the cells (in worker processes)
 def loss_check(teacher, student, cell: dict) -> dict:
     """On one batch: pykd's loss and the Distiller's (baselines.loss_agreement), with a sharpened teacher."""
     import baselines as bl
@@ -279,7 +328,7 @@ def loss_check(teacher, student, cell: dict) -> dict:
 
 
 def run_seed(regime: str, seed: int, cell: dict, started: float) -> dict:
-    """The teacher, then the four students from one initial student, for one (regime, seed)."""
+    """The teacher, then every student from one initial student, for one (regime, seed)."""
     from pykd._tf import keras
 
     keras.utils.set_random_seed(seed)
@@ -302,17 +351,28 @@ def run_seed(regime: str, seed: int, cell: dict, started: float) -> dict:
     return out
 
 
-def run_regime(job: dict) -> dict:
-    """Every seed of one regime; `job` holds the data's paths and the sizes (a JSON file for a worker process)."""
-    started = time.perf_counter()
-    info = job["data"]
+def cells(seeds: list[int]) -> list[tuple[str, int]]:
+    """Every (regime, seed), the regimes' order turning with the seed: every other cell covers both regimes."""
+    regimes = list(REGIMES)
+    return [(regimes[(i + k) % len(regimes)], seed) for k, seed in enumerate(seeds) for i in range(len(regimes))]
+
+
+def regime_cell(info: dict, job: dict) -> dict:
+    """What every run of one regime reads: its tables, the data's paths and the sizes."""
     train, test = pd.read_csv(info["train_csv"], dtype={"label": "Int64"}), pd.read_csv(info["test_csv"])
-    cell = {"train": train, "test": test, "directory": info["directory"], "seeds": job["seeds"],
+    return {"train": train, "test": test, "directory": info["directory"], "seeds": job["seeds"],
             "student_steps": job["student_steps"], "teacher_steps": job["teacher_steps"],
             "labeled_arrays": arrays(info, train), "test_arrays": arrays(info, test)}  # fmt: skip
-    seeds = {str(seed): run_seed(job["regime"], seed, cell, started) for seed in job["seeds"]}
-    return {"seeds": seeds, "seconds": round(time.perf_counter() - started, 1), "n_labeled": info["n_labeled"],
-            "n_train": info["n_train"], "n_test": info["n_test"]}  # fmt: skip
+
+
+def run_cells(job: dict) -> dict:
+    """The job's (regime, seed) cells in turn: {regime: {seed: results}}. `job` is a worker's JSON file's content."""
+    started, shared, out = time.perf_counter(), {}, {}
+    for regime, seed in job["cells"]:
+        if regime not in shared:
+            shared[regime] = regime_cell(job["data"][regime], job)
+        out.setdefault(regime, {})[str(seed)] = run_seed(regime, seed, shared[regime], started)
+    return out
 
 
 def worker(job_file: str) -> int:
@@ -322,25 +382,33 @@ def worker(job_file: str) -> int:
 
         tf.config.threading.set_intra_op_parallelism_threads(job["threads"])  # before any op runs
         tf.config.threading.set_inter_op_parallelism_threads(job["threads"])
-    result = run_regime(job)
+    result = run_cells(job)
     Path(job["result_file"]).write_text(json.dumps(result))
     return 0
 
 
 def run_all(data: dict, size: dict, jobs: int, work: Path) -> dict:
-    """Both regimes: in this process one after the other (--jobs 1), or in two worker processes side by side."""
-    job_of = {r: {"regime": r, "data": data[r], **size, "result_file": str(work / f"result{i}.json"),
-                  "threads": 1 if jobs == 2 else None} for i, r in enumerate(REGIMES)}  # fmt: skip
+    """Every cell: in this process (--jobs 1), or every other cell in each of two worker processes side by side."""
+    order = cells(size["seeds"])
+    job_list = [{"cells": order[i::jobs], "data": data, **size, "result_file": str(work / f"result{i}.json"),
+                 "threads": 1 if jobs == 2 else None} for i in range(jobs)]  # fmt: skip
     if jobs == 1:
-        return {r: run_regime(job) for r, job in job_of.items()}
-    procs = []
-    for i, job in enumerate(job_of.values()):
-        (work / f"job{i}.json").write_text(json.dumps(job))
-        procs.append(subprocess.Popen([sys.executable, __file__, "--worker", str(work / f"job{i}.json")]))
-    codes = [p.wait() for p in procs]
-    if any(codes):
-        raise SystemExit(f"a worker failed (exit codes {codes})")
-    return {r: json.loads(Path(job["result_file"]).read_text()) for r, job in job_of.items()}
+        results = [run_cells(job_list[0])]
+    else:
+        procs = []
+        for i, job in enumerate(job_list):
+            (work / f"job{i}.json").write_text(json.dumps(job))
+            procs.append(subprocess.Popen([sys.executable, __file__, "--worker", str(work / f"job{i}.json")]))
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            raise SystemExit(f"a worker failed (exit codes {codes})")
+        results = [json.loads(Path(job["result_file"]).read_text()) for job in job_list]
+    merged = {regime: {} for regime in REGIMES}
+    for result in results:
+        for regime, seeds in result.items():
+            merged[regime].update(seeds)
+    return {regime: {"seeds": {str(seed): merged[regime][str(seed)] for seed in size["seeds"]},
+                     **{k: data[regime][k] for k in ("n_labeled", "n_train", "n_test")}} for regime in REGIMES}  # fmt: skip
 
 
 # ---------------------------------------------------------------- summary and report (no TensorFlow)
@@ -375,6 +443,11 @@ def _cell(m: dict) -> str:
     return f"{m['mean']:.2f} ± {m['sd']:.2f}"
 
 
+def chosen(results: dict, regime: str) -> list[dict]:
+    """pykd_sweep's choice of (T, alpha), seed by seed."""
+    return [seed["pykd_sweep"]["chosen"] for seed in results["runs"][regime]["seeds"].values()]
+
+
 def markdown(results: dict) -> str:
     acc, cfg = results["accuracy"], results["config"]
     regimes = list(acc)
@@ -394,7 +467,11 @@ def markdown(results: dict) -> str:
               f"training rows {cfg['n_train']:,} (labeled: "
               + ", ".join(f"{r} {results['runs'][r]['n_labeled']:,}" for r in regimes) + "). "
               f"pykd defaults: T = {cfg['defaults']['temperature']:g}, alpha = {cfg['defaults']['alpha']:g}. "
-              f"Recipes: {json.dumps(cfg['recipes'])}. Wall time {report.fmt(cfg['seconds'])} s on {cfg['cpus']} CPUs.",
+              f"Recipes: {json.dumps(cfg['recipes'])}; pykd_sweep: every pair of {json.dumps(cfg['sweep']['grid'])} "
+              f"on the labeled rows less {cfg['sweep']['held_out']:.0%} of them, held out to judge each pair; it chose "
+              + "; ".join(f"{r}: " + ", ".join(f"T {c['temperature']:g}, alpha {c['alpha']:g}" for c in chosen(results, r))
+                          for r in regimes) + ". "
+              f"Wall time {report.fmt(cfg['seconds'])} s on {cfg['cpus']} CPUs.",
               "", "| goal | measured | result |", "|---|---|---|"]  # fmt: skip
     for g in results["goals"]:
         needs = f"needs {g['margin_points']:+g}" if "margin_points" in g else ""
@@ -409,7 +486,7 @@ def config(size: dict, args, runs: dict, seconds: float) -> dict:
     first = next(iter(runs.values()))["seeds"]
     return {**size, "batch_size": BATCH_SIZE, "params": next(iter(first.values()))["params"], "defaults": DEFAULTS,
             "recipes": RECIPE_OPTIONS, "jobs": args.jobs, "student_lr": STUDENT_LR, "teacher_lr": TEACHER_LR,
-            "teacher_options": TEACHER_OPTIONS,
+            "teacher_options": TEACHER_OPTIONS, "sweep": {"grid": SWEEP_GRID, "held_out": HELD_OUT},
             "command": "make bench-quality" + (" (--quick)" if args.quick else ""), "seconds": round(seconds, 1),
             "cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__}  # fmt: skip

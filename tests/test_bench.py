@@ -161,17 +161,23 @@ def test_a_quick_quality_benchmark_fills_every_cell(tmp_path, request):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((out / "quality.json").read_text())
 
-    methods = ("teacher", "scratch", "keras_distiller", "pykd_default", "pykd_consistent", "pykd_noisy")
+    methods = ("teacher", "scratch", "keras_distiller", "pykd_default", "pykd_consistent", "pykd_noisy", "pykd_hint",
+               "pykd_sweep")
     assert set(results["accuracy"]) == {"all labeled", "10% labeled"}
     for regime, cells in results["accuracy"].items():
         for method in methods:
             assert 0 <= cells[method]["mean"] <= 100, (regime, method)
-            curve = results["runs"][regime]["seeds"]["0"][method]["curve"]
-            assert curve and all(0 <= v <= 1 for v in curve), (regime, method)
+            run = results["runs"][regime]["seeds"]["0"][method]
+            if method == "pykd_sweep":  # judged on held-out labeled rows: no test curve, a chosen setting
+                assert run["curve"] is None and run["chosen"] in [{"temperature": s["temperature"], "alpha": s["alpha"]}
+                                                                  for s in run["settings"]], run
+                assert len(run["settings"]) == 4 and run["held_out_rows"] > 0
+            else:
+                assert run["curve"] and all(0 <= v <= 1 for v in run["curve"]), (regime, method)
         students = {cells[m]["steps"][0] for m in methods[1:]}
         assert len(students) == 1, f"every student gets the same steps: {students}"
     assert results["runs"]["10% labeled"]["seeds"]["0"]["loss_check"]["max_relative_difference"] < 1e-3
-    assert {g["result"] for g in results["goals"]} <= {"PASS", "MISS"} and len(results["goals"]) == 3 * 4 + 1
+    assert {g["result"] for g in results["goals"]} <= {"PASS", "MISS"} and len(results["goals"]) == 5 * 4 + 1
     report = (out / "quality.md").read_text()
     cells = re.findall(r"\| \d+\.\d\d ± \d+\.\d\d ", report)
     assert len(cells) == 2 * len(methods) and "n/a" not in report
