@@ -72,7 +72,7 @@ METHODS = {
     "pykd_consistent": "pykd.distill, consistent: same augmented view + mixup",
     "pykd_noisy": "pykd.distill, noised student: teacher_view=\"clean\"",
     "pykd_hint": "pykd.distill, hint: teacher's pooled features teach the student's",
-    "pykd_sweep": "pykd.sweep(keep_best = TRUE): T, alpha chosen on held-out labeled rows",
+    "pykd_sweep": "pykd.sweep(keep_best=True): T, alpha chosen on held-out labeled rows",
 }
 RECIPES = ("pykd_consistent", "pykd_noisy", "pykd_hint", "pykd_sweep")
 # Judged against the goals, each apart: pykd's defaults and its recipes.
@@ -129,7 +129,7 @@ def log(*parts) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a miniature: 256 rows, 1 seed, 20 steps (for the test)")
-    parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="processes: 2 = one per regime, 1 thread each")
+    parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="processes: 2 = half the cells each, 1 thread each")
     parser.add_argument("--student-steps", type=int, help="optimizer steps of every student (default 1300)")
     parser.add_argument("--teacher-steps", type=int, help="optimizer steps of the teacher (default 1500)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
