@@ -68,9 +68,14 @@ def sweep(
         options.pop("teacher_outputs", None)
         options.pop("teacher_precision", None)
     rows, best, best_weights = [], None, None
+    optimizer = options.get("optimizer")
     for temperature, alpha in pairs:
         fresh = keras.models.clone_model(student)
         fresh.set_weights(initial)
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            # Each setting its own copy: one object would carry its step count (the schedule's
+            # position) and moments into the next run, and is built for the first run's weights.
+            options["optimizer"] = type(optimizer).from_config(optimizer.get_config())
         history = distill(teacher, fresh, train, directory=directory, temperature=temperature, alpha=alpha,
                           x_col=x_col, classes=classes, verbose=verbose, **options)
         last = history.last()

@@ -94,6 +94,20 @@ def test_sweep_can_keep_the_student_of_the_best_setting(digits):
         pykd.sweep(tiny_model(seed=1), student, digits["train_csv"], keep_best=True, **options)
 
 
+def test_sweep_gives_every_setting_a_fresh_copy_of_an_optimizer_object(digits):
+    from pykd._tf import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(0.01, 6)
+    options = dict(directory=digits["directory"], validation=digits["validation_csv"], classes=digits["classes"],
+                   temperatures=[1, 4], alphas=[0.5], epochs=2, steps_per_epoch=3, batch_size=16, seed=0)
+    given = keras.optimizers.Adam(schedule)
+    shared = pykd.sweep(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], optimizer=given, **options)
+    by_name = pykd.sweep(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], optimizer="adam",
+                         learning_rate=schedule, **options)
+    pd.testing.assert_frame_equal(shared, by_name, rtol=1e-5, atol=1e-6)
+    assert int(given.iterations.numpy()) == 0  # the caller's optimizer is left as it was
+
+
 def test_teacher_cache_on_disk_is_keyed_by_weights_and_reused(digits, run, tmp_path):
     teacher = tiny_model(seed=1)
     first = run(teacher, cache_dir=tmp_path / "cache").to_frame()
