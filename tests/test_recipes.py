@@ -174,13 +174,13 @@ def test_noisy_student_rounds_are_distillations_from_the_last_rounds_student(dig
         pykd.noisy_student(tiny_model(seed=1), student, table, **{**options, "augment": None})
 
 
-def _hint_models():
+def _hint_models(student_channels=4):
     keras.utils.set_random_seed(0)
     teacher = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
                                 keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="t_conv"),
                                 keras.layers.GlobalAveragePooling2D(name="t_pool"), keras.layers.Dense(10)])
     student = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
-                                keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="s_conv"),
+                                keras.layers.Conv2D(student_channels, 3, padding="same", activation="relu", name="s_conv"),
                                 keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
     return teacher, student
 
@@ -203,6 +203,26 @@ def test_the_hint_term_is_the_projected_mean_squared_difference(teacher_layer):
         projected = s @ kernel.reshape(kernel.shape[-2:]) + bias
     expected = 0.5 * ((projected - t) ** 2).reshape(len(x), -1).mean(axis=1)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_at_an_identity_projection_the_hint_is_keras_feature_distillation():
+    """Keras 3's FeatureDistillation(loss="mse") compares two layers of one shape directly; a hint
+    is that loss through a learned projection (so the shapes may differ), the same at identity."""
+    from keras.distillation import FeatureDistillation
+
+    from pykd.hint import Hint, HintTerm
+
+    teacher, student = _hint_models(student_channels=12)
+    term = HintTerm(Hint("t_conv", "s_conv"), teacher, student)
+    term.projection.set_weights([np.eye(12, dtype=np.float32)[None, None], np.zeros(12, np.float32)])
+    x = np.random.default_rng(1).uniform(0, 255, (6, SIZE, SIZE, 3)).astype(np.float32)
+    s_feature, _ = term.student(x)
+    t_feature, _ = term.teacher_outputs(x)
+    ours = float(tf.reduce_mean(term.per_row(s_feature, t_feature)))
+    reference = FeatureDistillation(loss="mse", teacher_layer_name="t_conv", student_layer_name="s_conv")
+    reference.validate_model_compatibility(teacher, student)
+    assert ours == pytest.approx(float(reference.compute_loss(t_feature, s_feature)), rel=1e-6)
+    assert ours > 0
 
 
 def test_a_hint_adds_its_weighted_term_to_the_loss_and_resumes_exactly(digits, tmp_path):
