@@ -283,8 +283,8 @@ class BatchMixup(BatchMixing):
 class BatchCutMix(BatchMixing):
     """CutMix (Yun et al., 2019): a box of each image replaced by the same box of its partner.
 
-    lam ~ Beta(concentration, concentration) makes the box round(height * sqrt(1 - lam)) by
-    round(width * sqrt(1 - lam)) pixels; it is centred at a keyed pixel and clipped to the
+    lam ~ Beta(concentration, concentration) makes the box floor(height * sqrt(1 - lam)) by
+    floor(width * sqrt(1 - lam)) pixels; it is centred at a keyed pixel and clipped to the
     image, as the paper's code does. Clipping shrinks the box, so the weight is what the
     image still shows of its own, 1 - box area / image area, rather than lam.
     """
@@ -305,10 +305,10 @@ class BatchCutMix(BatchMixing):
 
 
 def _box_span(u, fraction, size):
-    """[start, end) of a box along an axis of `size` pixels: round(size * fraction) long,
+    """[start, end) of a box along an axis of `size` pixels: floor(size * fraction) long,
     centred at pixel floor(u * size), clipped to the axis."""
     size64 = tf.cast(size, tf.float64)
-    length = tf.cast(tf.round(size64 * fraction), tf.int32)
+    length = tf.cast(tf.floor(size64 * fraction), tf.int32)
     centre = tf.minimum(tf.cast(tf.floor(tf.cast(u, tf.float64) * size64), tf.int32), size - 1)
     return tf.clip_by_value(centre - length // 2, 0, size), tf.clip_by_value(centre + length // 2, 0, size)
 

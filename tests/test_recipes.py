@@ -71,7 +71,7 @@ def _cutmix_reference(images, seed, rows, draw, a):
     side = np.sqrt(1 - stats.beta.ppf(u[:, 0].astype(np.float64), a, a))
     mixed, weight, boxes = images.copy(), np.empty(n, np.float32), []
     for i in range(n):
-        h, w = int(np.round(height * side[i])), int(np.round(width * side[i]))
+        h, w = int(np.floor(height * side[i])), int(np.floor(width * side[i]))
         cy, cx = min(int(float(u[i, 2]) * height), height - 1), min(int(float(u[i, 3]) * width), width - 1)
         y1, y2 = np.clip([cy - h // 2, cy + h // 2], 0, height)
         x1, x2 = np.clip([cx - w // 2, cx + w // 2], 0, width)
