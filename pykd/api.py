@@ -162,7 +162,7 @@ _TEACHER_DOC = """
         every epoch when there is no augmentation; True insists, False never caches.
     teacher_view: under augmentation, "same" (the default) shows the teacher the student's
         augmented view, so the student matches the teacher's function on every view
-        ("consistent" distillation, Beyer et al., 2022; with mixup, the same mixture);
+        ("consistent" distillation, Beyer et al., 2022; with mixup or cutmix, the same mixture);
         "clean" gives the teacher's logits of the original images (computed once) as targets
         for the augmented student, the noised student of Xie et al. (2020).
     hint: feature distillation (FitNets): None, a pykd.Hint or a dict of its fields

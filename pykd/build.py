@@ -19,7 +19,7 @@ from ._tf import keras, tf
 from .features import Features, FrozenPrefix, prefix_features
 from .hint import HintTerm
 from .image_cache import DecodedImages, fits_on_disk, image_source
-from .images import FileImages, build_augmenter, build_mixup
+from .images import FileImages, build_augmenter, build_batch_mixing
 from .loop import EpochPlan, Steps, StepSettings
 from .models import clone_model
 from .plan import Plan
@@ -109,7 +109,7 @@ def build(plan: Plan, resuming: bool = False) -> Run:
             plan.spec, train_labels=plan.train.labels,
             test_labels=None if plan.validation is None else plan.validation.labels,
             teacher_logits_fn=teacher_fn, cached_teacher_logits=cached, augmenter=augmenter,
-            mixup=build_mixup(s.augment, seed), hint=hint, strategy=s.strategy, run_eagerly=s.run_eagerly,
+            mixing=build_batch_mixing(s.augment, seed), hint=hint, strategy=s.strategy, run_eagerly=s.run_eagerly,
             forward=None if split is None else split.rest,
         )  # fmt: skip
         validation = None if val_images is None else EpochPlan(val_images, val_stream, val_steps)

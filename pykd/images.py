@@ -25,6 +25,8 @@ from .errors import DataError, Setting, Text, Words, every, few, kind, literal, 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 # Shifts and zoom are fractions of the image: 1 or more would shift it out of view or zoom to nothing.
 FRACTIONS = ("width_shift_range", "height_shift_range", "zoom_range")
+# The settings that mix each image with another of its batch, each a Beta concentration, and a usual value.
+BATCH_MIXING = {"mixup": 0.2, "cutmix": 1.0}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,10 @@ class Augmentation:
     mixup: mix each image with another of its batch (Zhang et al., 2018), the
         weight drawn from Beta(mixup, mixup): 0.2 to 0.4 is usual, 0 is off. The
         teacher sees the same mixture, and the hard-label term mixes the two labels.
+    cutmix: paste a box of another image of its batch into each image (Yun et al.,
+        2019), the box's share of the area drawn from Beta(cutmix, cutmix): 1.0 is
+        usual, 0 is off. As with mixup, the teacher sees the same image, and the two
+        labels are mixed by the area each image shows. Use mixup or cutmix, not both.
     """
 
     rotation_range: float = 0.0
@@ -50,15 +56,22 @@ class Augmentation:
     horizontal_flip: bool = False
     fill_mode: str = "reflect"
     mixup: float = 0.0
+    cutmix: float = 0.0
 
     def __post_init__(self):
-        for field in ("rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range", "mixup"):
+        for field in ("rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range",
+                      *BATCH_MIXING):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0 or not math.isfinite(value):
-                fix = ("mixup is the concentration of Beta(mixup, mixup), such as 0.2; use 0 to turn it off."
-                       if field == "mixup" else "Ranges are symmetric: a range r draws from -r to r; use 0 to turn it off.")
-                raise DataError(f"Augmentation {field} must be a number >= 0, not {{value}}.", fix, value=shown(value))
+                fix = (f"{field} is the concentration of Beta({field}, {field}), such as {{usual}}; use 0 to turn it off."
+                       if field in BATCH_MIXING else "Ranges are symmetric: a range r draws from -r to r; use 0 to turn it off.")
+                raise DataError(f"Augmentation {field} must be a number >= 0, not {{value}}.", fix, value=shown(value),
+                                usual=BATCH_MIXING.get(field, 0.0))
             object.__setattr__(self, field, float(value))
+        if self.mixup and self.cutmix:
+            raise DataError("Augmentation mixup and cutmix cannot both be on: each mixes every image with another "
+                            "of its batch, in its own way.", "Use one of them: set {no_mixup} or {no_cutmix}.",
+                            no_mixup=Setting("mixup", 0), no_cutmix=Setting("cutmix", 0))
         for field in FRACTIONS:
             value = getattr(self, field)
             if value >= 1:
@@ -99,7 +112,12 @@ class Augmentation:
     @property
     def moves_pixels(self) -> bool:
         """Whether the affine part (rotation, shifts, shear, zoom, flip) changes anything."""
-        return not replace(self, mixup=0.0).is_identity
+        return not replace(self, **dict.fromkeys(BATCH_MIXING, 0.0)).is_identity
+
+    @property
+    def batch_mixing(self) -> str | None:
+        """The setting that mixes images within a batch ("mixup" or "cutmix"), or None when neither is on."""
+        return next((field for field in BATCH_MIXING if getattr(self, field)), None)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -211,38 +229,94 @@ def _compose(outer: list, inner: list, n) -> tf.Tensor:
 
 
 def build_augmenter(augment: Augmentation | None, seed: int | None) -> RandomAffine | None:
-    """One RandomAffine layer for `augment`, or None when it moves no pixel (mixup is BatchMixup's)."""
+    """One RandomAffine layer for `augment`, or None when it moves no pixel (mixup and cutmix are BatchMixing's)."""
     if augment is None or not augment.moves_pixels:
         return None
     return RandomAffine(augment, seed=seed, name="augmentation")
 
 
-class BatchMixup:
-    """Mixup between the images of a batch, keyed like RandomAffine: a row's partner and weight
+class BatchMixing:
+    """Mixing between the images of a batch, keyed like RandomAffine: a row's partner and weight
     are a pure function of (seed, the set of rows in its batch, draw), whatever their order,
     so a resumed run mixes alike.
 
-    Each row is mixed with the row whose key comes next (the rows ordered by their keys, in a
-    ring): every image is some image's partner once. Returns the mixed images, each row's
-    partner (a position in the batch) and the weight of the row's own image, drawn from
-    Beta(concentration, concentration).
+    Called with (images, rows, draw), returns the mixed images, each row's partner (a
+    position in the batch) and the weight of the row's own image in its mixture, by which
+    the train step mixes the two labels.
     """
 
-    # Offsets the keys, so that the weights are not the affine's draws for the same row.
-    STREAM = 0x5EED
+    STREAM: int  # offsets the keys, so that a subclass's draws are not the affine's for the same row
 
     def __init__(self, concentration: float, seed: int):
         self.concentration = float(concentration)
         self.seed = int(seed) + self.STREAM
 
+    def _unit(self, rows, draw, k: int) -> tf.Tensor:
+        """(len(rows), k) keyed uniforms in [0, 1)."""
+        return (keyed_uniform(self.seed, rows, draw, k) + 1.0) / 2.0
+
+
+def ring_partners(keys) -> tf.Tensor:
+    """Each row's partner: the row whose key comes next, the rows ordered by their keys in a ring.
+
+    Every row is some row's partner once, and no row its own unless it is alone.
+    """
+    order = tf.argsort(keys)
+    rank = tf.math.invert_permutation(order)
+    return tf.gather(order, (rank + 1) % tf.shape(order)[0])
+
+
+class BatchMixup(BatchMixing):
+    """Mixup (Zhang et al., 2018): each image blended with its partner, its own weight drawn
+    from Beta(concentration, concentration)."""
+
+    STREAM = 0x5EED
+
     def __call__(self, images, rows, draw):
-        u = (keyed_uniform(self.seed, rows, draw, 2) + 1.0) / 2.0  # [0, 1)
-        order = tf.argsort(u[:, 1])
-        rank = tf.math.invert_permutation(order)
-        partner = tf.gather(order, (rank + 1) % tf.shape(order)[0])
+        u = self._unit(rows, draw, 2)
+        partner = ring_partners(u[:, 1])
         weight = tf.cast(beta_quantile(u[:, 0], self.concentration), images.dtype)
         w = weight[:, None, None, None]
         return w * images + (1.0 - w) * tf.gather(images, partner), partner, weight
+
+
+class BatchCutMix(BatchMixing):
+    """CutMix (Yun et al., 2019): a box of each image replaced by the same box of its partner.
+
+    lam ~ Beta(concentration, concentration) makes the box floor(height * sqrt(1 - lam)) by
+    floor(width * sqrt(1 - lam)) pixels; it is centred at a keyed pixel and clipped to the
+    image, as the paper's code does. Clipping shrinks the box, so the weight is what the
+    image still shows of its own, 1 - box area / image area, rather than lam.
+    """
+
+    STREAM = 0xC07  # "cut"
+
+    def __call__(self, images, rows, draw):
+        u = self._unit(rows, draw, 4)  # lam, the ring key, the centre's row and column
+        partner = ring_partners(u[:, 1])
+        height, width = tf.shape(images)[1], tf.shape(images)[2]
+        fraction = tf.sqrt(1.0 - beta_quantile(u[:, 0], self.concentration))  # of each side: the box covers 1 - lam of the area
+        top, bottom = _box_span(u[:, 2], fraction, height)
+        left, right = _box_span(u[:, 3], fraction, width)
+        inside = _within(top, bottom, height)[:, :, None] & _within(left, right, width)[:, None, :]
+        mixed = tf.where(inside[..., None], tf.gather(images, partner), images)
+        area = tf.cast((bottom - top) * (right - left), tf.float64) / tf.cast(height * width, tf.float64)
+        return mixed, partner, tf.cast(1.0 - area, images.dtype)
+
+
+def _box_span(u, fraction, size):
+    """[start, end) of a box along an axis of `size` pixels: floor(size * fraction) long,
+    centred at pixel floor(u * size), clipped to the axis."""
+    size64 = tf.cast(size, tf.float64)
+    length = tf.cast(tf.floor(size64 * fraction), tf.int32)
+    centre = tf.minimum(tf.cast(tf.floor(tf.cast(u, tf.float64) * size64), tf.int32), size - 1)
+    return tf.clip_by_value(centre - length // 2, 0, size), tf.clip_by_value(centre + length // 2, 0, size)
+
+
+def _within(start, end, size) -> tf.Tensor:
+    """(rows, size) bools: whether each position along the axis lies in the row's [start, end)."""
+    positions = tf.range(size)[None, :]
+    return (positions >= start[:, None]) & (positions < end[:, None])
 
 
 def beta_quantile(p, a: float, iterations: int = 40) -> tf.Tensor:
@@ -256,10 +330,13 @@ def beta_quantile(p, a: float, iterations: int = 40) -> tf.Tensor:
     return (low + high) / 2.0
 
 
-def build_mixup(augment: Augmentation | None, seed: int | None) -> BatchMixup | None:
-    if augment is None or augment.mixup == 0:
+def build_batch_mixing(augment: Augmentation | None, seed: int | None) -> BatchMixing | None:
+    """The BatchMixup or BatchCutMix that `augment` asks for, or None."""
+    mixing = None if augment is None else augment.batch_mixing
+    if mixing is None:
         return None
-    return BatchMixup(augment.mixup, int(np.random.default_rng().integers(2**31 - 1)) if seed is None else seed)
+    mixer = {"mixup": BatchMixup, "cutmix": BatchCutMix}[mixing]
+    return mixer(getattr(augment, mixing), int(np.random.default_rng().integers(2**31 - 1)) if seed is None else seed)
 
 
 @dataclass(frozen=True)

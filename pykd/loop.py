@@ -17,7 +17,7 @@ import numpy as np
 from ._tf import keras, tf
 from .errors import NonFiniteLossError
 from .hint import HintTerm
-from .images import BatchMixup, FileImages, ImageSpec
+from .images import BatchMixing, FileImages, ImageSpec
 from .losses import as_logits, combine, row_terms
 from .stream import BatchStream
 from .workers import n_workers, worker_index
@@ -51,7 +51,7 @@ class Steps:
         teacher_logits_fn: Callable | None = None,
         cached_teacher_logits: np.ndarray | None = None,
         augmenter: keras.Model | None = None,
-        mixup: BatchMixup | None = None,
+        mixing: BatchMixing | None = None,
         hint: HintTerm | None = None,
         strategy: tf.distribute.Strategy | None = None,
         run_eagerly: bool = False,
@@ -66,7 +66,7 @@ class Steps:
         self.optimizer = optimizer
         self.settings = settings
         self.augmenter = augmenter
-        self.mixup = mixup
+        self.mixing = mixing  # mixup or cutmix: each image mixed with another of its batch
         self.hint = hint  # feature distillation: the teacher and student cut at their hint layers
         self.teacher_logits_fn = teacher_logits_fn
         self.train_labels = None if train_labels is None else tf.constant(train_labels, tf.int32)
@@ -136,8 +136,8 @@ class Steps:
         x = original = self._inputs(x)
         if self.augmenter is not None:  # a row's view depends on (seed, row, draw) alone
             x = self.augmenter(x, training=True, keys=(rows, draw))
-        if self.mixup is not None:
-            x, partner, weight = self.mixup(x, rows, draw)
+        if self.mixing is not None:
+            x, partner, weight = self.mixing(x, rows, draw)
         teacher, teacher_feature = self._teacher_targets(rows, original if s.teacher_sees_original else x)
         variables = self.student.trainable_variables
         if self.hint is not None:
@@ -151,7 +151,7 @@ class Steps:
                 hint = self.hint.per_row(student_feature, teacher_feature)
             hard, soft = row_terms(labels, mask, logits, teacher, s.temperature)
             correct = _correct(logits, labels, mask)
-            if self.mixup is not None:
+            if self.mixing is not None:
                 hard, correct = _mixed(hard, correct, logits, labels, mask, partner, weight)
             per_row = combine(hard, soft, s.alpha) if hint is None else combine(hard, soft, s.alpha) + hint
             # Divided by the rows of the whole (global) batch: replicas' gradients are summed.

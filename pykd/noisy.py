@@ -32,9 +32,9 @@ def noisy_student(teacher, student, train, *, rounds: int = 1, augment=NOISE, **
     teacher, student, train: as for distill(); student may be a path (the trained model
         is each history's `model`).
     rounds: how many times to distill, at least 1.
-    augment: the noise, a pykd.Augmentation or a dict of its fields (mixup cannot apply:
-        a mixed image has no original); by default pykd.noisy.NOISE, which mirrors
-        images: pass another for images whose sides matter.
+    augment: the noise, a pykd.Augmentation or a dict of its fields (mixup and cutmix
+        cannot apply: a mixed image has no original); by default pykd.noisy.NOISE, which
+        mirrors images: pass another for images whose sides matter.
     options: any other distill() option (epochs, validation, temperature, alpha, seed, ...).
         With several rounds, checkpoint_dir holds one folder per round (round-1, ...), and
         a hint's teacher layer is the student's own layer from round 2 on.
@@ -47,9 +47,9 @@ def noisy_student(teacher, student, train, *, rounds: int = 1, augment=NOISE, **
         raise DataError("A noised student needs noise: augment changes nothing.",
                         "Pass augmentation settings, for example {example}, or use distill().",
                         example=Setting("augment", {"width_shift_range": 0.1, "horizontal_flip": True}))
-    if augment.mixup:
-        raise DataError("A noised student cannot use mixup: its targets are the teacher's logits of the original "
-                        "images, and a mixed image has none.", "Set mixup to 0.")
+    if augment.batch_mixing:
+        raise DataError(f"A noised student cannot use {augment.batch_mixing}: its targets are the teacher's logits of "
+                        "the original images, and a mixed image has none.", f"Set {augment.batch_mixing} to 0.")
     if "teacher_view" in options:
         raise DataError("noisy_student() always uses {clean}.", "Leave teacher_view out.",
                         clean=Setting("teacher_view", "clean"))

@@ -338,13 +338,14 @@ def _check_combinations(plan: Plan) -> None:
     if plan.distilling and plan.settings.alpha == 1.0 and plan.train.n_labeled == 0:
         raise DataError("alpha=1 learns from the labels alone, and the train table has no labeled rows.",
                         "Lower alpha so the student learns from the teacher (the default is 0.1), or give labels.")
-    if plan.settings.strategy is not None and plan.augmented and plan.settings.augment.mixup:
-        raise DataError("mixup does not work under a tf.distribute strategy yet: each replica holds only its share "
+    mixing = plan.settings.augment.batch_mixing if plan.augmented else None  # "mixup", "cutmix" or None
+    if plan.settings.strategy is not None and mixing:
+        raise DataError(f"{mixing} does not work under a tf.distribute strategy yet: each replica holds only its share "
                         "of a batch, so the mixtures would depend on the number of replicas.",
-                        "Leave mixup at 0 under a strategy.")
-    if plan.settings.teacher_view == "clean" and plan.augmented and plan.settings.augment.mixup:
+                        f"Leave {mixing} at 0 under a strategy.")
+    if plan.settings.teacher_view == "clean" and mixing:
         raise DataError("{clean} gives the teacher's logits of the original images, and a mixed image has no original.",
-                        "Leave mixup at 0 with {clean}, or use {same} (the teacher sees the mixture).",
+                        f"Leave {mixing} at 0 with {{clean}}, or use {{same}} (the teacher sees the mixture).",
                         clean=Setting("teacher_view", "clean"), same=Setting("teacher_view", "same"))
     if plan.settings.cache_teacher is True and plan.teacher_follows_augmentation:
         raise DataError("cache_teacher=True needs augment=None: augmented images change the teacher's logits every step.",

@@ -25,6 +25,7 @@ import numpy as np
 from . import checkpoint, storage
 from ._tf import keras
 from .errors import DataError, Setting, Words, few, literal
+from .images import BATCH_MIXING
 from .plan import Plan
 from .teacher import ModelTeacher, TableTeacher
 
@@ -65,8 +66,9 @@ def _rows_per_pass(plan: Plan) -> int:
 
 def _augmentation(augment) -> dict:
     settings = augment.to_dict()
-    if settings["mixup"] == 0:
-        del settings["mixup"]  # as checkpoints from before mixup existed: they still resume
+    for mixing in BATCH_MIXING:
+        if settings[mixing] == 0:
+            del settings[mixing]  # as checkpoints from before the setting existed: they still resume
     return settings
 
 

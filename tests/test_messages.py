@@ -115,7 +115,7 @@ def test_4_a_model_of_the_wrong_kind(model, python_kind, r_kind):
 def test_5_unknown_augmentation_settings_list_every_valid_name():
     python, r = raised(Augmentation.coerce, {"vertical_flip": True})
     names = ["rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range",
-             "horizontal_flip", "fill_mode", "mixup"]
+             "horizontal_flip", "fill_mode", "mixup", "cutmix"]
     assert r == 'Unknown augmentation setting: "vertical_flip". The settings are ' + ", ".join(f'"{n}"' for n in names) + "."
     assert "more" not in python and python.startswith("Unknown augmentation setting: 'vertical_flip'.")
     _, r = raised(Augmentation.coerce, {"vertical_flip": True, "brightness": 1})

@@ -11,7 +11,7 @@ from scipy import stats
 import pykd
 from pykd._tf import keras, tf
 from pykd.errors import DataError
-from pykd.images import BatchMixup, ImageSpec, beta_quantile, decode, keyed_uniform
+from pykd.images import BatchCutMix, BatchMixup, ImageSpec, beta_quantile, build_batch_mixing, decode, keyed_uniform
 
 
 def test_beta_quantile_matches_scipy():
@@ -35,6 +35,72 @@ def test_mixup_pairs_rows_by_their_keys_whatever_the_batch_order():
     # Another draw of the same rows mixes differently.
     _, _, other = mixup(images, rows, tf.constant(2, tf.int64))
     assert not np.allclose(weight.numpy(), other.numpy())
+
+
+def test_cutmix_pairs_rows_by_their_keys_whatever_the_batch_order():
+    cutmix = BatchCutMix(1.0, seed=3)
+    rows = tf.constant([5, 9, 2, 7, 11], tf.int32)
+    images = tf.reshape(tf.range(5 * 8 * 6 * 1, dtype=tf.float32), (5, 8, 6, 1))
+    mixed, partner, weight = cutmix(images, rows, tf.constant(1, tf.int64))
+    order = [3, 0, 4, 1, 2]
+    mixed2, partner2, weight2 = cutmix(tf.gather(images, order), tf.gather(rows, order), tf.constant(1, tf.int64))
+    np.testing.assert_array_equal(tf.gather(mixed, order).numpy(), mixed2.numpy())
+    np.testing.assert_array_equal(tf.gather(weight, order).numpy(), weight2.numpy())
+    # The same partners, as rows: row order[i]'s partner is the row of order[partner2[i]].
+    np.testing.assert_array_equal(tf.gather(rows, tf.gather(partner, order)).numpy(),
+                                  tf.gather(tf.gather(rows, order), partner2).numpy())
+    assert sorted(partner.numpy().tolist()) == list(range(5)) and all(partner.numpy() != np.arange(5))
+    assert (weight.numpy() < 1).any()  # some box pasted
+    _, _, other = cutmix(images, rows, tf.constant(2, tf.int64))
+    assert not np.array_equal(weight.numpy(), other.numpy())
+
+
+def _ring_partners(keys):
+    """Each row's partner: the row whose key comes next, the rows ordered by key in a ring."""
+    order = np.argsort(keys)
+    partner = np.empty_like(order)
+    partner[order] = np.roll(order, -1)
+    return partner
+
+
+def _cutmix_reference(images, seed, rows, draw, a):
+    """CutMix in NumPy from the same keyed draws: the mixed images, partners, weights and (clipped) boxes."""
+    u = (keyed_uniform(seed + BatchCutMix.STREAM, rows, draw, 4).numpy() + np.float32(1)) / np.float32(2)
+    partner = _ring_partners(u[:, 1])
+    n, height, width = images.shape[:3]
+    side = np.sqrt(1 - stats.beta.ppf(u[:, 0].astype(np.float64), a, a))
+    mixed, weight, boxes = images.copy(), np.empty(n, np.float32), []
+    for i in range(n):
+        h, w = int(np.floor(height * side[i])), int(np.floor(width * side[i]))
+        cy, cx = min(int(float(u[i, 2]) * height), height - 1), min(int(float(u[i, 3]) * width), width - 1)
+        y1, y2 = np.clip([cy - h // 2, cy + h // 2], 0, height)
+        x1, x2 = np.clip([cx - w // 2, cx + w // 2], 0, width)
+        mixed[i, y1:y2, x1:x2] = images[partner[i], y1:y2, x1:x2]
+        weight[i] = 1 - (y2 - y1) * (x2 - x1) / (height * width)
+        boxes.append((y1, y2, x1, x2))
+    return mixed, partner, weight, boxes
+
+
+def test_cutmix_pastes_the_partners_box_against_a_numpy_reference():
+    images = np.random.default_rng(0).uniform(0, 255, (8, 12, 10, 3)).astype(np.float32)
+    rows, seed, draw, a = np.array([4, 17, 0, 9, 23, 2, 31, 8]), 11, 3, 1.0
+    mixed, partner, weight = BatchCutMix(a, seed)(tf.constant(images), tf.constant(rows, tf.int32),
+                                                  tf.constant(draw, tf.int64))
+    expected, expected_partner, expected_weight, boxes = _cutmix_reference(images, seed, rows, draw, a)
+    np.testing.assert_array_equal(partner.numpy(), expected_partner)
+    np.testing.assert_array_equal(weight.numpy(), expected_weight)
+    np.testing.assert_array_equal(mixed.numpy(), expected)
+    mixed, partner, weight = mixed.numpy(), partner.numpy(), weight.numpy()
+    for i, (y1, y2, x1, x2) in enumerate(boxes):
+        box = np.zeros((12, 10), bool)
+        box[y1:y2, x1:x2] = True
+        own = (mixed[i] == images[i]).all(axis=-1)
+        np.testing.assert_array_equal(own, ~box)  # outside the box, the row's own pixels
+        assert (mixed[i][box] == images[partner[i]][box]).all()  # inside, its partner's
+        assert weight[i] == pytest.approx(1 - box.mean(), abs=1e-7)  # the share of the image still its own
+    assert 0 < weight.min() and weight.max() < 1
+    # Some box reaches past an edge: clipped, so its share of the area is less than 1 - lam.
+    assert any(y1 == 0 or x1 == 0 or y2 == 12 or x2 == 10 for y1, y2, x1, x2 in boxes)
 
 
 def _softmax(z):
@@ -73,9 +139,7 @@ def test_mixup_distills_the_mixture_the_teacher_sees_against_a_reference(digits)
     rows = np.arange(len(table))  # the one batch holds every row, drawn for the first time
     u = (keyed_uniform(seed + BatchMixup.STREAM, rows, 0, 2).numpy().astype(np.float64) + 1) / 2
     weight = stats.beta.ppf(u[:, 0], a, a).astype(np.float32)
-    order = np.argsort(u[:, 1])
-    partner = np.empty_like(order)
-    partner[order] = np.roll(order, -1)  # each row's partner: the row whose key comes next
+    partner = _ring_partners(u[:, 1])
     mixed = weight[:, None, None, None] * x + (1 - weight[:, None, None, None]) * x[partner]
     labels = table["label"].fillna(-1).astype(int).to_numpy()
     expected = _reference_loss(teacher, student, mixed, [(labels, weight), (labels[partner], 1 - weight)],
@@ -83,6 +147,67 @@ def test_mixup_distills_the_mixture_the_teacher_sees_against_a_reference(digits)
     assert history.last()["loss"] == pytest.approx(expected, rel=1e-4)
     unmixed = _reference_loss(teacher, student, x, [(labels, np.ones(len(x)))], temperature, alpha)
     assert abs(unmixed - expected) > 1e-3  # the reference tells mixing from not mixing
+
+
+def test_cutmix_distills_the_image_the_teacher_sees_against_a_reference(digits):
+    table = pd.read_csv(digits["train_csv"]).head(24)
+    teacher, student = tiny_model(seed=1), tiny_model(seed=2)
+    initial = student.get_weights()
+    seed, a, temperature, alpha = 7, 1.0, 3.0, 0.3
+    history = pykd.distill(teacher, student, table, directory=digits["directory"], classes=digits["classes"],
+                           batch_size=len(table), epochs=1, temperature=temperature, alpha=alpha,
+                           augment={"cutmix": a}, seed=seed, verbose=0)
+    student.set_weights(initial)  # the epoch's loss was computed before its one update
+
+    spec = ImageSpec(SIZE, SIZE, 3, None)
+    x = np.stack([decode(tf.constant(f"{digits['directory']}/{i}"), spec).numpy() for i in table["image_id"]])
+    mixed, partner, weight, _ = _cutmix_reference(x, seed, np.arange(len(table)), 0, a)  # one batch, first draw
+    labels = table["label"].fillna(-1).astype(int).to_numpy()
+    expected = _reference_loss(teacher, student, mixed, [(labels, weight), (labels[partner], 1 - weight)],
+                               temperature, alpha)
+    assert history.last()["loss"] == pytest.approx(expected, rel=1e-4)
+    unmixed = _reference_loss(teacher, student, x, [(labels, np.ones(len(x)))], temperature, alpha)
+    assert abs(unmixed - expected) > 1e-3  # the reference tells mixing from not mixing
+
+
+def test_cutmix_resumes_exactly_and_a_changed_concentration_is_refused(digits, tmp_path):
+    table = pd.read_csv(digits["train_csv"]).head(24)
+
+    def run(epochs, cutmix=1.0, **more):
+        return pykd.distill(tiny_model(seed=1), tiny_model(seed=2), table, directory=digits["directory"],
+                            classes=digits["classes"], batch_size=8, epochs=epochs, augment={"cutmix": cutmix},
+                            seed=4, verbose=0, **more)
+
+    once = run(3)
+    run(2, checkpoint_dir=tmp_path / "ck")
+    resumed = run(3, checkpoint_dir=tmp_path / "ck", resume=True)
+    assert resumed.params["resumed_after_epoch"] == 2
+    pd.testing.assert_frame_equal(resumed.to_frame(), once.to_frame())  # the third epoch drew the same boxes
+    with pytest.raises(DataError, match="comes from a different run: .*augment"):
+        run(3, cutmix=0.5, checkpoint_dir=tmp_path / "ck", resume=True)
+
+
+def test_cutmix_is_refused_where_mixup_is_and_never_with_it(digits):
+    common = dict(directory=digits["directory"], classes=digits["classes"], epochs=1, verbose=0)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with pytest.raises(DataError, match="^cutmix does not work under a tf.distribute strategy.*Leave cutmix at 0"):
+        pykd.distill(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], augment={"cutmix": 1.0},
+                     strategy=strategy, **common)
+    with pytest.raises(DataError, match="a mixed image has no original. Leave cutmix at 0 with teacher_view='clean'"):
+        pykd.distill(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], augment={"cutmix": 1.0},
+                     teacher_view="clean", **common)
+    with pytest.raises(DataError, match="A noised student cannot use cutmix.*Set cutmix to 0"):
+        pykd.noisy_student(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], directory=digits["directory"],
+                           augment={"cutmix": 1.0})
+    with pytest.raises(DataError, match="mixup and cutmix cannot both be on.*set mixup=0 or cutmix=0"):
+        pykd.Augmentation(mixup=0.2, cutmix=1.0)
+    with pytest.raises(DataError, match=r"cutmix must be a number >= 0, not -1.*Beta\(cutmix, cutmix\), such as 1.0"):
+        pykd.Augmentation(cutmix=-1)
+    cutmix = pykd.Augmentation(horizontal_flip=True, cutmix=1)
+    assert cutmix.cutmix == 1.0 and cutmix.moves_pixels and not pykd.Augmentation(cutmix=1.0).moves_pixels
+    assert isinstance(build_batch_mixing(cutmix, 0), BatchCutMix)
+    assert isinstance(build_batch_mixing(pykd.Augmentation(mixup=0.2), 0), BatchMixup)
+    assert build_batch_mixing(pykd.Augmentation(horizontal_flip=True), 0) is None
 
 
 def test_mixup_is_refused_under_a_strategy_and_checked_as_a_number(digits):

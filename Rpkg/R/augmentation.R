@@ -23,6 +23,11 @@
 #'   weight drawn from Beta(`mixup`, `mixup`): 0.2 to 0.4 is usual, 0 is off.
 #'   The teacher sees the same mixture and the label term mixes both labels,
 #'   which is "consistent" distillation (Beyer et al., 2022).
+#' @param cutmix Paste a box of another image of its batch into each image
+#'   (CutMix, Yun et al., 2019), the box's share of the area drawn from
+#'   Beta(`cutmix`, `cutmix`): 1 is usual, 0 is off. As with `mixup`, the
+#'   teacher sees the same image and the label term mixes both labels, by
+#'   the area each image shows. Use `mixup` or `cutmix`, not both.
 #' @return An object of class `rkd_augmentation`: a named list.
 #' @export
 #' @examples
@@ -39,7 +44,8 @@ augmentation <- function(rotation_range = 0,
                          zoom_range = 0,
                          horizontal_flip = FALSE,
                          fill_mode = "reflect",
-                         mixup = 0) {
+                         mixup = 0,
+                         cutmix = 0) {
   call <- environment()
   settings <- lapply(mget(names(formals(augmentation)), envir = call), py_value)
   checked <- do.call(py_call, c(list(pykd()$Augmentation), settings,
@@ -75,7 +81,8 @@ print.rkd_augmentation <- function(x, ...) {
     zoom_range = "zoom (fraction)",
     horizontal_flip = "horizontal flip",
     fill_mode = "fill mode",
-    mixup = "mixup"
+    mixup = "mixup",
+    cutmix = "cutmix"
   )
   values <- vapply(names(labels), function(name) {
     value <- x[[name]]

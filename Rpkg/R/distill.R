@@ -400,10 +400,10 @@ history_from_py <- function(result) {
 #'
 #' @inheritParams distill
 #' @param rounds How many times to distil, at least 1.
-#' @param augment The noise: an [augmentation()] (mixup cannot apply: a
-#'   mixed image has no original), or `NULL` for pykd's default (rotation 10,
-#'   shifts and zoom of 10%, horizontal flip). Pass your own for images whose
-#'   sides matter.
+#' @param augment The noise: an [augmentation()] (mixup and cutmix cannot
+#'   apply: a mixed image has no original), or `NULL` for pykd's default
+#'   (rotation 10, shifts and zoom of 10%, horizontal flip). Pass your own for
+#'   images whose sides matter.
 #' @param ... Further `pykd` options, as for [distill()]. With several
 #'   rounds, `checkpoint_dir` holds one folder per round (`round-1`, ...), and
 #'   a `hint`'s teacher layer is the student's own layer from round 2 on.

@@ -81,3 +81,23 @@ test_that("mixup is an augmentation setting that a distillation run uses", {
   expect_true(noised$params$teacher_cache)
   expect_equal(noised$params$teacher_view, "clean")
 })
+
+test_that("cutmix is an augmentation setting that a distillation run uses", {
+  skip_if_no_pykd()
+  aug <- augmentation(horizontal_flip = TRUE, cutmix = 1)
+  expect_equal(aug$cutmix, 1)
+  expect_equal(aug$mixup, 0)
+  expect_equal(format(aug), "horizontal_flip yes, cutmix 1 (fill reflect)")
+  expect_output(print(aug), "cutmix +1")
+  expect_snapshot(error = TRUE, augmentation(cutmix = -1))
+  expect_snapshot(error = TRUE, augmentation(mixup = 0.2, cutmix = 1))
+  ex <- local_example_data()
+  models <- rkd_example_models(n_classes = 10, seed = 3)
+  history <- distill(models$teacher, models$student, head(ex$train, 48), ex$directory,
+                     batch_size = 8, epochs = 1, steps_per_epoch = 2,
+                     augment = augmentation(cutmix = 1), seed = 5, verbose = FALSE)
+  # The pasted boxes change the teacher's view every step: nothing is cached.
+  expect_true(history$params$augmented)
+  expect_false(history$params$teacher_cache)
+  expect_true(all(is.finite(as.data.frame(history)$loss)))
+})
