@@ -77,7 +77,6 @@ METHODS = {
 RECIPES = ("pykd_consistent", "pykd_noisy", "pykd_hint", "pykd_sweep")
 # Judged against the goals, each apart: pykd's defaults and its recipes.
 CANDIDATES = ("pykd_default", *RECIPES)
-STUDENTS = ("scratch", "keras_distiller", "pykd_default", *RECIPES)
 DEFAULTS = {k: inspect.signature(pykd.distill).parameters[k].default for k in ("temperature", "alpha")}
 
 # Strong augmentation (for the teacher with few labels). Clothes are left-right symmetric,

@@ -123,51 +123,47 @@ def _reference_loss(teacher, student, x, labels, temperature, alpha):
     return float(np.mean(alpha * hard + (1 - alpha) * soft))
 
 
-def test_mixup_distills_the_mixture_the_teacher_sees_against_a_reference(digits):
+def _mixup_reference(images, seed, rows, draw, a):
+    """Mixup in NumPy from the same keyed draws: the mixed images, partners and weights."""
+    u = (keyed_uniform(seed + BatchMixup.STREAM, rows, draw, 2).numpy().astype(np.float64) + 1) / 2
+    weight = stats.beta.ppf(u[:, 0], a, a).astype(np.float32)
+    partner = _ring_partners(u[:, 1])
+    w = weight[:, None, None, None]
+    return w * images + (1 - w) * images[partner], partner, weight
+
+
+def _assert_one_batch_loss_matches(digits, augment, reference):
+    """One epoch of one batch holding every row, distilled under `augment`: its loss is DESIGN.md's on
+    the images `reference(x, seed, rows, draw)` mixes, each answering to its two labels by weight."""
     table = pd.read_csv(digits["train_csv"]).head(24)
     assert table["label"].isna().any() and table["label"].notna().any()  # labeled and unlabeled rows mixed
     teacher, student = tiny_model(seed=1), tiny_model(seed=2)
     initial = student.get_weights()
-    seed, a, temperature, alpha = 7, 0.4, 3.0, 0.3
+    seed, temperature, alpha = 7, 3.0, 0.3
     history = pykd.distill(teacher, student, table, directory=digits["directory"], classes=digits["classes"],
                            batch_size=len(table), epochs=1, temperature=temperature, alpha=alpha,
-                           augment={"mixup": a}, seed=seed, verbose=0)
+                           augment=augment, seed=seed, verbose=0)
     student.set_weights(initial)  # the epoch's loss was computed before its one update
 
     spec = ImageSpec(SIZE, SIZE, 3, None)
     x = np.stack([decode(tf.constant(f"{digits['directory']}/{i}"), spec).numpy() for i in table["image_id"]])
-    rows = np.arange(len(table))  # the one batch holds every row, drawn for the first time
-    u = (keyed_uniform(seed + BatchMixup.STREAM, rows, 0, 2).numpy().astype(np.float64) + 1) / 2
-    weight = stats.beta.ppf(u[:, 0], a, a).astype(np.float32)
-    partner = _ring_partners(u[:, 1])
-    mixed = weight[:, None, None, None] * x + (1 - weight[:, None, None, None]) * x[partner]
+    mixed, partner, weight = reference(x, seed, np.arange(len(table)), 0)  # every row, drawn for the first time
     labels = table["label"].fillna(-1).astype(int).to_numpy()
     expected = _reference_loss(teacher, student, mixed, [(labels, weight), (labels[partner], 1 - weight)],
                                temperature, alpha)
     assert history.last()["loss"] == pytest.approx(expected, rel=1e-4)
     unmixed = _reference_loss(teacher, student, x, [(labels, np.ones(len(x)))], temperature, alpha)
     assert abs(unmixed - expected) > 1e-3  # the reference tells mixing from not mixing
+
+
+def test_mixup_distills_the_mixture_the_teacher_sees_against_a_reference(digits):
+    _assert_one_batch_loss_matches(digits, {"mixup": 0.4},
+                                   lambda x, seed, rows, draw: _mixup_reference(x, seed, rows, draw, 0.4))
 
 
 def test_cutmix_distills_the_image_the_teacher_sees_against_a_reference(digits):
-    table = pd.read_csv(digits["train_csv"]).head(24)
-    teacher, student = tiny_model(seed=1), tiny_model(seed=2)
-    initial = student.get_weights()
-    seed, a, temperature, alpha = 7, 1.0, 3.0, 0.3
-    history = pykd.distill(teacher, student, table, directory=digits["directory"], classes=digits["classes"],
-                           batch_size=len(table), epochs=1, temperature=temperature, alpha=alpha,
-                           augment={"cutmix": a}, seed=seed, verbose=0)
-    student.set_weights(initial)  # the epoch's loss was computed before its one update
-
-    spec = ImageSpec(SIZE, SIZE, 3, None)
-    x = np.stack([decode(tf.constant(f"{digits['directory']}/{i}"), spec).numpy() for i in table["image_id"]])
-    mixed, partner, weight, _ = _cutmix_reference(x, seed, np.arange(len(table)), 0, a)  # one batch, first draw
-    labels = table["label"].fillna(-1).astype(int).to_numpy()
-    expected = _reference_loss(teacher, student, mixed, [(labels, weight), (labels[partner], 1 - weight)],
-                               temperature, alpha)
-    assert history.last()["loss"] == pytest.approx(expected, rel=1e-4)
-    unmixed = _reference_loss(teacher, student, x, [(labels, np.ones(len(x)))], temperature, alpha)
-    assert abs(unmixed - expected) > 1e-3  # the reference tells mixing from not mixing
+    _assert_one_batch_loss_matches(digits, {"cutmix": 1.0},
+                                   lambda x, seed, rows, draw: _cutmix_reference(x, seed, rows, draw, 1.0)[:3])
 
 
 def test_cutmix_resumes_exactly_and_a_changed_concentration_is_refused(digits, tmp_path):

@@ -58,6 +58,17 @@ test_that("augmentation survives saveRDS()", {
   expect_equal(readRDS(path), aug)
 })
 
+# A short distillation under a batch mixing (mixup or cutmix): the mixed images
+# change the teacher's view every step, so nothing is cached.
+expect_mixing_run <- function(augment, ex, models) {
+  history <- distill(models$teacher, models$student, head(ex$train, 48), ex$directory,
+                     batch_size = 8, epochs = 1, steps_per_epoch = 2,
+                     augment = augment, seed = 5, verbose = FALSE)
+  expect_true(history$params$augmented)
+  expect_false(history$params$teacher_cache)
+  expect_true(all(is.finite(as.data.frame(history)$loss)))
+}
+
 test_that("mixup is an augmentation setting that a distillation run uses", {
   skip_if_no_pykd()
   aug <- augmentation(horizontal_flip = TRUE, mixup = 0.2)
@@ -66,13 +77,7 @@ test_that("mixup is an augmentation setting that a distillation run uses", {
   expect_snapshot(error = TRUE, augmentation(mixup = -1))
   ex <- local_example_data()
   models <- rkd_example_models(n_classes = 10, seed = 3)
-  history <- distill(models$teacher, models$student, head(ex$train, 48), ex$directory,
-                     batch_size = 8, epochs = 1, steps_per_epoch = 2,
-                     augment = augmentation(mixup = 0.4), seed = 5, verbose = FALSE)
-  # Mixed images change the teacher's view every step: nothing is cached.
-  expect_true(history$params$augmented)
-  expect_false(history$params$teacher_cache)
-  expect_true(all(is.finite(as.data.frame(history)$loss)))
+  expect_mixing_run(augmentation(mixup = 0.4), ex, models)
   # The noised student: the teacher's logits of the original images, computed once.
   noised <- distill(models$teacher, models$student, head(ex$train, 48), ex$directory,
                     batch_size = 8, epochs = 1, steps_per_epoch = 2,
@@ -91,13 +96,6 @@ test_that("cutmix is an augmentation setting that a distillation run uses", {
   expect_output(print(aug), "cutmix +1")
   expect_snapshot(error = TRUE, augmentation(cutmix = -1))
   expect_snapshot(error = TRUE, augmentation(mixup = 0.2, cutmix = 1))
-  ex <- local_example_data()
-  models <- rkd_example_models(n_classes = 10, seed = 3)
-  history <- distill(models$teacher, models$student, head(ex$train, 48), ex$directory,
-                     batch_size = 8, epochs = 1, steps_per_epoch = 2,
-                     augment = augmentation(cutmix = 1), seed = 5, verbose = FALSE)
-  # The pasted boxes change the teacher's view every step: nothing is cached.
-  expect_true(history$params$augmented)
-  expect_false(history$params$teacher_cache)
-  expect_true(all(is.finite(as.data.frame(history)$loss)))
+  expect_mixing_run(augmentation(cutmix = 1), local_example_data(),
+                    rkd_example_models(n_classes = 10, seed = 3))
 })
