@@ -98,8 +98,8 @@ label_ids <- function(labels, classes, label_col, call) {
   # string dtype).
   series <- pandas$Series(column_to_py(labels),
                           dtype = if (is.character(labels) || is.factor(labels)) "object")
-  ids <- py_call(frames$`_integer_labels`, series, checked, "df", label_col,
+  ids <- py_call(frames$label_ids, series, checked, "df", label_col,
                  .call = call, .convert = FALSE)
-  ids <- as.integer(unlist(reticulate::py_to_r(ids$tolist())))
+  ids <- as.integer(unlist(reticulate::py_to_r(ids)))
   structure(ids, names = NULL, classes = unlist(reticulate::py_to_r(checked)))
 }
