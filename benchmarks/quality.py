@@ -21,7 +21,8 @@ labeled; 10% labeled and the rest an unlabeled pool), for 3 seeds, it trains
                    kept student is scored on the test set like the others
 
 The issue's goals are judged for pykd's defaults and each recipe apart (CANDIDATES: no
-recipe is picked on the test set).
+recipe is picked on the test set). Probe settings on another draw of the data
+(--data-seed 7), so that the published test images (data seed 0) choose nothing.
 
 Per (regime, seed) one teacher is shared by the students, and every student
 starts from the same initial weights (one build per seed, then copies), with the
