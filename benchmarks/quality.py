@@ -33,8 +33,8 @@ also gives the per-epoch curves); for pykd_sweep, pykd.evaluate of the kept stud
 The (regime, seed) cells run in two processes of one TensorFlow thread each (--jobs 2, the
 default), each process given both regimes in turn so that their loads match: these models
 are too small for two threads to help one step much.
-Writes bench-output/quality.json (per-seed results and curves) and quality.md
-(the table and the issue's goals, each PASS / MISS with its numbers).
+Writes bench-output/quality.json (per-seed results and curves), quality.md (the table
+and the issue's goals, each PASS / MISS with its numbers) and quality.png (the curves).
 """
 
 from __future__ import annotations
@@ -487,6 +487,39 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(results: dict, path: Path) -> None:
+    """quality.png: per regime, each method's test accuracy over its steps (mean of the seeds).
+
+    The teacher's curve is dashed (its steps differ); the sweep, judged on held-out rows,
+    has no test curve and is one marker at its last step.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    regimes = list(results["accuracy"])
+    fig, axes = plt.subplots(1, len(regimes), figsize=(6 * len(regimes), 6), squeeze=False)
+    for ax, regime in zip(axes[0], regimes):
+        seeds = list(results["runs"][regime]["seeds"].values())
+        for method, label in METHODS.items():
+            final = results["accuracy"][regime][method]["mean"]
+            steps = seeds[0][method]["steps"]
+            if seeds[0][method]["curve"] is None:
+                ax.plot([steps], [final], "*", markersize=12, color="black", label=label)
+                continue
+            curve = 100 * np.mean([s[method]["curve"] for s in seeds], axis=0)
+            x = np.linspace(steps / len(curve), steps, len(curve))
+            ax.plot(x, curve, "--" if method == "teacher" else "-", marker=".", label=label)
+        ax.set(title=f"{regime} ({results['runs'][regime]['n_labeled']:,} of {results['runs'][regime]['n_train']:,} rows)",
+               xlabel="optimizer steps", ylabel=f"test accuracy, % (mean of {len(seeds)} seeds)")  # fmt: skip
+        ax.grid(alpha=0.3)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.15, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def config(size: dict, args, runs: dict, seconds: float) -> dict:
     from pykd._tf import keras, tf
 
@@ -519,7 +552,8 @@ def main(argv=None) -> int:
     (out_dir / "quality.json").write_text(json.dumps(results, indent=2))
     md = markdown(results)
     (out_dir / "quality.md").write_text(md)
-    log("\n" + md + f"wrote {out_dir / 'quality.json'} and {out_dir / 'quality.md'} in {cfg['seconds']:.0f} s")
+    plot(results, out_dir / "quality.png")
+    log("\n" + md + f"wrote quality.json, quality.md and quality.png in {out_dir} in {cfg['seconds']:.0f} s")
     return 0
 
 

@@ -178,6 +178,7 @@ def test_a_quick_quality_benchmark_fills_every_cell(tmp_path, request):
         assert len(students) == 1, f"every student gets the same steps: {students}"
     assert results["runs"]["10% labeled"]["seeds"]["0"]["loss_check"]["max_relative_difference"] < 1e-3
     assert {g["result"] for g in results["goals"]} <= {"PASS", "MISS"} and len(results["goals"]) == 5 * 4 + 1
+    assert (out / "quality.png").stat().st_size > 10_000  # the curves, one panel per regime
     report = (out / "quality.md").read_text()
     cells = re.findall(r"\| \d+\.\d\d ± \d+\.\d\d ", report)
     assert len(cells) == 2 * len(methods) and "n/a" not in report
