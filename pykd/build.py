@@ -43,6 +43,7 @@ class Run:
     teacher_cache: bool
     image_cache: bool  # the training images were decoded once into a file
     feature_cache: dict | None  # where the student's cached prefix ends, its output's shape and bytes
+    view_seed: int | None  # keys the augmented views and the mixing (build._view_seed); checkpointed
     timings: dict = field(default_factory=dict)
     _resources: ExitStack = field(default_factory=ExitStack, repr=False)
 
@@ -60,17 +61,20 @@ class Run:
         self.close()
 
 
-def build(plan: Plan, resuming: bool = False) -> Run:
+def build(plan: Plan, resume_from: dict | None = None) -> Run:
     """Make everything the run needs; the caches it opens are released by Run.close().
 
-    resuming: a checkpoint will be continued (the Trainer restores it); the frozen prefix's
-    features are then computed from the checkpoint's weights, not those of the student passed.
+    resume_from: the meta of a checkpoint that will be continued (the Trainer restores it); the
+    frozen prefix's features are then computed from the checkpoint's weights, not those of the
+    student passed, and an unseeded run's views are keyed by the seed the checkpoint recorded.
     """
     s = plan.settings
+    resuming = resume_from is not None
     seed = shared_seed(s.strategy, s.seed)  # several workers shuffle and augment alike
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    student, optimizer, augmenter, hint = _in_scope(plan, seed)
+    view_seed = _view_seed(plan, seed, resume_from)
+    student, optimizer, augmenter, hint = _in_scope(plan, seed, view_seed)
     train_stream = BatchStream(len(plan.train), s.batch_size, shuffle=True, seed=seed, last_batch=s.last_batch)
     steps = s.steps_per_epoch or train_stream.steps_per_pass
     val_stream = val_steps = None
@@ -109,19 +113,34 @@ def build(plan: Plan, resuming: bool = False) -> Run:
             plan.spec, train_labels=plan.train.labels,
             test_labels=None if plan.validation is None else plan.validation.labels,
             teacher_logits_fn=teacher_fn, cached_teacher_logits=cached, augmenter=augmenter,
-            mixing=build_batch_mixing(s.augment, seed), hint=hint, strategy=s.strategy, run_eagerly=s.run_eagerly,
+            mixing=build_batch_mixing(s.augment, view_seed), hint=hint, strategy=s.strategy, run_eagerly=s.run_eagerly,
             forward=None if split is None else split.rest,
         )  # fmt: skip
         validation = None if val_images is None else EpochPlan(val_images, val_stream, val_steps)
         return Run(plan, student, optimizer, augmenter, compiled, EpochPlan(train_images, train_stream, steps),
                    validation, cached is not None, image_cache, _described(split, train_images, val_images),
-                   timings, resources)
+                   view_seed, timings, resources)
     except BaseException:
         resources.close()
         raise
 
 
-def _in_scope(plan: Plan, seed: int | None):
+def _view_seed(plan: Plan, seed: int | None, resume_from: dict | None) -> int | None:
+    """The seed that keys the augmented views and the batch mixing (None: the run has neither).
+
+    The run's seed when it has one; else the one a resumed checkpoint recorded, or a new draw.
+    Kept in every checkpoint, so that an unseeded run, resumed, sees the views it would have.
+    """
+    augment = plan.settings.augment
+    if augment is None or not (augment.moves_pixels or augment.batch_mixing):
+        return None
+    if seed is not None:
+        return seed
+    saved = (resume_from or {}).get("view_seed")
+    return int(np.random.default_rng().integers(2**31 - 1)) if saved is None else int(saved)
+
+
+def _in_scope(plan: Plan, seed: int | None, view_seed: int | None):
     """The student, optimizer and augmenter, made under the strategy's scope when there is one."""
     s = plan.settings
     with s.strategy.scope() if s.strategy is not None else nullcontext():
@@ -129,7 +148,7 @@ def _in_scope(plan: Plan, seed: int | None):
         student = clone_model(plan.student) if s.strategy is not None else plan.student
         if seed is not None:
             reseed_random_layers(student, seed)
-        augmenter = build_augmenter(s.augment, seed)
+        augmenter = build_augmenter(s.augment, view_seed)
         if augmenter is not None:
             augmenter.build((None, plan.spec.height, plan.spec.width, plan.spec.channels))
         # Workers that built their students apart (unseeded) all start from the chief's.

@@ -28,7 +28,7 @@ def fit(mode: str, student, teacher, train, options: Options) -> History:
     train, options = as_tables(train, options)  # a folder of class subfolders, or arrays
     plan = prepare(mode, student, teacher, train, options)
     resume_from = check_before_start(plan)  # still before anything changes
-    with build(plan, resuming=resume_from is not None) as run:
+    with build(plan, resume_from) as run:
         history = Trainer(run, resume_from).fit()
     history.params["seconds"] = round(time.perf_counter() - started, 3)
     return history
@@ -129,6 +129,7 @@ class Trainer:
             # The streams run ahead of training: their states at the end of this epoch.
             "train_stream": self.train_feed.end_states[done],
             "val_stream": None if self.val_feed is None else self.val_feed.end_states[done],
+            "view_seed": run.view_seed,
         })  # fmt: skip
 
     def _resume(self) -> int:

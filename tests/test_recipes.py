@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -181,6 +183,25 @@ def test_cutmix_resumes_exactly_and_a_changed_concentration_is_refused(digits, t
     pd.testing.assert_frame_equal(resumed.to_frame(), once.to_frame())  # the third epoch drew the same boxes
     with pytest.raises(DataError, match="comes from a different run: .*augment"):
         run(3, cutmix=0.5, checkpoint_dir=tmp_path / "ck", resume=True)
+
+
+def test_an_unseeded_augmented_run_resumes_with_the_views_it_would_have_drawn(digits, tmp_path):
+    """seed=None: the seed keying the shifts and the mixup is drawn once and kept in the checkpoint."""
+    table = pd.read_csv(digits["train_csv"]).head(24)
+    first, copy = tmp_path / "first", tmp_path / "after-epoch-2"
+
+    def run(epochs, checkpoint_dir, **more):
+        return pykd.distill(tiny_model(seed=1), tiny_model(seed=2), table, directory=digits["directory"],
+                            classes=digits["classes"], batch_size=8, epochs=epochs, seed=None, verbose=0,
+                            augment={"width_shift_range": 0.3, "horizontal_flip": True, "mixup": 0.4},
+                            checkpoint_dir=checkpoint_dir, **more)
+
+    # The checkpoint as it stood after epoch 2 of an unseeded run of 3 (saved before the callbacks run).
+    keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: epoch == 1 and shutil.copytree(first, copy))
+    whole = run(3, first, callbacks=[keep])
+    resumed = run(3, copy, resume=True)
+    assert resumed.params["resumed_after_epoch"] == 2
+    pd.testing.assert_frame_equal(resumed.to_frame(), whole.to_frame())  # epoch 3 saw the same views and mixtures
 
 
 def test_cutmix_is_refused_where_mixup_is_and_never_with_it(digits):
