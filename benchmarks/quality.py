@@ -89,8 +89,8 @@ STRONG = dict(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1, 
 TEACHER_LR, STUDENT_LR = 3e-3, 1e-2
 TEACHER_OPTIONS = {"all labeled": {}, "10% labeled": dict(augment=STRONG)}
 # pykd's recipes, the one place to tune them; the same in both regimes, at the defaults' T and
-# alpha. The flip alone: on probe data (--data-seed 7, 3,500 steps) shifts of 0.1 or 0.05, or
-# mixup of 0.1 or 0.2, cost this 20k-parameter student 0.1 to 5 points against the flip
+# alpha. The flip alone: on probe data (--data-seed 7, 3,500 steps) shifts of 0.1 or 0.05,
+# mixup or CutMix cost this 20k-parameter student 0.1 to 5 points against the flip
 # (benchmarks/README.md has the figures); strong views need Beyer et al.'s far longer schedules.
 FLIP = dict(horizontal_flip=True)
 RECIPE_OPTIONS = {
