@@ -132,7 +132,10 @@ class Steps:
 
     def _train_step(self, rows, x, global_rows, draw, step):
         s = self.settings
+        rows, x, counted = self._never_empty(rows, x)
         labels, mask = self._labels(self.train_labels, rows)
+        if counted is not None:  # a stand-in row: no label, no teacher term, no hint, not counted
+            mask = mask * counted
         x = original = self._inputs(x)
         if self.augmenter is not None:  # a row's view depends on (seed, row, draw) alone
             x = self.augmenter(x, training=True, keys=(rows, draw))
@@ -150,6 +153,9 @@ class Steps:
                 logits = as_logits(outputs, s.student_probabilities)
                 hint = self.hint.per_row(student_feature, teacher_feature)
             hard, soft = row_terms(labels, mask, logits, teacher, s.temperature)
+            if counted is not None:
+                soft = soft * counted
+                hint = None if hint is None else hint * counted
             correct = _correct(logits, labels, mask)
             if self.mixing is not None:
                 hard, correct = _mixed(hard, correct, logits, labels, mask, partner, weight)
@@ -171,12 +177,13 @@ class Steps:
             failed = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
             finite = failed == 0
 
-        def apply(grads, per_row, hard, soft, correct, mask, hint):
+        def apply(grads, per_row, hard, soft, correct, mask, hint, counted):
             self.optimizer.apply_gradients(zip(grads, variables))
-            self._accumulate(self.train_sums, per_row, hard, soft, correct, mask, hint)
+            self._accumulate(self.train_sums, per_row, hard, soft, correct, mask, hint, counted)
             return tf.constant(True)
 
-        tensors = (grads, per_row, hard, soft, correct, mask, tf.zeros_like(hard) if hint is None else hint)
+        tensors = (grads, per_row, hard, soft, correct, mask, tf.zeros_like(hard) if hint is None else hint,
+                   tf.ones_like(hard) if counted is None else counted)
 
         def skip(finite):
             # A non-finite step changes nothing (the student keeps its last good weights) and
@@ -215,16 +222,40 @@ class Steps:
         return tf.stop_gradient(logits), None
 
     def _test_step(self, rows, x):
+        rows, x, counted = self._never_empty(rows, x)
         labels, mask = self._labels(self.test_labels, rows)
+        if counted is not None:
+            mask = mask * counted
         logits = self._student_logits(self._inputs(x), training=False)
         hard, _ = row_terms(labels, mask, logits, None, 1.0)
-        self._accumulate(self.test_sums, hard, hard, tf.zeros_like(hard), _correct(logits, labels, mask), mask)
+        self._accumulate(self.test_sums, hard, hard, tf.zeros_like(hard), _correct(logits, labels, mask), mask,
+                         counted=counted)
+
+    def _never_empty(self, rows, x):
+        """(rows, x, counted): under a strategy, a replica's piece of a batch, given one stand-in row
+        (counted 0, every real row 1) when it has none; counted is None without a strategy, where
+        no batch is empty.
+
+        A batch with fewer rows than replicas leaves some replicas no rows, and TensorFlow 2.21's
+        oneDNN convolution gives an empty batch its input's shape (seen on CPUs with AVX-512),
+        which breaks the next layer: so no model sees an empty batch. The stand-in (zero pixels,
+        row 0's label and teacher logits) adds nothing to the loss, the gradients or the metrics;
+        only a BatchNormalization layer in training mode takes it into its moving statistics.
+        """
+        if self.strategy is None:
+            return rows, x, None
+        n = tf.shape(x)[0]
+        x = tf.cond(n > 0, lambda: x, lambda: tf.zeros(tf.concat([[1], tf.shape(x)[1:]], 0), x.dtype))
+        rows = tf.cond(n > 0, lambda: rows, lambda: tf.zeros([1], rows.dtype))
+        return rows, x, tf.cast(tf.range(tf.shape(x)[0]) < n, tf.float32)
 
     @staticmethod
-    def _accumulate(sums, per_row, hard, soft, correct, mask, hint=None):
+    def _accumulate(sums, per_row, hard, soft, correct, mask, hint=None, counted=None):
+        """Add a batch's sums; `counted` (1 a row, 0 a stand-in) counts its rows, by default all of them."""
         total = lambda v: tf.reduce_sum(tf.cast(v, tf.float64))  # noqa: E731
-        sums.assign_add(tf.stack([total(per_row), total(hard), total(soft), total(correct), total(tf.ones_like(mask)),
-                                  total(mask), tf.constant(0.0, tf.float64) if hint is None else total(hint)]))
+        sums.assign_add(tf.stack([total(per_row), total(hard), total(soft), total(correct),
+                                  total(tf.ones_like(mask) if counted is None else counted), total(mask),
+                                  tf.constant(0.0, tf.float64) if hint is None else total(hint)]))
 
 
 def _correct(logits, labels, mask):
