@@ -128,16 +128,18 @@ def build(plan: Plan, resume_from: dict | None = None) -> Run:
 def _view_seed(plan: Plan, seed: int | None, resume_from: dict | None) -> int | None:
     """The seed that keys the augmented views and the batch mixing (None: the run has neither).
 
-    The run's seed when it has one; else the one a resumed checkpoint recorded, or a new draw.
-    Kept in every checkpoint, so that an unseeded run, resumed, sees the views it would have.
+    seed: the run's seed (under several workers, the chief's draw for seed=None). A run the
+    user left unseeded takes the one its checkpoint recorded when it resumes (every worker
+    reads the same checkpoint), so that it sees the views it would have seen; else its own
+    draw. A seeded run keys its views by its seed, as a fresh run with that seed does.
     """
     augment = plan.settings.augment
     if augment is None or not (augment.moves_pixels or augment.batch_mixing):
         return None
-    if seed is not None:
-        return seed
     saved = (resume_from or {}).get("view_seed")
-    return int(np.random.default_rng().integers(2**31 - 1)) if saved is None else int(saved)
+    if plan.settings.seed is None and saved is not None:
+        return int(saved)
+    return int(np.random.default_rng().integers(2**31 - 1)) if seed is None else seed
 
 
 def _in_scope(plan: Plan, seed: int | None, view_seed: int | None):

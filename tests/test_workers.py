@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,6 +159,17 @@ def test_workers_killed_mid_run_resume_as_an_uninterrupted_run(cluster, tmp_path
     assert_same_run(resumed[0], resumed[1], atol=1e-6)
     (uninterrupted,) = cluster({**settings, "checkpoint_dir": str(tmp_path / "alone")}, n_workers=1)
     assert_same_run(resumed[0], uninterrupted, atol=1e-4)
+
+
+def test_an_unseeded_run_resumed_by_workers_keys_its_views_by_the_seed_its_checkpoint_recorded(cluster, tmp_path):
+    first, copy = tmp_path / "first", tmp_path / "copy"
+    settings = dict(seed=None, student_seed=60)  # augmented: the worker script's default
+    cluster({**settings, "epochs": 2, "checkpoint_dir": str(first)})
+    shutil.copytree(first, copy)
+    # One checkpoint resumed twice: each time the chief draws a new seed, but the third
+    # epoch's views are keyed by the one the checkpoint recorded, so the two runs agree.
+    once, twice = (cluster({**settings, "epochs": 3, "checkpoint_dir": str(d), "resume": True})[0] for d in (first, copy))
+    assert_same_run(once, twice, atol=1e-6)
 
 
 def test_without_a_seed_workers_share_the_chiefs_and_stop_if_they_would_resume_apart(cluster, tmp_path):
