@@ -89,8 +89,8 @@ STRONG = dict(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1, 
 TEACHER_LR, STUDENT_LR = 3e-3, 1e-2
 TEACHER_OPTIONS = {"all labeled": {}, "10% labeled": dict(augment=STRONG)}
 # pykd's recipes, the one place to tune them; the same in both regimes, at the defaults' T and
-# alpha. The flip alone: on probe data (--data-seed 7, 3,500 steps) shifts of 0.1 or 0.05,
-# mixup or CutMix cost this 20k-parameter student 0.1 to 5 points against the flip
+# alpha. The flip alone: on probe data (--data-seed 7, 3,500 steps, one seed) shifts of 0.1 or
+# 0.05, mixup or CutMix cost this 20k-parameter student from nothing measurable to 5 points
 # (benchmarks/README.md has the figures); strong views need Beyer et al.'s far longer schedules.
 FLIP = dict(horizontal_flip=True)
 RECIPE_OPTIONS = {
@@ -132,7 +132,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-seed", type=int, default=0,
                         help="which images and test set (default 0, the published figures); another seed is a fresh "
                              "draw for probing settings without looking at the published test images")
-    parser.add_argument("--out", default=str(ROOT / "bench-output"))
+    parser.add_argument("--out", help="the output folder (default bench-output, or bench-output/data-seed-N for a probe)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: a JSON file of one regime's job
     return parser.parse_args(argv)
 
@@ -537,7 +537,8 @@ def main(argv=None) -> int:
     if args.worker:
         return worker(args.worker)
     started, size = time.perf_counter(), sizes(args)
-    out_dir = Path(args.out)
+    # A probe's figures never overwrite the published ones.
+    out_dir = Path(args.out or ROOT / "bench-output" / ("" if args.data_seed == 0 else f"data-seed-{args.data_seed}"))
     out_dir.mkdir(parents=True, exist_ok=True)
     log(f"pykd quality benchmark: {size['n_train']:,} training images, seeds {size['seeds']}, students "
         f"{size['student_steps']} steps, teacher {size['teacher_steps']}, {args.jobs} process(es)")
