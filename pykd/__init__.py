@@ -4,26 +4,34 @@
     history = distill(teacher, student, "train.csv", directory="images/")
 """
 
+import sys
+
 from . import (
-    _tf,  # noqa: F401  (quiet TensorFlow before anything imports it)
-    datasets,
+    _tf,  # noqa: F401  (quiets TensorFlow before anything imports it)
     models,
-    sources,
 )
-from .api import distill, evaluate, train_scratch
-from .callbacks import FunctionCallback
-from .deploy import compare, export
-from .errors import DataError, NonFiniteLossError
-from .hint import Hint
-from .history import History
-from .images import Augmentation
-from .losses import distillation_loss
-from .noisy import noisy_student
-from .precompute import out_of_fold_logits, teacher_logits
-from .predict import predict
-from .sweep import sweep
+from .api import distill, train_scratch
+from .core.errors import DataError, NonFiniteLossError
+from .data import datasets, sources
+from .data.augmentation import Augmentation
+from .kd.hint import Hint
+from .kd.losses import distillation_loss
+from .recipes.noisy import noisy_student
+from .recipes.precompute import out_of_fold_logits, teacher_logits
+from .recipes.sweep import sweep
+from .run import workers
+from .run.callbacks import FunctionCallback
+from .run.history import History
+from .serve.compare import compare
+from .serve.evaluate import evaluate
+from .serve.export import export
+from .serve.predict import predict
 
 __version__ = "0.1.0"
+
+# Documented module paths of the flat layout that came before the subpackages.
+for _module in (datasets, sources, workers):
+    sys.modules.setdefault(f"{__name__}.{_module.__name__.rsplit('.', 1)[1]}", _module)
 
 __all__ = [
     "distill",
@@ -46,4 +54,5 @@ __all__ = [
     "datasets",
     "models",
     "sources",
+    "workers",
 ]

@@ -2,6 +2,7 @@
 # Install what rkd/pykd need on a fresh Debian machine; safe to run again.
 #   scripts/setup.sh python   Python packages from PyPI and pykd (editable) into .venv
 #   scripts/setup.sh          also R and R packages from Debian, the test tools, and the R package rkd
+#   scripts/setup.sh tensorflow   which TensorFlow build (gpu or cpu) this machine would get
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -23,11 +24,15 @@ install_r() {
   fi
 }
 
+# The TensorFlow build this machine gets: the CUDA build where an NVIDIA GPU answers
+# `nvidia-smi -L`, else the CPU wheel (pyproject.toml's extras "gpu" and "cpu").
+tensorflow_extra() {
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then echo gpu; else echo cpu; fi
+}
+
 install_python() {
   local extras=$1
-  # A GPU machine gets the CUDA build of TensorFlow, any other the CPU wheel.
-  local tf=cpu
-  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then tf=gpu; fi
+  local tf; tf=$(tensorflow_extra)
   if [ ! -x .venv/bin/python ]; then
     echo "==> Creating .venv"
     "${PYTHON:-python3}" -m venv .venv
@@ -47,9 +52,10 @@ install_rkd() {
 }
 
 case "$what" in
+  tensorflow) tensorflow_extra; exit 0 ;;  # which build, without installing anything
   python) install_python examples ;;
   # rpy2, a test dependency, builds against R, so R comes first.
   all) install_r; install_python "examples,test"; install_rkd ;;
-  *) echo "usage: scripts/setup.sh [python|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh [python|all|tensorflow]" >&2; exit 2 ;;
 esac
 echo "==> Set-up done (Python: $(pwd)/.venv/bin/python)"

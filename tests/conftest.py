@@ -1,10 +1,17 @@
-"""Shared fixtures: real JPEGs on disk and tiny real Keras models."""
+"""Shared fixtures: real JPEGs on disk and tiny real Keras models.
+
+Every test runs as on a machine whose hardware computes bfloat16 (PYKD_BFLOAT16=1), as recent
+CPUs and GPUs do, so teacher_precision="auto" takes the bfloat16 path whatever CPU runs the
+suite; tests marked both_precisions also run as on a machine without it (PYKD_BFLOAT16=0).
+Subprocesses (workers, the CLI, R) inherit the setting.
+"""
 
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["PYKD_BFLOAT16"] = "1"
 
 import numpy as np
 import pandas as pd
@@ -12,8 +19,30 @@ import pytest
 from PIL import Image
 
 import pykd
+from pykd._tf import tf
 
 SIZE = 16  # small images keep every training step in the tests fast
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("both_precisions"):
+        metafunc.parametrize("bf16_hardware", [True, False], ids=["bf16", "no-bf16"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def bf16_hardware(request, monkeypatch) -> bool:
+    """Whether the test runs as on hardware that computes bfloat16 natively (PYKD_BFLOAT16)."""
+    native = getattr(request, "param", True)
+    monkeypatch.setenv("PYKD_BFLOAT16", "1" if native else "0")
+    return native
+
+
+def teacher_as_run(teacher, x, history) -> np.ndarray:
+    """The teacher's logits of `x` in the precision the run `history` took (float64, for references)."""
+    from pykd.kd.teacher import ModelTeacher
+
+    source = ModelTeacher([teacher], precision=history.params["teacher_precision"])
+    return source.logits(tf.constant(x, tf.float32)).numpy().astype(np.float64)
 
 
 @pytest.fixture(scope="session")

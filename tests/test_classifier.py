@@ -11,7 +11,7 @@ import pytest
 from conftest import tiny_model
 
 import pykd
-from pykd.images import FileImages, ImageSpec
+from pykd.data.images import FileImages, ImageSpec
 from pykd.models import BACKBONES, ImagenetPreprocessing, classifier, load_weights, save_weights, set_trainable
 
 SMALL = (32, 32, 3)  # the smallest size every backbone takes: building and running stay fast

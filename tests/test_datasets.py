@@ -26,7 +26,7 @@ def test_fashion_mnist_is_written_as_pngs_and_tables_with_its_own_labels(tmp_pat
     assert labels[index] == row["label"]
     image = np.asarray(Image.open(f"{data['directory']}/{row['image_id']}"))
     assert image.shape == (28, 28) and image.max() > 0
-    table = pykd.frames.resolve_table(data["test_csv"], directory=data["directory"], classes=data["classes"])
+    table = pykd.data.frames.resolve_table(data["test_csv"], directory=data["directory"], classes=data["classes"])
     assert len(table) == 50
 
 

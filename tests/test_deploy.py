@@ -14,8 +14,8 @@ from conftest import SIZE, tiny_model
 
 import pykd
 from pykd._tf import tf
-from pykd.images import FileImages, ImageSpec
-from pykd.predict import TFLiteRunner
+from pykd.data.images import FileImages, ImageSpec
+from pykd.serve.runners import TFLiteRunner
 
 COLUMNS = ["model", "params", "size_mb", "ms_per_image", "ms_per_image_batch1", "accuracy"]
 

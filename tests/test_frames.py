@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pykd import DataError
-from pykd.frames import resolve_table
+from pykd.data.frames import resolve_table
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from conftest import tiny_model, write_images
 
 import pykd
-from pykd.content import file_digests
-from pykd.image_cache import DecodedImages, cache_name, image_source
-from pykd.images import FileImages, ImageSpec
+from pykd.core.content import file_digests
+from pykd.data.image_cache import DecodedImages, cache_name, image_source
+from pykd.data.images import FileImages, ImageSpec
 
 
 @pytest.fixture

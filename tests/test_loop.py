@@ -150,7 +150,7 @@ def test_history_plot_writes_a_png(digits, tmp_path):
 def test_a_rows_augmented_view_depends_on_seed_row_and_draw_alone():
     """So one device and N replicas (each holding part of a batch) see the same views."""
     from pykd._tf import tf
-    from pykd.images import build_augmenter, keyed_uniform
+    from pykd.data.augmentation import build_augmenter, keyed_uniform
 
     def draw(n):  # as the train step passes it
         return tf.constant(n, tf.int64)

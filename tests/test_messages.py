@@ -14,11 +14,19 @@ import pytest
 from conftest import SIZE, tiny_model, write_images
 
 import pykd
-from pykd import DataError, checks, frames, models
-from pykd.errors import Few, Setting, Words, every, few, kind, literal, plural
-from pykd.images import Augmentation, report_bad_images
+from pykd import DataError, models
+from pykd._tf import keras
+from pykd.core.errors import Few, Setting, Words, every, few, kind, literal, plural
+from pykd.core.validation import one_of, real_number, whole_number
+from pykd.data.augmentation import Augmentation
+from pykd.data.bad_images import report_bad_images
+from pykd.data.frames import check_labels_fit, read_table, resolve_table
+from pykd.data.labels import check_classes, label_ids, label_layout
+from pykd.models.inputs import image_spec
+from pykd.models.introspection import input_shape, outputs_are_probabilities
+from pykd.run.settings import callback_list, optimizer_recipe
 
-sweep_module = importlib.import_module("pykd.sweep")  # pykd.sweep is the function
+sweep_module = importlib.import_module("pykd.recipes.sweep")  # pykd.sweep is the function
 
 # What an R user must never read: Python's None/True/False, its type names, its list brackets
 # (an interval such as [0, 1] is no list) and its single-quoted strings.
@@ -80,7 +88,7 @@ def test_every_shows_all_items_and_words_differ_by_language():
 
 
 def test_1_rescale_names_none_in_each_language(student):
-    python, r = raised(checks.image_spec, student, None, 0)
+    python, r = raised(image_spec, student, None, 0)
     assert python.startswith("rescale must be a finite number other than 0, or None, not 0.")
     assert r == ("rescale must be a finite number other than 0, or NULL, not 0. Pixels are multiplied by rescale: "
                  "use rescale = 1/255 to scale them to [0, 1], or NULL to leave them.")
@@ -126,7 +134,7 @@ def test_5_unknown_augmentation_settings_list_every_valid_name():
 
 @pytest.mark.parametrize("size,part,value", [([224, 0], "width", 0), ([0, 224], "height", 0), ([224, 1.5], "width", 1.5)])
 def test_6_image_size_names_height_and_width_not_an_index(student, size, part, value):
-    python, r = raised(checks.image_spec, student, size, None)
+    python, r = raised(image_spec, student, size, None)
     assert r.startswith(f"The {part} in image_size must be")
     assert python.startswith(f"The {part} in image_size must be") and f"not {value}." in python
     assert "[0]" not in python + r and "[1]" not in python + r
@@ -140,7 +148,7 @@ def test_6_image_size_names_height_and_width_not_an_index(student, size, part, v
     ("validation_steps", 1, "one pass over the validation table"),
 ])
 def test_7_each_setting_says_what_none_means_for_it(name, minimum, means):
-    python, r = raised(checks.whole_number, 1.5, name, minimum=minimum, allow_none=True)
+    python, r = raised(whole_number, 1.5, name, minimum=minimum, allow_none=True)
     assert python == (f"{name} must be a whole number >= {minimum}, not 1.5. "
                       f"Give one whole number, for example {name}=8, or None for {means}.")
     assert r == (f"{name} must be a whole number >= {minimum}, not 1.5. "
@@ -164,30 +172,30 @@ def test_8_one_hot_values_other_than_0_and_1_are_named_with_column_and_row(folde
     digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     frame = pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], **{c: [0, 0, 0] for c in digits}})
     frame.loc[2, "three"] = 2
-    python, r = raised(frames.resolve_table, frame, directory=folder, y_col=digits)
+    python, r = raised(resolve_table, frame, directory=folder, y_col=digits)
     assert python.startswith("The train table's one-hot columns must hold only 0 and 1, not 2 in column 'three' (row 3).")
     assert r.startswith('The train table\'s one-hot columns must hold only 0 and 1, not 2 in column "three" (row 3).')
     assert "do not" not in r
     frame["five"] = pd.Series([0, "yes", 0], dtype=object)  # text is not read as 0
-    _, r = raised(frames.resolve_table, frame, directory=folder, y_col=digits)
+    _, r = raised(resolve_table, frame, directory=folder, y_col=digits)
     assert 'not "yes" in column "five" (row 2), 2 in column "three" (row 3).' in r
     blank = pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "A": ["1", ""], "B": ["0", "NA"]})
-    assert frames.resolve_table(blank, directory=folder, y_col=["A", "B"]).labels.tolist() == [0, -1]
+    assert resolve_table(blank, directory=folder, y_col=["A", "B"]).labels.tolist() == [0, -1]
 
 
 def test_9_counts_agree_with_their_verbs(folder):
     one_missing = pd.DataFrame({"image_id": ["a.jpg", "gone.jpg"], "label": [0, 1]})
-    python, r = raised(frames.resolve_table, one_missing, directory=folder, name="validation")
+    python, r = raised(resolve_table, one_missing, directory=folder, name="validation")
     assert python.startswith("1 of 2 image files in the validation table is missing from ")
     assert r.endswith(': "gone.jpg". Check directory and x_col, or drop the row whose image is missing.')
     two_missing = pd.DataFrame({"image_id": ["a.jpg", "gone.jpg", "lost.jpg"], "label": [0, 1, 1]})
-    python, _ = raised(frames.resolve_table, two_missing, directory=folder)
+    python, _ = raised(resolve_table, two_missing, directory=folder)
     assert "2 of 3 image files in the train table are missing" in python and "rows whose images are" in python
     python, r = raised(report_bad_images, {"a.jpg": "truncated"}, "error")
     assert python == "1 image file is unreadable: a.jpg (truncated). Remove or replace it, or pass on_bad_image='skip' to train without it."
     assert r.endswith('pass on_bad_image = "skip" to train without it.')
-    table = frames.resolve_table(pd.DataFrame({"image_id": ["a.jpg"], "label": [7]}), directory=folder)
-    python, _ = raised(checks.check_labels_fit, table, 3)
+    table = resolve_table(pd.DataFrame({"image_id": ["a.jpg"], "label": [7]}), directory=folder)
+    python, _ = raised(check_labels_fit, table, 3)
     assert "has label 7 (row 1) but the models output only 3 classes (0..2). Fix that label," in python
     with pytest.warns(UserWarning, match=r"Skipped 1 unreadable image file: a.jpg\."):
         report_bad_images({"a.jpg": "truncated"}, "skip")
@@ -196,17 +204,17 @@ def test_9_counts_agree_with_their_verbs(folder):
 @pytest.mark.parametrize("dtype", ["string", "str", object])
 def test_10_empty_and_na_text_labels_are_missing_in_every_string_dtype(folder, dtype):
     labels = pd.Series(["1", "", "NA"], dtype=dtype)
-    table = frames.resolve_table(pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "label": labels}),
+    table = resolve_table(pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "label": labels}),
                                  directory=folder)
     assert table.labels.tolist() == [1, -1, -1]
     named = pd.Series(["CMD", "", "NA"], dtype=dtype)
-    assert frames.resolve_table(pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "label": named}),
+    assert resolve_table(pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "label": named}),
                                 directory=folder, classes=["CBB", "CMD"]).labels.tolist() == [1, -1, -1]
 
 
 def test_10_a_table_as_r_sends_it_with_empty_labels(folder):
     sent = {"image_id": ["a.jpg", "b.jpg", "c.jpg"], "label": ["CBB", "", "CMD"]}  # pandas 3 makes this its str dtype
-    assert frames.resolve_table(sent, directory=folder, classes=["CBB", "CMD"]).labels.tolist() == [0, -1, 1]
+    assert resolve_table(sent, directory=folder, classes=["CBB", "CMD"]).labels.tolist() == [0, -1, 1]
 
 
 @pytest.mark.parametrize("y_col,python_kind,r_kind", [
@@ -216,18 +224,18 @@ def test_10_a_table_as_r_sends_it_with_empty_labels(folder):
 ])
 def test_11_y_col_of_the_wrong_kind(folder, y_col, python_kind, r_kind):
     frame = pd.DataFrame({"image_id": ["a.jpg"], "label": [0]})
-    python, r = raised(frames.resolve_table, frame, directory=folder, y_col=y_col)
+    python, r = raised(resolve_table, frame, directory=folder, y_col=y_col)
     assert python == (f"y_col must be a column name, a list of one-hot column names, or None, not {python_kind}. "
                       "For example y_col='label', or y_col=['CBB', 'CBSD', 'CMD'].")
     assert r == (f"y_col must be a column name, a vector of one-hot column names, or NULL, not {r_kind}. "
                  'For example y_col = "label", or y_col = c("CBB", "CBSD", "CMD").')
-    _, r = raised(checks.label_layout, frame, y_col, None)  # evaluate() and validation tables start here
+    _, r = raised(label_layout, frame, y_col, None)  # evaluate() and validation tables start here
     assert r.startswith("y_col must be a column name")
 
 
 def test_11_x_col_of_the_wrong_kind(folder):
     frame = pd.DataFrame({"image_id": ["a.jpg"], "label": [0]})
-    python, r = raised(frames.resolve_table, frame, directory=folder, x_col=1.0)
+    python, r = raised(resolve_table, frame, directory=folder, x_col=1.0)
     assert python == "x_col must be the name of the column of image file names, not a number (1.0). For example x_col='image_id'."
     assert r == 'x_col must be the name of the column of image file names, not a number (1). For example x_col = "image_id".'
 
@@ -244,25 +252,25 @@ def test_11_and_1_through_distill(tmp_path):
 
 
 def test_14_label_ids_is_the_public_reading_of_a_label_column():
-    assert frames.label_ids(["CMD", "", None, "CBB", "NA", float("nan")], ["CBB", "CMD"]) == [1, -1, -1, 0, -1, -1]
-    assert frames.label_ids([0, 2.0, float("nan")]) == [0, 2, -1]
-    assert frames.label_ids("CMD", ["CBB", "CMD"]) == [1]  # one R value arrives as a scalar
-    assert frames.label_ids(pd.Series(["1", "", "0"], dtype="string")) == [1, -1, 0]
-    assert frames.label_ids(np.array([1, 0])) == [1, 0]
-    python, r = raised(frames.label_ids, ["CBB", "eleven"], ["CBB", "CMD"], "df", "class")
+    assert label_ids(["CMD", "", None, "CBB", "NA", float("nan")], ["CBB", "CMD"]) == [1, -1, -1, 0, -1, -1]
+    assert label_ids([0, 2.0, float("nan")]) == [0, 2, -1]
+    assert label_ids("CMD", ["CBB", "CMD"]) == [1]  # one R value arrives as a scalar
+    assert label_ids(pd.Series(["1", "", "0"], dtype="string")) == [1, -1, 0]
+    assert label_ids(np.array([1, 0])) == [1, 0]
+    python, r = raised(label_ids, ["CBB", "eleven"], ["CBB", "CMD"], "df", "class")
     assert python.startswith("The df table's label column 'class' has values that are not whole-number class ids ('eleven') in row 2.")
     assert r.startswith('The df table\'s label column "class" has values')
-    _, r = raised(frames.label_ids, [0, 1], ["CBB"])
+    _, r = raised(label_ids, [0, 1], ["CBB"])
     assert r.startswith('classes must name at least two classes, not c("CBB").')
 
 
 def test_tables_of_the_wrong_kind(folder):
-    _, r = raised(frames.read_table, 3)
+    _, r = raised(read_table, 3)
     assert r == ("The train table must be a data frame or the path of a CSV file, not a number (3). "
                  "Give a data frame, or the path of a CSV file with one row per image.")
-    _, r = raised(frames.read_table, {"a": [1, 2], "b": [1, 2, 3]})
+    _, r = raised(read_table, {"a": [1, 2], "b": [1, 2, 3]})
     assert r.startswith("The train table's columns have different lengths: 2, 3.")
-    _, r = raised(frames.check_classes, 3)
+    _, r = raised(check_classes, 3)
     assert r.startswith("classes must be a list of class names, not a number (3).")
 
 
@@ -302,13 +310,13 @@ def test_12_example_models_check_their_settings(example):
 
 
 def test_12_subclassed_models_get_a_fix_in_each_language():
-    keras = models.keras
+
 
     class Subclassed(keras.Model):
         def call(self, x):
             return x
 
-    python, r = raised(models.input_shape, Subclassed(name="net"))
+    python, r = raised(input_shape, Subclassed(name="net"))
     assert python.endswith("starting from keras.Input((height, width, channels)).") and "'net'" in python
     assert r.endswith("starting from keras3::keras_input(shape = c(height, width, channels)).") and '"net"' in r
 
@@ -344,16 +352,16 @@ def test_13_the_grid_is_every_pair_as_floats():
 
 
 @pytest.mark.parametrize("function,args,expected_r", [
-    (checks.callback_list, (["x"],),
+    (callback_list, (["x"],),
      'callbacks must be Keras callbacks, not text ("x"). Pass Keras callback objects, e.g. keras3::callback_early_stopping().'),
-    (checks.optimizer_recipe, (3, None),
+    (optimizer_recipe, (3, None),
      'optimizer must be an optimizer name or a Keras optimizer, not a number (3). Use a name such as "adam" or "sgd", '
      "or a Keras optimizer."),
-    (checks.optimizer_recipe, ("adamm", None),
+    (optimizer_recipe, ("adamm", None),
      'Unknown optimizer "adamm". Use a name such as "adam" or "sgd", or a Keras optimizer.'),
-    (checks.one_of, ("x", "cache_teacher", ("auto", True, False)), 'cache_teacher must be one of "auto", TRUE, FALSE, not "x".'),
-    (checks.real_number, (None, "dropout"), "dropout must be a finite number, not NULL."),
-    (models.outputs_are_probabilities, (None, "softmax", "teacher"),
+    (one_of, ("x", "cache_teacher", ("auto", True, False)), 'cache_teacher must be one of "auto", TRUE, FALSE, not "x".'),
+    (real_number, (None, "dropout"), "dropout must be a finite number, not NULL."),
+    (outputs_are_probabilities, (None, "softmax", "teacher"),
      'teacher_outputs must be one of "auto", "logits", "probabilities", not "softmax". "auto" reads it from the last '
      'layer; say "probabilities" for a model ending in softmax.'),
     (models.classifier, ("mobilenet_v3_small", 5, (32, 32, 3), 3),

@@ -35,6 +35,7 @@ def test_a_teacher_ending_in_an_unseen_softmax_is_read_as_probabilities(small, h
     assert hidden.last()["distillation_loss"] == pytest.approx(declared.last()["distillation_loss"], rel=1e-6)
 
 
+@pytest.mark.both_precisions
 def test_a_declared_kind_the_values_contradict_is_refused(small):
     directory, table = small
     with pytest.raises(DataError, match=r"teacher_outputs='logits', but the teacher returns probabilities"):

@@ -138,7 +138,7 @@ def test_images_the_pipeline_would_misread_are_refused_up_front(small):
 
 def test_nan_loss_stops_at_once_and_keeps_the_last_good_weights(small):
     directory, table = small
-    keras = pykd.models.keras
+    keras = pykd._tf.keras
     # A linear model with an absurd learning rate: step 1 is finite, its update
     # makes the logits overflow, so step 2's loss is not. Seeded: the outcome must not
     # depend on what earlier tests drew from the global random state.
@@ -310,7 +310,7 @@ def test_alpha_one_without_labels_is_refused(small):
 
 def test_students_the_loop_cannot_train_are_refused_with_the_reason(small):
     directory, table = small
-    keras = pykd.models.keras
+    keras = pykd._tf.keras
 
     class Subclassed(keras.Model):
         def __init__(self):
@@ -331,8 +331,8 @@ def test_students_the_loop_cannot_train_are_refused_with_the_reason(small):
 
 def test_likely_mistakes_are_warned_about(small):
     directory, table = small
-    big = pykd.models.keras.Sequential([pykd.models.keras.Input((SIZE, SIZE, 3)), pykd.models.keras.layers.Flatten(),
-                                        pykd.models.keras.layers.Dense(3)])
+    big = pykd._tf.keras.Sequential([pykd._tf.keras.Input((SIZE, SIZE, 3)), pykd._tf.keras.layers.Flatten(),
+                                        pykd._tf.keras.layers.Dense(3)])
     with pytest.warns(UserWarning, match=r"teacher \(.* parameters\) is smaller than the student .*wrong order"):
         _distill(directory, table, student=big)
     with pytest.warns(UserWarning, match=r"3 validation images are also training images \('img_00000.jpg', "):

@@ -12,8 +12,8 @@ import pytest
 from conftest import SIZE, tiny_model
 
 import pykd
-from pykd.errors import DataError
-from pykd.images import FileImages, ImageSpec
+from pykd.core.errors import DataError
+from pykd.data.images import FileImages, ImageSpec
 
 RUN = dict(batch_size=16, epochs=2, steps_per_epoch=3, seed=3, verbose=0)
 

@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent(
                                           "image_cache": history.params["image_cache"],
                                           "weights": [w.tolist() for w in student.get_weights()]}}
     # A NaN under the strategy stops at the step where it happened, the update not applied.
-    keras = pykd.models.keras
+    keras = pykd._tf.keras
     linear = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
                                keras.layers.Dense(10, kernel_initializer=keras.initializers.GlorotUniform(seed=3))])
     try:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pykd import DataError
-from pykd.stream import BatchStream
+from pykd.data.stream import BatchStream
 
 
 def test_seed_scenario_validation_stream_never_runs_out():
@@ -69,12 +69,12 @@ def test_drop_needs_one_full_batch():
 
 
 def test_a_run_makes_its_batches_in_chunks_across_epochs_and_keeps_each_epochs_end():
-    from pykd.loop import CHUNK_STEPS, EpochPlan, Feed
+    from pykd.run.feed import CHUNK_STEPS, BatchSource, Feed
 
     whole = BatchStream(50, 7, shuffle=True, seed=3)
     lazy = BatchStream(50, 7, shuffle=True, seed=3)
     steps, epochs = CHUNK_STEPS // 2 + 3, 5  # chunks that end inside epochs
-    feed = Feed(None, EpochPlan(None, lazy, steps), epochs)
+    feed = Feed(None, BatchSource(None, lazy, steps), epochs)
     parts = []
     while feed.left:
         parts.append(feed._take(min(CHUNK_STEPS, feed.left)))

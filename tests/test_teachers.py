@@ -122,8 +122,8 @@ def test_teacher_cache_on_disk_is_keyed_by_weights_and_reused(digits, run, tmp_p
 def test_teacher_fingerprint_follows_what_the_teacher_computes_not_names():
     import keras
 
-    from pykd.images import ImageSpec
-    from pykd.teacher import ModelTeacher
+    from pykd.data.images import ImageSpec
+    from pykd.kd.teacher import ModelTeacher
 
     def fingerprint(model, spec=None, **kwargs):
         return ModelTeacher([model], precision="float32").fingerprint(spec or ImageSpec(16, 16, 3), **kwargs)
@@ -168,8 +168,9 @@ def test_mixed_bfloat16_student_trains_with_float32_weights(digits, run):
     assert student.compute_dtype == "bfloat16"
 
 
+@pytest.mark.both_precisions
 def test_auto_precision_follows_the_hardware_and_is_recorded(digits, run):
-    from pykd.teacher import native_bfloat16
+    from pykd.models.precision import native_bfloat16
 
     teacher = tiny_model(seed=1)
     history = run(teacher)

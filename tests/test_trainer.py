@@ -157,7 +157,7 @@ def test_repeated_runs_in_one_process_trigger_no_retracing_warnings(small):
 
 
 def test_ctrl_c_propagates_and_the_finished_epochs_stay_reachable(small):
-    from pykd import bridge
+    from pykd.core import bridge
 
     class CtrlC(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -186,7 +186,7 @@ def test_the_bridge_makes_every_ctrl_c_during_a_call_a_keyboard_interrupt(monkey
     import sys
     import types
 
-    from pykd import bridge
+    from pykd.core import bridge
 
     r = {"answer": False, "asked": 0}  # R answers False once it has taken the Ctrl-C itself
 
@@ -232,7 +232,7 @@ def test_the_bridge_makes_every_ctrl_c_during_a_call_a_keyboard_interrupt(monkey
 
 
 def test_metrics_are_read_every_batch_only_for_callbacks_that_read_them():
-    from pykd.trainer import _reads_batch_logs
+    from pykd.run.trainer import _reads_batch_logs
 
     assert not _reads_batch_logs(keras.callbacks.EarlyStopping())
     assert not _reads_batch_logs(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None))
@@ -249,7 +249,7 @@ def test_metrics_are_read_every_batch_only_for_callbacks_that_read_them():
 def test_the_bridge_keeps_warnings_for_r():
     import warnings
 
-    from pykd import bridge
+    from pykd.core import bridge
 
     def noisy():
         warnings.warn("Skipped 2 unreadable image file(s): a.jpg, b.jpg.", stacklevel=2)

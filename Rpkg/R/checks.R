@@ -1,7 +1,7 @@
 # The few checks R makes itself, all about R's side of the interface: R
 # types pykd never sees (a data frame or a CSV path as a table, a function to
-# build teachers), the names in `...`, and the arguments of helpers that
-# exist only in R (verbose, overwrite, drop, label_col, dir). Every rule
+# build teachers), that the options in `...` are named, and the arguments of
+# helpers that exist only in R (verbose, overwrite, drop, label_col, dir). Every rule
 # about tables, labels, classes, images, models and settings is pykd's; its
 # errors arrive through py_call(). Each failure here is a cli error of class
 # "rkd_input_error" naming the problem (x) and the fix (i).
@@ -69,9 +69,11 @@ table_arg <- function(x, arg, call = parent.frame()) {
   ), call = call)
 }
 
-# The options in `...`: named, and among the R function's own. Returns them
-# as plain Python values.
-check_options <- function(options, allowed, call) {
+# The options in `...`, by their Python names, as plain Python values. R
+# keeps no list of them: `entry` names the pykd function they go to, pykd
+# refuses a name it does not take (suggesting the one meant: batchSize ->
+# batch_size) and says how R converts each (pykd.run.options.for_r()).
+check_options <- function(options, entry, call) {
   if (length(options) == 0) {
     return(list())
   }
@@ -79,21 +81,28 @@ check_options <- function(options, allowed, call) {
   if (is.null(given) || any(!nzchar(given))) {
     abort_input(c(
       "x" = "Every argument in {.arg ...} must be named.",
-      "i" = "Further options are {.val {allowed}}."
+      "i" = "See {.run rkd::rkd_options(\"{entry}\")} for the options."
     ), call = call)
   }
-  unknown <- setdiff(given, allowed)
-  if (length(unknown) > 0) {
-    abort_input(c(
-      "x" = "Unknown option{cli::qty(length(unknown))}{?s} {.arg {unknown}}.",
-      "i" = "Further options are {.val {allowed}}."
-    ), call = call)
+  declared <- pykd_module("run.options")
+  py_call(declared$check_names, entry, as.list(given), .call = call)
+  conversions <- py_call(declared$for_r, entry, .call = call)
+  converted <- lapply(given, function(name) {
+    option_value(options[[name]], conversions[[name]], name, call)
+  })
+  stats::setNames(converted, given)
+}
+
+# One option's value as Python takes it, by how pykd says R converts it.
+option_value <- function(value, conversion, name, call) {
+  if (is.null(value)) {
+    return(NULL)
   }
-  if (is_py_object(options$callbacks)) {
-    options$callbacks <- list(options$callbacks)
-  }
-  for (name in intersect(given, c("cache_dir", "checkpoint_dir", "validation"))) {
-    options[name] <- list(py_path(options[[name]]))
-  }
-  lapply(options, py_value)
+  switch(conversion,
+    integer = as_nullable_integer(value),
+    path = py_path(value),
+    table = table_arg(value, name, call = call),
+    callbacks = if (is_py_object(value)) list(value) else py_value(value),
+    py_value(value)
+  )
 }

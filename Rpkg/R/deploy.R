@@ -30,9 +30,7 @@
 #'   call). Use it only when a flipped image keeps its class.
 #' @param on_bad_image `"error"` (the default) to stop at an unreadable
 #'   image, naming it; `"skip"` to leave such images out with a warning.
-#' @param ... Further `pykd` options, by their Python names:
-#'   `model_outputs` (`"auto"` reads from the model whether it gives logits
-#'   or probabilities; `"logits"` or `"probabilities"` says so).
+#' @param ... `r options_doc("predict", own = names(formals(rkd_predict)))`
 #' @return A data frame with one row per image, in the order of `df`: the
 #'   `x_col` column, `label` (the class name when `classes` is given, else
 #'   the class id counted from 0) and one probability column per class
@@ -61,7 +59,7 @@ rkd_predict <- function(model, df = NULL, directory, x_col = "image_id",
     list(pykd()$predict, model_arg(model), table),
     image_args(directory, x_col, classes, image_size, rescale, batch_size),
     list(tta = as_nullable_integer(tta), on_bad_image = py_value(on_bad_image)),
-    check_options(list(...), "model_outputs", call = call),
+    check_options(list(...), "predict", call = call),
     list(.call = call, .convert = FALSE)
   )
   frame <- do.call(py_call, args)

@@ -80,33 +80,7 @@
 #'   [augmentation()], or `NULL`.
 #' @param seed Seed for shuffling, augmentation and initial state, or `NULL`.
 #' @param verbose Show a progress bar and one line of metrics per epoch.
-#' @param ... Further `pykd` options, by their Python names:
-#'   `teacher_outputs` (`"auto"`, `"logits"` or `"probabilities"`),
-#'   `teacher_combine` (how an ensemble is averaged: `"logits"` or
-#'   `"probabilities"`), `teacher_precision` (`"auto"`, the default, runs the
-#'   teacher in bfloat16, 1.6 to 1.9 times faster in `make bench`, where the hardware has it:
-#'   CPUs with avx512_bf16 or amx_bf16, GPUs from Ampere on; `"float32"` or
-#'   `"bfloat16"` forces either), `teacher_view` (under augmentation,
-#'   `"same"`, the default, shows the teacher the student's augmented view:
-#'   consistent distillation; `"clean"` uses the teacher's logits of the
-#'   original images, computed once: the noised student), `hint` (feature
-#'   distillation: `list(teacher_layer = , student_layer = , weight = 1)`
-#'   regresses the student layer's output, through a learned projection, on
-#'   the teacher layer's; the history gains a `hint_loss` column),
-#'   `student_outputs`,
-#'   `optimizer`, `learning_rate`, `last_batch` (`"keep"` or `"drop"`),
-#'   `cache_teacher`, `cache_images` (`"auto"` decodes every image once into
-#'   a file and reads later epochs from it when that is exact; `TRUE`,
-#'   `FALSE`), `cache_features` (`"auto"` computes a frozen backbone's output
-#'   once per image and trains only the layers after it, when there is no
-#'   augmentation and the features are smaller than the images; `TRUE`
-#'   insists, `FALSE` never; the history's `params$feature_cache` says where
-#'   the cached part ends), `cache_dir`, `on_bad_image` (`"error"` or
-#'   `"skip"`),
-#'   `checkpoint_dir` (a folder to save a checkpoint in after every epoch),
-#'   `resume` (`TRUE` continues the run saved in `checkpoint_dir`),
-#'   `strategy`, `callbacks` (a Keras callback or a list of them) and
-#'   `run_eagerly` (run the same train step op by op, for debugging).
+#' @param ... `r options_doc("distill", own = names(formals(distill)))`
 #' @return An [rkd_history].
 #' @seealso [train_scratch()] for the baseline without a teacher,
 #'   [one_hot_labels()], [augmentation()], [rkd_evaluate()].
@@ -135,7 +109,7 @@ distill <- function(teacher, student, df, directory = NULL, validation = NULL,
              rescale, batch_size, epochs, steps_per_epoch, validation_steps,
              augment, seed, call),
     list(temperature = py_value(temperature), alpha = py_value(alpha)),
-    check_options(list(...), distill_options, call = call)
+    check_options(list(...), "distill", call = call)
   )
   run_training("distill", teacher, student, df, args, verbose, call)
 }
@@ -151,11 +125,7 @@ distill <- function(teacher, student, df, directory = NULL, validation = NULL,
 #' @param student The model to train: a Keras model, trained in place, or
 #'   the path of a saved model, which is loaded, trained and saved back to
 #'   the same file.
-#' @param ... Further `pykd` options, by their Python names, as for
-#'   [distill()]: `optimizer`, `learning_rate`, `last_batch`,
-#'   `on_bad_image`, `checkpoint_dir`, `resume`, `strategy`, `callbacks`,
-#'   `student_outputs`, `cache_images`, `cache_features`, `cache_dir` and
-#'   `run_eagerly`.
+#' @param ... `r options_doc("train_scratch", own = names(formals(train_scratch)))`
 #' @return An [rkd_history].
 #' @export
 #' @examples
@@ -180,18 +150,11 @@ train_scratch <- function(student, df, directory = NULL, validation = NULL,
     run_args(df, directory, validation, x_col, y_col, classes, image_size,
              rescale, batch_size, epochs, steps_per_epoch, validation_steps,
              augment, seed, call),
-    check_options(list(...), scratch_options, call = call)
+    check_options(list(...), "train_scratch", call = call)
   )
   run_training("scratch", NULL, student, df, args, verbose, call)
 }
 
-scratch_options <- c("optimizer", "learning_rate", "last_batch",
-                     "on_bad_image", "checkpoint_dir", "resume", "strategy",
-                     "callbacks", "student_outputs", "cache_images",
-                     "cache_features", "cache_dir", "run_eagerly")
-distill_options <- c("teacher_outputs", scratch_options, "cache_teacher",
-                     "teacher_combine", "teacher_precision", "teacher_view",
-                     "hint")
 
 # pykd's keyword arguments, as plain Python values. Nothing is checked here
 # but R's own types: pykd checks the values.
@@ -353,7 +316,7 @@ warn_interrupted <- function(history, checkpoint_dir, call) {
 # How many epochs the checkpoint in `dir` holds (0 when there is none). An
 # interrupt while an epoch's checkpoint is written leaves the one before.
 checkpoint_epochs <- function(dir) {
-  meta <- tryCatch(pykd_module("checkpoint")$read_meta(dir), error = function(e) NULL)
+  meta <- tryCatch(pykd_module("run.checkpoint")$read_meta(dir), error = function(e) NULL)
   length(meta$records)
 }
 
@@ -404,9 +367,11 @@ history_from_py <- function(result) {
 #'   apply: a mixed image has no original), or `NULL` for pykd's default
 #'   (rotation 10, shifts and zoom of 10%, horizontal flip). Pass your own for
 #'   images whose sides matter.
-#' @param ... Further `pykd` options, as for [distill()]. With several
-#'   rounds, `checkpoint_dir` holds one folder per round (`round-1`, ...), and
-#'   a `hint`'s teacher layer is the student's own layer from round 2 on.
+#' @param ... `r options_doc("noisy_student", own = names(formals(rkd_noisy_student)))`
+#'
+#'   With several rounds, `checkpoint_dir` holds one folder per round
+#'   (`round-1`, ...), and a `hint`'s teacher layer is the student's own layer
+#'   from round 2 on.
 #' @return A list of [rkd_history] objects, one per round. Interrupted, it
 #'   returns the finished rounds and then the interrupted round's finished
 #'   epochs, with an `rkd_interrupted` warning; the student keeps that round's
@@ -439,8 +404,7 @@ rkd_noisy_student <- function(teacher, student, df, directory = NULL,
              augment, seed, call),
     list(rounds = as_nullable_integer(rounds),
          temperature = py_value(temperature), alpha = py_value(alpha)),
-    check_options(list(...), setdiff(distill_options, "teacher_view"),
-                  call = call)
+    check_options(list(...), "noisy_student", call = call)
   )
   if (is.null(augment)) {
     args$augment <- NULL  # pykd's default noise

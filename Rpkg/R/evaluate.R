@@ -9,9 +9,7 @@
 #'   file.
 #' @param on_bad_image `"error"` (the default) to stop at an unreadable
 #'   image, `"skip"` to leave it out with a warning.
-#' @param ... Further `pykd` options, by their Python names:
-#'   `model_outputs` (`"auto"` reads from the model whether it gives logits
-#'   or probabilities; `"logits"` or `"probabilities"` says so).
+#' @param ... `r options_doc("evaluate", own = names(formals(rkd_evaluate)))`
 #' @return A named numeric vector: `loss`, `accuracy` and `n`, the number of
 #'   labelled images evaluated.
 #' @export
@@ -32,7 +30,7 @@ rkd_evaluate <- function(model, df, directory, x_col = "image_id",
     image_args(directory, x_col, factor_classes(classes, y_col, df),
                image_size, rescale, batch_size),
     list(y_col = py_value(y_col), on_bad_image = py_value(on_bad_image)),
-    check_options(list(...), "model_outputs", call = call),
+    check_options(list(...), "evaluate", call = call),
     list(.call = call)
   )
   result <- do.call(py_call, args)
@@ -61,12 +59,7 @@ as_number <- function(x) {
 #' @param df The table of images: a data frame or CSV path. Labels are not
 #'   needed.
 #' @param path Optional CSV path to also write the table to.
-#' @param ... Further `pykd` options, by their Python names, as for
-#'   [distill()]: `teacher_outputs` (`"auto"`, `"logits"` or
-#'   `"probabilities"`), `teacher_combine` (how an ensemble is averaged:
-#'   `"logits"` or `"probabilities"`), `teacher_precision` (`"auto"`,
-#'   `"float32"` or `"bfloat16"`) and `on_bad_image` (`"error"` or
-#'   `"skip"`).
+#' @param ... `r options_doc("teacher_logits", own = names(formals(teacher_logits)))`
 #' @return A data frame with `x_col` and one numeric column per class.
 #' @seealso [out_of_fold_logits()] for logits from teachers that never saw
 #'   the image's label.
@@ -89,7 +82,7 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
     list(pykd()$teacher_logits, model_arg(teacher), table),
     image_args(directory, x_col, classes, image_size, rescale, batch_size),
     list(path = py_path(path)),
-    check_options(list(...), teacher_logits_options, call = call),
+    check_options(list(...), "teacher_logits", call = call),
     list(.call = call, .convert = FALSE)
   )
   frame <- do.call(py_call, args)
@@ -111,12 +104,8 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
 #' @param folds Number of folds (at least 2).
 #' @param seed Seed for the fold split and the teachers' training.
 #' @param path Optional CSV path to also write the table to.
-#' @param ... Training options for each teacher, by their Python names, as
-#'   for [train_scratch()]: `validation`, `validation_steps`, `image_size`,
-#'   `rescale`, `optimizer`, `learning_rate`, `last_batch`, `on_bad_image`,
-#'   `checkpoint_dir`, `resume`, `strategy`, `callbacks`,
-#'   `student_outputs`, `cache_images`, `cache_features`, `cache_dir` and
-#'   `run_eagerly`.
+#' @param ... Training options for each teacher, as for [train_scratch()].
+#'   `r options_doc("out_of_fold_logits", own = names(formals(out_of_fold_logits)))`
 #' @return A data frame with `x_col` and one numeric column per class, in
 #'   the row order of `df`.
 #' @export
@@ -159,7 +148,7 @@ out_of_fold_logits <- function(build_teacher, df, directory, folds = 4,
       augment = augment_arg(augment),
       verbose = 0L
     ),
-    check_options(list(...), fold_options, call = call)
+    check_options(list(...), "out_of_fold_logits", call = call)
   )
   if (verbose) {
     fold <- 0
@@ -179,10 +168,6 @@ out_of_fold_logits <- function(build_teacher, df, directory, folds = 4,
   py_frame_to_df(frame, call = call)
 }
 
-teacher_logits_options <- c("teacher_outputs", "teacher_combine",
-                            "teacher_precision", "on_bad_image")
-fold_options <- c("validation", "validation_steps", "image_size", "rescale",
-                  scratch_options)
 
 # "Fold 2 of 4: a teacher trained on the other folds' 270 labeled images,
 # ...", when that fold's teacher starts training.

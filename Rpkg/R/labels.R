@@ -88,9 +88,9 @@ default_classes <- function(labels) {
 }
 
 # 0-based class id of each label (-1 for a missing one), named by the class
-# names pykd accepted: read by pykd.frames, the rules distill() applies.
+# names pykd accepted: read by pykd.data.labels, the rules distill() applies.
 label_ids <- function(labels, classes, label_col, call) {
-  frames <- pykd_module("frames", convert = FALSE)
+  frames <- pykd_module("data.labels", convert = FALSE)
   pandas <- reticulate::import("pandas", convert = FALSE)
   checked <- py_call(frames$check_classes, classes_arg(classes),
                      .call = call, .convert = FALSE)

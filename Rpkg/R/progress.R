@@ -28,7 +28,7 @@ progress_hooks <- function(bar_env = parent.frame(), on_start = NULL) {
   list(
     set_run = function(run) {
       state$params <- tryCatch(
-        reticulate::py_to_r(pykd_module("trainer", convert = FALSE)$run_params(run)),
+        reticulate::py_to_r(pykd_module("run.trainer", convert = FALSE)$run_params(run)),
         error = function(e) NULL
       )
       NULL

@@ -1,6 +1,6 @@
 # The R side of the bridge to the Python package pykd: one lazy import, one
 # version check, and Python exceptions turned into R conditions from the
-# exception's class and fields (pykd.bridge keeps them), never from its text.
+# exception's class and fields (pykd.core.bridge keeps them), never from its text.
 
 .rkd <- new.env(parent = emptyenv())
 
@@ -83,8 +83,8 @@ pykd <- function(expected = getNamespaceVersion("rkd")) {
       abort_no_pykd(current_python(), reason = strsplit(conditionMessage(e), "\n")[[1]][1])
     })
     .rkd$version <- as.character(reticulate::py_get_attr(module, "__version__"))
-    .rkd$bridge <- reticulate::import("pykd.bridge")
-    .rkd$bridge_raw <- reticulate::import("pykd.bridge", convert = FALSE)
+    .rkd$bridge <- reticulate::import("pykd.core.bridge")
+    .rkd$bridge_raw <- reticulate::import("pykd.core.bridge", convert = FALSE)
     # Ctrl-C during training must reach pykd as a KeyboardInterrupt, even
     # when it lands in R code that Python calls back.
     .rkd$bridge$handle_interrupts()
@@ -117,7 +117,7 @@ pykd_module <- function(name, convert = TRUE) {
   reticulate::import(paste0("pykd.", name), convert = convert)
 }
 
-# fun(...) in Python through pykd.bridge.call, which keeps the exception and
+# fun(...) in Python through pykd.core.bridge.call, which keeps the exception and
 # the warnings. The call's Python warnings become R warnings (class
 # rkd_warning), raised once the call has ended however it ended. A Python
 # exception becomes a cli error built from its class and fields. An interrupt
@@ -197,7 +197,7 @@ interruptible <- function(fun) {
   .rkd$bridge_raw$raising_interrupts(reticulate::r_to_py(hook, convert = TRUE))
 }
 
-# list(type, data_error, problem, fix) from pykd.bridge.last_error("r") as a
+# list(type, data_error, problem, fix) from pykd.core.bridge.last_error("r") as a
 # cli error: x = the problem, i = the fix. A DataError is the user's to fix
 # (class rkd_data_error); any other exception is rkd_python_error and names
 # its Python class.

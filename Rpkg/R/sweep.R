@@ -12,7 +12,7 @@
 #'   setting with the highest final `val_accuracy` (ties: the lower final
 #'   `val_loss`), marked `TRUE` in a `best` column; needs `validation`. A
 #'   student given as a file is saved back to it.
-#' @param ... Further `pykd` options, as for [distill()].
+#' @param ... `r options_doc("sweep", own = names(formals(rkd_sweep)))`
 #' @return A data frame with columns `temperature`, `alpha`, `epochs`, the
 #'   final epoch's metrics and, with a validation table,
 #'   `best_val_accuracy` (and `best` with `keep_best = TRUE`); one row per
@@ -45,7 +45,7 @@ rkd_sweep <- function(teacher, student, df, directory,
     list(temperatures = as.list(py_value(temperatures)),
          alphas = as.list(py_value(alphas)),
          keep_best = keep_best),
-    check_options(list(...), distill_options, call = call)
+    check_options(list(...), "sweep", call = call)
   )
   train <- args$train
   args$train <- NULL

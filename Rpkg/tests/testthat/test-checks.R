@@ -16,10 +16,9 @@ test_that("R refuses what only R knows: R types and the names in ...", {
   list_column <- train
   list_column$image_id <- I(as.list(list_column$image_id))
   expect_snapshot(error = TRUE, distill(t, s, list_column, dir))
-  for (err in list(catch_error(distill(t, s, list(a = 1), dir)),
-                   catch_error(distill(t, s, train, dir, learning_rat = 0.1)))) {
-    expect_s3_class(err, "rkd_input_error")
-  }
+  expect_s3_class(catch_error(distill(t, s, list(a = 1), dir)), "rkd_input_error")
+  # An unknown option is pykd's to name: it knows the options, and the one meant.
+  expect_s3_class(catch_error(distill(t, s, train, dir, learning_rat = 0.1)), "rkd_data_error")
 })
 
 test_that("pykd refuses bad settings, in R syntax", {
@@ -188,4 +187,17 @@ test_that("CSV paths, tibbles and factor columns are tables", {
                            classes = ex$classes, batch_size = 16, epochs = 1,
                            steps_per_epoch = 1, verbose = FALSE)
   expect_equal(history$params$n_train, sum(!is.na(ex$train$label)))
+})
+
+test_that("rkd_options() lists what each function passes on to pykd, from pykd", {
+  skip_if_no_pykd()
+  options <- rkd_options("train_scratch")
+  expect_named(options, c("name", "default", "description"))
+  expect_true(all(c("optimizer", "cache_images", "run_eagerly") %in% options$name))
+  expect_false("temperature" %in% options$name)
+  expect_equal(options$default[options$name == "resume"], "FALSE")
+  expect_equal(options$default[options$name == "cache_images"], "\"auto\"")
+  expect_equal(rkd_options("rkd_sweep")$name, rkd_options("sweep")$name)
+  expect_snapshot(error = TRUE, rkd_options("fit"))
+  expect_snapshot(error = TRUE, train_scratch(test_models()$student, "x.csv", "dir", batchSize = 8))
 })

@@ -62,7 +62,7 @@ raising <- function(code) {
   rkd:::pykd()
   reticulate::py_run_string(paste0(
     "def rkd_test_raise():\n",
-    "    from pykd.errors import DataError, Setting\n",
+    "    from pykd.core.errors import DataError, Setting\n",
     "    ", code, "\n"
   ))
   reticulate::py$rkd_test_raise

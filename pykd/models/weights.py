@@ -1,0 +1,103 @@
+"""Weights-only files: saving them (.weights.h5, or Keras 2's .h5 layout), loading
+them into a model built the same way, and telling them from whole-model files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+from .._tf import keras
+from ..core.errors import DataError, Text, Words
+
+WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5")
+# The functions a fix names, in each language.
+CLASSIFIER = Words("pykd.models.classifier()", "rkd_classifier()")
+LOAD_WEIGHTS = Words("pykd.models.load_weights()", "rkd_load_weights()")
+
+
+def _weights_file(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or not str(path).lower().endswith(WEIGHTS_SUFFIXES):
+        raise DataError("Weights files end in .weights.h5 (or legacy .h5), not {path}.",
+                        "End the file name in .weights.h5.", path=str(path))
+    return Path(path)
+
+
+def is_weights_only(path) -> bool:
+    """True for a file that holds weights but no model: it needs a rebuilt model to load into."""
+    path = Path(path)
+    if path.name.lower().endswith(".weights.h5"):
+        return True
+    if path.suffix.lower() not in (".h5", ".hdf5") or not path.is_file():
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "model_config" not in f.attrs
+    except OSError:  # not HDF5 at all: loading it reports that
+        return False
+
+
+def refuse_weights_only(path, role: str = "model", shown: str | None = None) -> None:
+    """Stop load_model() at a weights-only file, pointing to load_weights(); `shown`: the name to give it."""
+    if is_weights_only(path):
+        raise DataError(f"The {role} file {{path}} holds weights only, not a model.",
+                        "Rebuild the model as it was saved (for example with {classifier}) and load the file "
+                        "into it with {load_weights}.", path=shown or str(path), classifier=CLASSIFIER, load_weights=LOAD_WEIGHTS)
+
+
+def save_weights(model: keras.Model, path) -> str:
+    """Save only the weights (small, no architecture), to load into a rebuilt model; returns the path.
+
+    model: the Keras model. path: a .weights.h5 file (Keras 3), or .h5 for Keras 2's layout.
+    """
+    path = _weights_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name.lower().endswith(".weights.h5"):
+        model.save_weights(path)
+    else:
+        import h5py
+        from keras.src.legacy.saving import legacy_h5_format  # Keras 3 writes only .weights.h5 itself
+
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    return str(path)
+
+
+def load_weights(model: keras.Model, path) -> keras.Model:
+    """Load a weights-only file into a model built the same way; on failure the model is unchanged.
+
+    model: the Keras model to fill (in place; also returned).
+    path: a .weights.h5 file, or a legacy .h5 (Keras 2 weights or a whole .h5 model).
+    """
+    path = _weights_file(path)
+    if not path.is_file():
+        raise DataError("The weights file {path} does not exist.", "Check the path.", path=str(path))
+    before = model.get_weights()
+    try:
+        with warnings.catch_warnings():  # Keras warns per nested layer before it raises
+            warnings.simplefilter("ignore")
+            model.load_weights(path)
+    except Exception as err:
+        model.set_weights(before)
+        raise DataError("The weights in {path} do not fit the model {name}: {reason}",
+                        "Build the model exactly as it was when the weights were saved.",
+                        path=str(path), name=model.name, reason=Text(_mismatch(err))) from err
+    return model
+
+
+def _mismatch(err: Exception) -> str:
+    """Keras' load_weights() error in one line: which layer, which shapes (not the variable's values)."""
+    text = str(err)
+    layer = re.search(r"object <(\w+) name=([^,>]+)", text)
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+    count = re.search(r"A total of (\d+) objects", text)
+    if layer and shapes:
+        more = f" ({count.group(1)} layers do not fit)" if count and count.group(1) != "1" else ""
+        return (f"its layer {layer.group(2)} ({layer.group(1)}) has weights of shape {shapes.group(1)}, "
+                f"the file {shapes.group(2)}{more}.")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+    return first.rstrip(":")[:300]

@@ -1,0 +1,119 @@
+"""Sweep temperatures and alphas: one row of final metrics per setting, one teacher cache."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .._tf import keras
+from ..api import distill
+from ..core.errors import DataError, Setting, Words, kind
+from ..core.validation import loss_settings, one_of
+from ..data.augmentation import Augmentation
+from ..kd.teacher import is_logits_table
+from ..models.loading import load_model
+from .precompute import teacher_logits
+
+
+def sweep(
+    teacher,
+    student,
+    train,
+    *,
+    directory,
+    temperatures: Sequence[float] = (1.0, 2.0, 4.0, 8.0),
+    alphas: Sequence[float] = (0.1, 0.5),
+    x_col: str = "image_id",
+    classes: Sequence[str] | None = None,
+    verbose: int = 0,
+    keep_best: bool = False,
+    **options,
+) -> pd.DataFrame:
+    """Distill a fresh copy of `student` (same initial weights) for every (temperature, alpha).
+
+    Without augmentation the teacher's logits are computed once and shared by all
+    runs. Returns a tidy DataFrame: temperature, alpha, the final epoch's metrics,
+    and best_val_accuracy when validated.
+
+    teacher, student, train, directory, x_col, classes: as for distill(); the student
+    itself is left unchanged (each setting trains a copy), unless keep_best.
+    temperatures, alphas: the grid; every pair is one run.
+    verbose: as for distill() (quiet by default).
+    keep_best: give `student` the weights of the setting with the highest final
+        val_accuracy (ties: the lower final val_loss), marked in a "best" column; it needs
+        `validation`. The table's attrs["student"] is that model (the one passed, or
+        loaded from its path).
+    options: any other distill() option (epochs, batch_size, validation, augment, ...).
+    """
+    pairs = grid(temperatures, alphas)
+    one_of(keep_best, "keep_best", (True, False))
+    if keep_best and options.get("validation") is None:
+        raise DataError("{keep} picks the setting by its validation accuracy, and no validation table was given.",
+                        "Pass a validation table (of images not trained on), or leave {off}.",
+                        keep=Setting("keep_best", True), off=Setting("keep_best", False))
+    student = load_model(student, role="student")
+    initial = student.get_weights()
+    teacher = _shared_teacher(teacher, train, directory, x_col, options)
+    rows, best, best_weights = [], None, None
+    optimizer = options.get("optimizer")
+    for temperature, alpha in pairs:
+        fresh = keras.models.clone_model(student)
+        fresh.set_weights(initial)
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            # Each setting its own copy: one object would carry its step count (the schedule's
+            # position) and moments into the next run, and is built for the first run's weights.
+            options["optimizer"] = type(optimizer).from_config(optimizer.get_config())
+        history = distill(teacher, fresh, train, directory=directory, temperature=temperature, alpha=alpha,
+                          x_col=x_col, classes=classes, verbose=verbose, **options)
+        last = history.last()
+        row = {"temperature": temperature, "alpha": alpha, "epochs": len(history), **last}
+        row.pop("epoch", None)
+        if "val_accuracy" in last:
+            row["best_val_accuracy"] = float(history.to_frame()["val_accuracy"].max())
+        score = (last.get("val_accuracy", float("nan")), -last.get("val_loss", float("nan")))
+        if keep_best and np.all(np.isfinite(score)) and (best is None or score > best[0]):
+            best, best_weights = (score, len(rows)), fresh.get_weights()
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if keep_best:
+        if best_weights is None:
+            raise DataError("No setting of the sweep ended with a finite validation accuracy and loss: "
+                            "there is no best student to keep.", "Look at the table of a sweep without keep_best.")
+        student.set_weights(best_weights)
+        table["best"] = table.index == best[1]
+        table.attrs["student"] = student
+    return table
+
+
+def _shared_teacher(teacher, train, directory, x_col: str, options: dict):
+    """The teacher's logits computed once for every setting when they can be (no augmentation the
+    teacher follows, no hint), taking the teacher's own options out of `options`; else the teacher."""
+    augment = Augmentation.coerce(options.get("augment"))
+    original = options.get("teacher_view", "same") == "clean"  # the teacher's logits of the original images
+    hint = options.get("hint") is not None  # a hint reads a teacher layer every step: the model itself
+    if is_logits_table(teacher) or hint or not (augment is None or augment.is_identity or original):
+        return teacher
+    logits = teacher_logits(
+        teacher, train, directory=directory, x_col=x_col, image_size=options.get("image_size"),
+        rescale=options.get("rescale"), batch_size=options.get("batch_size", 32),
+        teacher_outputs=options.get("teacher_outputs", "auto"), on_bad_image=options.get("on_bad_image", "error"),
+        teacher_precision=options.get("teacher_precision", "auto"),
+    )
+    options.pop("teacher_outputs", None)
+    options.pop("teacher_precision", None)
+    return logits
+
+
+def grid(temperatures, alphas) -> list[tuple[float, float]]:
+    """Every (temperature, alpha) pair, each checked as distill() would, before any run starts."""
+    values = {}
+    for name, given, example in (("temperatures", temperatures, [1, 2, 4, 8]), ("alphas", alphas, [0.1, 0.5])):
+        many = isinstance(given, (Sequence, np.ndarray, pd.Series)) and not isinstance(given, (str, bytes, Mapping))
+        if not many or len(given) == 0:
+            raise DataError(f"{name} must be {{forms}}, not {{value}}.", "For example {example}.",
+                            forms=Words("a list of one or more numbers", "a vector of one or more numbers"),
+                            value=kind(given), example=Setting(name, example))
+        values[name] = list(given)
+    return [loss_settings(t, a) for t in values["temperatures"] for a in values["alphas"]]

@@ -1,0 +1,37 @@
+"""The epoch's metrics: sums kept on the device in float64, one slot each, and the row-weighted
+means the history records (a short last batch counts for exactly the rows it holds)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._tf import tf
+
+LOSS, HARD, SOFT, CORRECT, ROWS, LABELED, HINT = range(7)
+SLOTS = 7
+
+
+def accumulate(sums, per_row, hard, soft, correct, mask, hint=None, counted=None) -> None:
+    """Add a batch's sums; `counted` (1 a row, 0 a stand-in) counts its rows, by default all of them."""
+    total = lambda v: tf.reduce_sum(tf.cast(v, tf.float64))  # noqa: E731
+    sums.assign_add(tf.stack([total(per_row), total(hard), total(soft), total(correct),
+                              total(tf.ones_like(mask) if counted is None else counted), total(mask),
+                              tf.constant(0.0, tf.float64) if hint is None else total(hint)]))
+
+
+def means(sums: np.ndarray, hint: bool = False) -> dict[str, float]:
+    """The epoch's means, in History.columns' order (hint_loss before accuracy)."""
+    rows, labeled = sums[ROWS], sums[LABELED]
+    per_row = (lambda v: float(v / rows)) if rows else (lambda v: float("nan"))
+    per_labeled = (lambda v: float(v / labeled)) if labeled > 0 else (lambda v: float("nan"))
+    values = {"loss": per_row(sums[LOSS]), "student_loss": per_labeled(sums[HARD]),
+              "distillation_loss": per_row(sums[SOFT])}  # fmt: skip
+    if hint:
+        values["hint_loss"] = per_row(sums[HINT])
+    return {**values, "accuracy": per_labeled(sums[CORRECT])}
+
+
+def test_means(sums: np.ndarray) -> dict[str, float]:
+    """The student's hard-label loss and accuracy over labeled rows, and how many."""
+    values = means(sums)
+    return {"loss": values["student_loss"], "accuracy": values["accuracy"], "n": int(sums[LABELED])}

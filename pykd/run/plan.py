@@ -1,0 +1,125 @@
+"""Preparing a run: every check, once, before anything changes.
+
+`prepare()` turns what the user passed (the `Options` and the models and tables)
+into a frozen `Plan`: checked settings, resolved tables, the teacher source and
+the image spec. It changes nothing: no seed is set, no variable is made, no file
+is written, so a bad input raises DataError with the student untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .._tf import keras
+from ..core.errors import DataError, few
+from ..data.bad_images import drop_bad_images
+from ..data.frames import Table, check_labels_fit, resolve_table
+from ..data.images import ImageSpec
+from ..kd.teacher import ModelTeacher, TableTeacher, resolve_teacher
+from ..models.inputs import check_model_fits, image_spec
+from ..models.introspection import input_shape, output_kind, outputs_are_probabilities
+from ..models.loading import load_model
+from .features import FrozenPrefix
+from .inputs import class_count, labeled_table, sample_inputs
+from .options import Options, checked
+from .rules import cached_prefix, check_combinations, warn_about_likely_mistakes
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run, fully checked: what build() makes and Trainer.fit() trains."""
+
+    mode: str  # "distill" or "scratch"
+    settings: Options  # every option, checked (pykd.run.options.checked)
+    student: keras.Model
+    spec: ImageSpec
+    student_probabilities: bool
+    train: Table
+    validation: Table | None
+    n_classes: int
+    teacher: ModelTeacher | TableTeacher | None = None
+    teacher_spec: ImageSpec | None = None  # the teacher's own input size, read from the same files
+    features: FrozenPrefix | None = None  # the student split at its frozen prefix, when its output may be cached
+
+    @property
+    def distilling(self) -> bool:
+        return self.mode == "distill"
+
+    @property
+    def augmented(self) -> bool:
+        return self.settings.augment is not None and not self.settings.augment.is_identity
+
+    @property
+    def teacher_follows_augmentation(self) -> bool:
+        """Whether the teacher must see each step's augmented view (so its logits cannot be cached)."""
+        return self.augmented and self.settings.teacher_view == "same"
+
+
+def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
+    """Check everything about a run and return its Plan; raise DataError naming what is wrong."""
+    s = checked(options)
+    student = load_model(student, role="student")
+    spec = image_spec(student, s.image_size, s.rescale)
+    outputs_are_probabilities(student, s.student_outputs, "student")  # a valid setting
+    train_table, val_table = _tables(train, s)
+    n_classes = class_count(train_table, student)
+    check_model_fits(student, spec, n_classes, "student")
+    for table in (train_table, val_table):
+        if table is not None:
+            check_labels_fit(table, n_classes)
+    source = teacher_spec = None
+    if mode == "distill":
+        source, teacher_spec = _teacher(teacher, s, spec, n_classes)
+    else:
+        train_table = train_table.subset(np.flatnonzero(train_table.labels >= 0))
+        if len(train_table) == 0:
+            raise DataError("The train table has no labeled rows: a scratch student needs labels.",
+                            "Give rows with labels, or distill from a teacher, which also teaches on unlabeled rows.")
+    train_table, val_table = drop_bad_images([train_table, val_table], s.on_bad_image)
+    sample = sample_inputs(train_table, spec)
+    probabilities = output_kind(student, s.student_outputs, "student", sample)
+    if isinstance(source, ModelTeacher):
+        teacher_sample = sample if teacher_spec == spec else sample_inputs(train_table, teacher_spec)
+        source.probabilities = [output_kind(m, s.teacher_outputs, "teacher", teacher_sample) for m in source.models]
+        source.settle_precision(teacher_sample)  # bfloat16 where it can, else float32 with a warning
+    plan = Plan(mode=mode, settings=s, student=student, spec=spec, student_probabilities=probabilities,
+                train=train_table, validation=val_table, n_classes=n_classes, teacher=source, teacher_spec=teacher_spec)
+    check_combinations(plan)
+    warn_about_likely_mistakes(plan)
+    return replace(plan, features=cached_prefix(plan, sample[:4]))
+
+
+def _tables(train, s: Options) -> tuple[Table, Table | None]:
+    train_table = resolve_table(train, directory=s.directory, x_col=s.x_col, y_col=s.y_col, classes=s.classes, name="train")
+    if s.validation is None:
+        return train_table, None
+    val_table = labeled_table(s.validation, directory=s.directory, x_col=s.x_col, y_col=s.y_col,
+                              classes=s.classes or train_table.classes, name="validation")
+    if val_table.n_labeled == 0:
+        raise DataError("The validation table has no labeled rows to measure accuracy on.",
+                        "Give validation rows with labels, or leave validation out.")
+    return train_table, val_table
+
+
+def _teacher(teacher, s: Options, spec: ImageSpec, n_classes: int):
+    """The teacher source and the image spec it takes: its own size (read from the same files), else the student's."""
+    source = resolve_teacher(teacher, outputs=s.teacher_outputs, combine=s.teacher_combine,
+                             precision=s.teacher_precision, x_col=s.x_col)
+    if not isinstance(source, ModelTeacher):
+        if source.n_outputs[0] != n_classes:
+            raise DataError(f"The teacher logits table has {source.n_outputs[0]} columns but the data has {n_classes} classes.",
+                            "Give one logit column per class next to the id column.")
+        return source, None
+    sizes = {tuple(input_shape(m)[:2]) for m in source.models} - {(None, None)}
+    if len(sizes) > 1:
+        raise DataError("The teachers of the ensemble take different image sizes ({sizes}).",
+                        "Give an ensemble whose members take one image size.", sizes=few(sorted(sizes)))
+    teacher_spec = spec
+    if sizes and sizes != {spec.size}:  # e.g. a 64x64 teacher for a 32x32 student
+        height, width = sizes.pop()
+        teacher_spec = replace(spec, height=height, width=width)
+    for model in source.models:
+        check_model_fits(model, teacher_spec, n_classes, "teacher")
+    return source, teacher_spec

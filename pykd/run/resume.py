@@ -1,0 +1,189 @@
+"""Which checkpoint a run may continue, decided before the first step.
+
+A checkpoint records what its run was: data, labels, loss, optimizer, teacher
+and augmentation. A run with resume=True must be that run (only `epochs` may
+grow), and is refused naming every setting that differs with its old and new
+value; a run with resume=False never overwrites a checkpoint; resume=True with
+no checkpoint says that it starts fresh. Folders that will be written are tried
+for writing first, so nothing fails after an epoch has trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import secrets
+import tempfile
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .._tf import keras
+from ..core import storage
+from ..core.errors import DataError, Setting, Words, few, literal
+from ..data.augmentation import BATCH_MIXING
+from ..kd.teacher import ModelTeacher, TableTeacher
+from . import checkpoint
+from .options import OPTIONS
+from .plan import Plan
+
+
+def digest(values) -> str:
+    """A stable fingerprint of ids, labels or arrays (Python's own hash() changes per process)."""
+    if isinstance(values, np.ndarray):
+        return hashlib.sha1(np.ascontiguousarray(values).tobytes()).hexdigest()[:16]
+    return hashlib.sha1("\n".join(map(str, values)).encode()).hexdigest()[:16]
+
+
+def run_key(plan: Plan) -> dict:
+    """What a checkpoint must agree on to be continued by this run (plain JSON values): what the run
+    read (its tables, images and teacher) and the options declared part of the key (Option.resume)."""
+    s = plan.settings
+    key = {
+        "mode": plan.mode, "steps": s.steps_per_epoch or math.ceil(_rows_per_pass(plan) / s.batch_size),
+        "n_train": len(plan.train), "ids": digest(plan.train.ids), "labels": digest(plan.train.labels.astype(np.int64)),
+        "classes": None if plan.train.classes is None else list(plan.train.classes),
+        "validation": None if plan.validation is None else digest(
+            [*plan.validation.ids, *plan.validation.labels.tolist()]),
+        "image": plan.spec.key(), "teacher": _teacher(plan),
+    }  # fmt: skip
+    for name in dict.fromkeys(option.resume for option in OPTIONS if option.resume):
+        value = _KEYED[name](plan) if name in _KEYED else getattr(s, name)
+        if value is not _OMITTED:
+            key[name] = value
+    return key
+
+
+_OMITTED = object()  # an entry left out of the key, as in checkpoints written before its setting existed
+# How the key writes the options that are not written as their checked value.
+_KEYED = {
+    "temperature": lambda plan: plan.settings.temperature if plan.distilling else None,
+    "alpha": lambda plan: plan.settings.alpha if plan.distilling else None,
+    "optimizer": lambda plan: _optimizer(plan.settings.optimizer, plan.settings.learning_rate),
+    "augment": lambda plan: _augmentation(plan.settings.augment) if plan.augmented else None,
+    "teacher_view": lambda plan: plan.settings.teacher_view
+    if plan.distilling and plan.settings.teacher_view != "same" else _OMITTED,
+    "hint": lambda plan: _OMITTED if plan.settings.hint is None else asdict(plan.settings.hint),
+}
+
+
+def _rows_per_pass(plan: Plan) -> int:
+    n, batch = len(plan.train), plan.settings.batch_size
+    return n - n % batch if plan.settings.last_batch == "drop" else n
+
+
+def _augmentation(augment) -> dict:
+    settings = augment.to_dict()
+    for mixing in BATCH_MIXING:
+        if settings[mixing] == 0:
+            del settings[mixing]  # as checkpoints from before the setting existed: they still resume
+    return settings
+
+
+def _optimizer(optimizer, learning_rate) -> dict:
+    if learning_rate is None:  # an optimizer object: its class and configuration, rate included
+        config = optimizer.get_config()
+        return {"class": type(optimizer).__name__, **json.loads(json.dumps(config, default=str))}
+    rate = learning_rate if isinstance(learning_rate, float) else keras.optimizers.schedules.serialize(learning_rate)
+    return {"class": optimizer.__name__, "learning_rate": json.loads(json.dumps(rate, default=str))}
+
+
+def _teacher(plan: Plan) -> str | None:
+    if isinstance(plan.teacher, ModelTeacher):
+        return plan.teacher.fingerprint(plan.spec)
+    if isinstance(plan.teacher, TableTeacher):
+        return digest(plan.teacher.lookup(plan.train))
+    return None
+
+
+def check_before_start(plan: Plan) -> dict | None:
+    """The checkpoint's meta to continue from (None: start fresh), or a DataError naming why not."""
+    s = plan.settings
+    for name in ("checkpoint_dir", "cache_dir"):
+        if getattr(s, name) is not None:
+            probe_writable(getattr(s, name), name)
+    if s.checkpoint_dir is None:
+        return None
+    path = storage.join(s.checkpoint_dir, checkpoint.FILENAME)
+    if not s.resume:
+        if storage.exists(path):
+            raise DataError(
+                "checkpoint_dir {directory} already holds a checkpoint; this run would overwrite it.",
+                "Continue it with {resume}, or start over in another checkpoint_dir (or delete {file}).",
+                directory=str(s.checkpoint_dir), resume=Setting("resume", True), file=str(path),
+            )
+        return None
+    meta = checkpoint.read_meta(s.checkpoint_dir)
+    if meta is None:
+        warnings.warn(f"resume=True, but {s.checkpoint_dir} holds no checkpoint yet: starting fresh.", stacklevel=4)
+        return None
+    _same_run(meta.get("run_key", {}), run_key(plan), s.checkpoint_dir)
+    return meta
+
+
+def _same_run(saved: dict, now: dict, directory) -> None:
+    shown = [change for k in now if saved.get(k) != now[k] for change in _changes(k, saved.get(k), now[k])]
+    if shown:
+        raise DataError(
+            "The checkpoint in {directory} comes from a different run: {changes}.",
+            "Resume with the settings of that run (only epochs may grow), or start over in another checkpoint_dir.",
+            directory=str(directory), changes=few(shown),
+        )
+
+
+_FINGERPRINTS = {"ids": "the image ids", "labels": "the labels", "validation": "the validation table",
+                 "teacher": "the teacher"}
+
+
+def _changes(name: str, then, now) -> list[Words]:
+    """'optimizer learning_rate was 0.001, now 0.01', in each language's syntax; settings
+    that are dicts (the optimizer, the augmentation) name their entries that changed."""
+    if name in _FINGERPRINTS:  # digests: their values mean nothing to a reader
+        what = _FINGERPRINTS[name]
+        happened = "was added" if then is None else "was removed" if now is None else "changed"
+        return [Words(f"{what} {happened}", f"{what} {happened}")]
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [change for key in sorted(set(then) | set(now)) if then.get(key) != now.get(key)
+                for change in _changes(f"{name} {key}", then.get(key), now.get(key))]
+    return [Words(*(f"{name} was {_short(then, lang)}, now {_short(now, lang)}" for lang in ("python", "r")))]
+
+
+def _short(value, language: str) -> str:
+    text = literal(value, language)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def probe_writable(folder, name: str) -> None:
+    """Write and delete a file in `folder` (or the nearest folder above it that exists)."""
+    if storage.isfile(folder):
+        raise DataError(f"{name} {{folder}} is a file, not a folder.", f"Give {name} a folder path.", folder=str(folder))
+    if storage.is_url(folder):
+        _probe_url(folder, name)
+        return
+    target = Path(folder)
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise DataError(f"{name} {{folder}} cannot be written ({err.strerror or err}).",
+                        f"Give {name} a folder you can write to.", folder=str(target)) from err
+    if not os.access(existing, os.W_OK):  # pragma: no cover - root passes permission bits
+        raise DataError(f"{name} {{folder}} cannot be written.", f"Give {name} a folder you can write to.", folder=str(target))
+
+
+def _probe_url(folder: str, name: str) -> None:
+    """Write and delete a small file in the URL `folder` (object stores have no folders to look for first)."""
+    probe = storage.join(folder, f".pykd-probe-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        storage.write_bytes_atomic(probe, b"")
+        storage.remove(probe)
+    except OSError as err:
+        raise DataError(f"{name} {{folder}} cannot be written ({err.strerror or err}).",
+                        f"Give {name} a folder you can write to.", folder=folder) from err

@@ -1,0 +1,1 @@
+"""After training: evaluate, predict (Keras models and .tflite files), export, compare."""

@@ -1,0 +1,71 @@
+"""Deployment: export a trained model for serving, and compare models' size, speed and accuracy.
+
+A distilled student is worth deploying only if it is smaller and faster than its
+teacher at an accuracy one can accept: compare() measures the three side by side,
+export() writes the one chosen as a float32 TFLite file or a SavedModel folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from .._tf import keras, tf
+from ..core import storage
+from ..core.errors import DataError, Setting, Text, Words
+from ..core.validation import one_of
+from ..models.introspection import input_shape
+from ..models.loading import load_model
+from ..models.precision import computing_in
+
+FORMATS = ("tflite", "saved_model")
+def export(model, path: str | os.PathLike, format: str | None = None) -> str:
+    """Write the model for serving outside Keras; returns the path written.
+
+    A .tflite file (float32, no quantization) runs on phones and edge devices with
+    the TFLite interpreter, and predict() and compare() read it back; a SavedModel
+    folder serves with TF Serving or tf.saved_model.load(). The model runs in float32.
+    model: a Keras model or a .keras/.h5 path.
+    path: a file ending in .tflite, or a folder for a SavedModel.
+    format: "tflite" or "saved_model"; None picks "tflite" for a .tflite path, else "saved_model".
+    """
+    path = storage.tidy(path)  # a local path or a URL (SavedModels and .tflite files both write to gfile URLs)
+    if format is None:
+        suffix = os.path.splitext(storage.basename(path))[1].lower()
+        if suffix not in ("", ".tflite") and not storage.isdir(path):  # "student.onnx": not what it would get
+            raise DataError("{export} writes a .tflite file or a SavedModel folder, not a {suffix} file.",
+                            "End the path in .tflite, or give a folder name for a SavedModel (or set {format}).",
+                            export=Words("export()", "rkd_export()"), suffix=Text(suffix),
+                            format=Setting("format", "saved_model"))
+        format = "tflite" if suffix == ".tflite" else "saved_model"
+    one_of(format, "format", FORMATS)
+    model = load_model(model)
+    input_shape(model)  # a subclassed or multi-input model is refused with the reason
+    if format == "saved_model" and storage.isfile(path):
+        raise DataError("A SavedModel is a folder, but {path} is a file.",
+                        "Give a folder path, or a path ending in .tflite for a TFLite file.", path=path)
+    if format == "tflite" and storage.isdir(path):
+        raise DataError("A TFLite model is one file, but {path} is a folder.", "Give a path ending in .tflite.",
+                        path=path)
+    storage.makedirs(storage.parent(path))
+    with computing_in([model], "float32"):  # traced in float32 whatever the model's policy, which is left as it was
+        if format == "saved_model":
+            model.export(path, format="tf_saved_model", verbose=False)
+        else:
+            storage.write_bytes_atomic(path, tflite_bytes(model))
+    return path
+
+
+def tflite_bytes(model: keras.Model) -> bytes:
+    """The model as a float32 TFLite flatbuffer, converted from a SavedModel of it."""
+    with tempfile.TemporaryDirectory(prefix="pykd-export-") as folder:
+        model.export(folder, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.optimizations = []  # float32 weights and arithmetic: no quantization
+        try:
+            return converter.convert()
+        except Exception as err:  # the converter raises ConverterError and others
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DataError("The TFLite converter refused the model {name}: {reason}",
+                            "Export a SavedModel folder instead ({example}).",
+                            name=model.name, reason=Text(reason), example=Setting("format", "saved_model")) from err

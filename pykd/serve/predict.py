@@ -1,0 +1,116 @@
+"""Predictions for a table (or a folder) of images: one row per image, a label and class probabilities.
+
+The images are read exactly as for training (pykd.data.images), the table is checked by
+the same rules (pykd.run.inputs), and the model runs in float32 whatever
+its dtype policy: bfloat16 rounds near-equal probabilities into ties, and a tie's
+label is then arbitrary. A Keras model and an exported .tflite file give the same frame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .._tf import tf
+from ..core import storage
+from ..core.errors import DataError, Setting, few
+from ..data.augmentation import Augmentation, build_augmenter
+from ..data.frames import Table, read_table, resolve_table
+from ..data.images import FileImages, ImageSpec
+from ..run import options
+from ..run.inputs import model_inputs
+from .runners import _View, runner
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# Test-time augmentation: each view is a random left-right flip and a shift of up to 10%.
+TTA_AUGMENTATION = Augmentation(width_shift_range=0.1, height_shift_range=0.1, horizontal_flip=True)
+TTA_SEED = 0  # the same views on every call, so predictions repeat
+
+
+def predict(
+    model,
+    data=None,
+    *,
+    directory: str | os.PathLike | None = None,
+    x_col: str = "image_id",
+    classes: Sequence[str] | None = None,
+    image_size: Sequence[int] | None = None,
+    rescale: float | None = None,
+    batch_size: int = 32,
+    on_bad_image: Literal["error", "skip"] = "error",
+    tta: int = 0,
+    model_outputs: Literal["auto", "logits", "probabilities"] = "auto",
+) -> pd.DataFrame:
+    """Class probabilities and the predicted label of every image, as a plain DataFrame.
+
+    Columns: `x_col`, "label" (the class name when classes are known, else the class id)
+    and one probability column per class (named by classes, else prob_0, prob_1, ...),
+    computed in float32; rows keep the table's order. A Kaggle submission is then
+    frame[[x_col, "label"]].to_csv("submission.csv", index=False).
+    model: a Keras model, a .keras/.h5 path, or a .tflite file written by export().
+    data: a DataFrame, CSV path or dict of columns naming the images in `x_col` (other
+        columns are ignored); None predicts every image file in `directory`, sorted by name.
+    With `classes` the label is the class name and the columns are named by the classes;
+    an unreadable image left out with on_bad_image="skip" has no row.
+
+    Options:
+    """
+    o = options.checked_call("predict", locals())
+    run = runner(model, o.model_outputs)
+    table = prediction_table(data, o.directory, o.x_col, o.classes)
+    names = list(table.classes) if table.classes else None
+    clash = [n for n in names or () if n in (o.x_col, "label")]
+    if clash:
+        raise DataError("The class names {clash} are also the frame's {x_col} or label column.",
+                        "Rename those classes, or set x_col to another column.", clash=few(clash), x_col=o.x_col)
+    inputs = model_inputs(run.graph, table, image_size=o.image_size, rescale=o.rescale, on_bad_image=o.on_bad_image)
+    probs = probabilities(run, inputs.table.paths, inputs.spec, o.batch_size, o.tta)
+    top = probs.argmax(axis=1)
+    labels = [names[i] for i in top] if names else top.astype(np.int64)
+    columns = {name: probs[:, j].astype(np.float64) for j, name in enumerate(names or
+                                                                            [f"prob_{i}" for i in range(inputs.n_classes)])}
+    return pd.DataFrame({o.x_col: list(inputs.table.ids), "label": labels, **columns})
+
+
+predict.__doc__ = options.with_docs(predict.__doc__, "predict")
+
+
+def prediction_table(data, directory, x_col: str, classes) -> Table:
+    """The checked table of images to predict: `data`, or every image file in `directory`."""
+    frame = read_table(data, name="prediction") if data is not None else pd.DataFrame({x_col: image_files(directory)})
+    return resolve_table(frame, directory=directory, x_col=x_col, y_col=None, classes=classes, name="prediction")
+
+
+def image_files(directory) -> list[str]:
+    """The names of the image files in `directory` (not its subfolders), sorted."""
+    folder = storage.tidy(directory)  # a local path or a URL
+    if not storage.isdir(folder):
+        raise DataError("The image directory {directory} does not exist.",
+                        "Set directory to the folder that holds the image files.", directory=folder)
+    names = sorted(n for n in storage.listdir(folder) if not n.startswith(".")
+                   and os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS and storage.isfile(storage.join(folder, n)))
+    if not names:
+        raise DataError("The directory {directory} holds no image files ({extensions}).",
+                        "Check directory, or pass {data} naming the images.",
+                        directory=folder, extensions=list(IMAGE_EXTENSIONS), data=Setting("data", "images.csv"))
+    return names
+
+
+def probabilities(run, paths, spec: ImageSpec, batch_size: int, tta: int = 0) -> np.ndarray:
+    """(images, classes) float32 probabilities, in the order of `paths`; tta > 0 averages random views."""
+    n = len(paths)
+    batches = [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    augmenter = build_augmenter(TTA_AUGMENTATION, TTA_SEED) if tta else None
+    view = tf.function(_View(augmenter), reduce_retracing=True) if tta else None
+    parts = []
+    for _, pixels in FileImages(paths, spec).dataset(batches):
+        x = spec.to_inputs(pixels)
+        if view is None:
+            parts.append(run.probabilities(x))
+        else:
+            parts.append(np.mean([run.probabilities(view(x)) for _ in range(tta)], axis=0, dtype=np.float32))
+    return np.concatenate(parts).astype(np.float32)

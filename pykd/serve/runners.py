@@ -1,0 +1,172 @@
+"""Running a model for its class probabilities, in float32: a Keras model (one compiled
+call per batch) or an exported .tflite file (the TFLite interpreter), read alike.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from .._tf import keras, tf
+from ..core import storage
+from ..core.errors import DataError, Setting, Text
+from ..core.validation import one_of
+from ..models.forward import Forward
+from ..models.introspection import input_shape, output_kind, outputs_are_probabilities
+from ..models.loading import load_model
+from ..models.precision import computing_in
+
+
+class _Tensor:
+    """The shape of a model input or output, for the checks that read model.inputs / model.outputs."""
+
+    def __init__(self, shape):
+        self.shape = tuple(None if d is None or d < 0 else int(d) for d in shape)
+
+
+class _Runner:
+    """Class probabilities in float32 from a model's raw outputs, read as pykd reads every model.
+
+    Whether the outputs are probabilities is decided on the first batch: "auto" takes
+    a softmax last layer or rows >= 0 summing to 1; a declared kind the values
+    contradict is refused (pykd.models.output_kind).
+    """
+
+    declared = "auto"
+    probabilities_out: bool | None = None
+
+    def probabilities(self, x) -> np.ndarray:
+        x = tf.convert_to_tensor(x, tf.float32)
+        if self.probabilities_out is None:
+            self.probabilities_out = self._kind(x)
+        out = self.raw(x)
+        return out if self.probabilities_out else tf.nn.softmax(out, axis=-1).numpy()
+
+
+class KerasRunner(_Runner):
+    """A Keras model run in float32, one compiled call per batch."""
+
+    def __init__(self, model: keras.Model, model_outputs: str = "auto"):
+        self.model = model
+        self.graph = self.model  # what the shape checks read
+        self.name = model.name
+        outputs_are_probabilities(self.model, model_outputs, "model")  # refuses an unknown setting now
+        self.declared = model_outputs
+        self.params = int(self.model.count_params())
+        batch = tf.TensorSpec((None, *input_shape(self.model)), tf.float32)  # one trace for every batch size
+        # bfloat16 rounds near-equal probabilities into ties, whose label is then arbitrary.
+        self._forward = tf.function(Forward(self.model, compute_dtype="float32"), input_signature=[batch])
+
+    def raw(self, x) -> np.ndarray:
+        return self._forward(x).numpy()
+
+    def _kind(self, x) -> bool:
+        with computing_in([self.model], "float32"):
+            return output_kind(self.model, self.declared, "model", x)
+
+
+class _View:
+    """One random test-time view of a batch (a callable object for tf.function, as models.Forward)."""
+
+    def __init__(self, augmenter):
+        self.augmenter = augmenter
+
+    def __call__(self, x):
+        return self.augmenter(x, training=True)
+
+
+class TFLiteRunner(_Runner):
+    """An exported .tflite file run by tf.lite.Interpreter (float32 in and out), batch by batch."""
+
+    def __init__(self, path: str | os.PathLike, model_outputs: str = "auto", threads: int | None = None):
+        one_of(model_outputs, "model_outputs", ("auto", "logits", "probabilities"))
+        try:
+            self.interpreter = _interpreter(str(path), threads or os.cpu_count())
+        except (ValueError, RuntimeError) as err:
+            raise DataError("Could not read the TFLite model {path}: {reason}", "Export it again with export().",
+                            path=str(path), reason=Text(str(err).strip())) from err
+        ops = getattr(self.interpreter, "_get_ops_details", lambda: [])()  # before the delegate replaces the ops
+        (self._input,), (self._output,) = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        self.name = os.path.splitext(storage.basename(path))[0]
+        if self._input["dtype"] != np.float32 or self._output["dtype"] != np.float32:
+            raise DataError("The TFLite model {path} is quantized ({dtype} inputs or outputs); pykd runs float32 models.",
+                            "Export the Keras model with export(), which writes float32.", path=str(path),
+                            dtype=Text(np.dtype(self._input["dtype"]).name))
+        shape = self._input.get("shape_signature", self._input["shape"])
+        self.graph = _Signature(self.name, _Tensor(shape), _Tensor(self._output["shape"]))
+        self.declared = model_outputs
+        self.softmax_last = bool(ops) and ops[-1]["op_name"] == "SOFTMAX"
+        self.params = _constant_elements(self.interpreter, ops)
+        self._batch = None
+
+    def raw(self, x) -> np.ndarray:
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+        if self._batch != len(x):
+            self.interpreter.resize_tensor_input(self._input["index"], list(x.shape))
+            self.interpreter.allocate_tensors()
+            self._batch = len(x)
+        self.interpreter.set_tensor(self._input["index"], x)
+        self.interpreter.invoke()
+        return np.array(self.interpreter.get_tensor(self._output["index"]), dtype=np.float32)
+
+    def _kind(self, x) -> bool:
+        """output_kind's rule for a file without Keras layers: its last op, or what it returns."""
+        values = self.raw(x).astype(np.float64)
+        looks = bool(np.isfinite(values).all() and (values >= 0).all() and np.allclose(values.sum(-1), 1.0, atol=1e-2))
+        if self.declared == "auto":
+            return self.softmax_last or looks
+        if looks != (self.declared == "probabilities"):
+            seen = "probabilities (rows >= 0 summing to 1)" if looks else "not probabilities (rows do not sum to 1)"
+            raise DataError(f"{{declared}}, but the model returns {seen} on the first images.",
+                            "Leave {auto} to read it from the model, or fix the setting.",
+                            declared=Setting("model_outputs", self.declared), auto=Setting("model_outputs", "auto"))
+        return self.declared == "probabilities"
+
+
+def _interpreter(path: str, threads: int):
+    """LiteRT's interpreter when ai_edge_litert is installed, else TensorFlow's (deprecated there, same runtime).
+
+    A file on a URL is read into memory first: the interpreters open local files only.
+    """
+    model = {"model_content": storage.read_bytes(path)} if storage.is_url(path) else {"model_path": path}
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = None
+    if Interpreter is not None:
+        return Interpreter(**model, num_threads=threads)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        return tf.lite.Interpreter(**model, num_threads=threads)
+
+
+class _Signature:
+    """What the shared shape checks need from a model: a name, one input and one output."""
+
+    def __init__(self, name: str, input_tensor: _Tensor, output_tensor: _Tensor):
+        self.name, self.inputs, self.outputs = name, [input_tensor], [output_tensor]
+
+
+def _constant_elements(interpreter, ops) -> int | None:
+    """Parameters of a .tflite model: the elements of its float constant tensors (after the converter's folding)."""
+    if not ops:
+        return None
+    produced = {t for op in ops for t in op["outputs"]}
+    inputs = {d["index"] for d in interpreter.get_input_details()}
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    constants = {t for op in ops for t in op["inputs"] if t >= 0 and t not in produced and t not in inputs}
+    return int(sum(np.prod(details[t]["shape"]) for t in constants if np.issubdtype(details[t]["dtype"], np.floating)))
+
+
+def runner(model, model_outputs: str = "auto"):
+    """A KerasRunner or TFLiteRunner for a Keras model, a .keras/.h5 path or a .tflite path."""
+    if isinstance(model, (KerasRunner, TFLiteRunner)):
+        return model
+    if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".tflite"):
+        if not storage.isfile(model):
+            raise DataError("The model file {path} does not exist.", "Check the path, or pass the model itself.",
+                            path=str(model))
+        return TFLiteRunner(model, model_outputs)
+    return KerasRunner(load_model(model), model_outputs)
