@@ -32,13 +32,13 @@ check: setup
 	bash scripts/test.sh check
 
 bench: setup-python
-	$(VENV_PY) benchmarks/bench.py
-	$(VENV_PY) benchmarks/workers.py
-	$(VENV_PY) benchmarks/frozen.py
+	$(VENV_PY) benchmarks/speed/bench.py
+	$(VENV_PY) benchmarks/workers/workers.py
+	$(VENV_PY) benchmarks/frozen/frozen.py
 
 # Accuracy, not speed (issue 21): teacher, scratch, Keras' Distiller and pykd on Fashion-MNIST, 3 seeds.
 bench-quality: setup-python
-	$(VENV_PY) benchmarks/quality.py
+	$(VENV_PY) benchmarks/quality/quality.py
 
 clean:
 	rm -rf demo-output build *.egg-info .pytest_cache vignettes/*.html

@@ -12,28 +12,63 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-BENCH = BENCHMARKS / "bench.py"
+SPEED = BENCHMARKS / "speed"
+BENCH = SPEED / "bench.py"
 SAVED = Path(__file__).resolve().parent / "data" / "bench_results.json"
+# The report module and the common module it imports, as bench.py finds them.
+REPORT_PATH = [str(SPEED), str(BENCHMARKS)]
 
 
 def _report():
-    sys.path.insert(0, str(BENCHMARKS))
+    sys.path[:0] = REPORT_PATH
     try:
         import report
     finally:
-        sys.path.remove(str(BENCHMARKS))
+        for folder in REPORT_PATH:
+            sys.path.remove(folder)
     return report
 
 
 # ---------------------------------------------------------------- the report, pure
 def test_report_needs_no_tensorflow():
-    code = f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import report; assert 'tensorflow' not in sys.modules"
+    code = f"import sys; sys.path[:0] = {REPORT_PATH!r}; import report; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+SCRIPTS = ["speed/bench.py", "speed/memory_probe.py", "speed/onednn_probe.py", "frozen/frozen.py", "quality/quality.py",
+           "workers/workers.py"]  # fmt: skip
+
+
+def test_every_benchmark_script_starts():
+    """Each script finds the common module and this pykd from another working folder, and its --help exits 0.
+
+    One process runs them all as `python SCRIPT --help` would (its folder first on sys.path), so
+    TensorFlow loads once.
+    """
+    code = textwrap.dedent(f"""
+        import os, runpy, sys
+        for script in {[str(BENCHMARKS / s) for s in SCRIPTS]!r}:
+            sys.argv, saved = [script, "--help"], list(sys.path)
+            sys.path.insert(0, os.path.dirname(script))
+            try:
+                runpy.run_path(script, run_name="__main__")
+            except SystemExit as end:
+                assert end.code in (0, None), (script, end.code)
+            else:
+                raise AssertionError(script + ": --help did not exit")
+            sys.path[:] = saved
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd="/",
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for script in SCRIPTS:
+        assert f"usage: {Path(script).name}" in proc.stdout, script
 
 
 def test_report_reproduces_the_saved_targets_and_names_every_one():
@@ -145,7 +180,7 @@ def test_a_one_round_benchmark_measures_every_method_and_target(tmp_path, reques
 
 
 # ---------------------------------------------------------------- make bench-quality, in miniature
-QUALITY = BENCHMARKS / "quality.py"
+QUALITY = BENCHMARKS / "quality" / "quality.py"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 

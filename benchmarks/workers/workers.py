@@ -1,6 +1,6 @@
 """Input throughput with 1 and 2 workers (MultiWorkerMirroredStrategy), each pinned to its own core.
 
-`make bench` runs it after bench.py: .venv/bin/python benchmarks/workers.py.
+`make bench` runs it after speed/bench.py: .venv/bin/python benchmarks/workers/workers.py.
 
 The same JPEG files (128x128), decoded every epoch (cache_images=False), train a
 small student from scratch, so reading and decoding the images is the bottleneck.
@@ -18,15 +18,15 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for common
 
-from pykd.workers import loopback_ports
+import common  # noqa: E402  (puts this checkout's pykd first on sys.path)
+import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+from pykd.run.workers import loopback_ports  # noqa: E402
 
 WORKER = textwrap.dedent(
     """
@@ -95,14 +95,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--out", default=str(ROOT / "bench-output"))
+    parser.add_argument("--out", default=str(common.OUT))
     args = parser.parse_args()
     if len(os.sched_getaffinity(0)) < 2:
         sys.exit("This benchmark needs two cores.")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="pykd-workers-bench-") as tmp:
-        tmp = Path(tmp)
+    out = common.output_dir(args.out)
+    with common.scratch_dir("pykd-workers-bench-") as tmp:
         table = write_images(tmp / "images", args.images)
         script = tmp / "worker.py"
         script.write_text(WORKER)
@@ -112,11 +110,10 @@ def main() -> None:
             seconds = float(np.median(runs[0]["epoch_seconds"]))  # the workers step in lockstep
             results[workers] = {"images_per_s": runs[0]["rows"] / seconds, "epoch_seconds": seconds,
                                 "rows_read_per_worker": [r["rows_read"] for r in runs]}
-            print(f"{workers} worker(s): {results[workers]['images_per_s']:.0f} images/s", flush=True)
+            common.log(f"{workers} worker(s): {results[workers]['images_per_s']:.0f} images/s")
     ratio = results[2]["images_per_s"] / results[1]["images_per_s"]
     report = {"images": args.images, "epochs": args.epochs, "image_size": [128, 128], "batch_size": 64,
               "workers": results, "ratio_2_over_1": ratio}
-    (out / "workers.json").write_text(json.dumps(report, indent=2))
     table_md = (
         "| workers (one core each) | images/s | rows each worker read |\n|--:|--:|--:|\n"
         + "".join(f"| {w} | {r['images_per_s']:.0f} | {', '.join(map(str, r['rows_read_per_worker']))} |\n"
@@ -124,8 +121,7 @@ def main() -> None:
         + f"\n2 workers / 1 worker: {ratio:.2f}x ({args.images} JPEGs of 128x128, decoded every epoch, "
           f"batch 64, median of epochs 2-{args.epochs}).\n"
     )
-    (out / "workers.md").write_text(table_md)
-    print(table_md)
+    common.write_results(out, "workers", report, table_md)
 
 
 if __name__ == "__main__":

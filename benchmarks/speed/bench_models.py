@@ -1,8 +1,10 @@
-"""The benchmark's teacher, student, augmentation and image files.
+"""The speed benchmark's teacher, student and data.
 
 Both models take 64x64x3 pixels in 0..255, rescale them themselves and output
 logits for 10 classes. Every method in bench.py gets a clone of the same two
-models (same architecture, same starting weights).
+models (same architecture, same starting weights). The distillation settings and
+the augmentation (common.TEMPERATURE, ALPHA, AUGMENT) and the digit JPEGs
+(common.write_images) are shared with the other benchmarks.
 """
 
 from __future__ import annotations
@@ -10,28 +12,21 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
+import common
 import pandas as pd
-from PIL import Image
 
-from pykd._tf import keras, tf
+from pykd._tf import keras
 
 IMAGE_SHAPE = (64, 64, 3)
 N_CLASSES = 10
 BATCH_SIZE = 64
-TEMPERATURE = 3.0
-ALPHA = 0.1  # weight of the hard-label term (pykd's default and convention)
-
-# One augmentation for every augmented method: pykd builds its augmenter from this
-# (pykd.images.build_augmenter) and the baselines get the very same augmenter.
-AUGMENT = dict(rotation_range=15.0, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1, horizontal_flip=True)
 
 
 def keras_chain_augmenter(seed: int = 0) -> keras.Sequential:
     """AUGMENT as stock Keras 3 layers, one resampling per layer (what a Keras user writes; pykd's old augmenter)."""
     import math
 
-    L, a = keras.layers, AUGMENT
+    L, a = keras.layers, common.AUGMENT
     return keras.Sequential(
         [
             L.RandomRotation(a["rotation_range"] / 360.0, fill_mode="reflect", seed=seed),
@@ -95,41 +90,6 @@ def clone(builder, weights, dtype: str | None = None) -> keras.Model:
 
 
 # ------------------------------------------------------------------ data
-def _digit_pixels(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """n 8x8 grayscale digits (0..255) and labels: scikit-learn's digits, else random blobs."""
-    rng = np.random.default_rng(seed)
-    try:
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        images = (digits.images / 16.0 * 255).astype(np.uint8)
-        labels = digits.target.astype(int)
-    except ImportError:  # pragma: no cover - only without scikit-learn
-        labels = rng.integers(0, N_CLASSES, size=1797)
-        images = (rng.random((1797, 8, 8)) * 255).astype(np.uint8)
-    pick = np.arange(n) % len(labels)
-    return images[pick], labels[pick]
-
-
-def write_images(directory: Path, n: int, seed: int = 0, shape=IMAGE_SHAPE, n_classes: int = N_CLASSES) -> pd.DataFrame:
-    """Write n distinct RGB JPEGs of `shape` (tinted, upscaled digits) and return the image_id,label table.
-
-    Labels are the digit modulo n_classes (frozen.py's Cassava-style table has 5 classes).
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    images, labels = _digit_pixels(n, seed)
-    labels = labels % n_classes
-    rng = np.random.default_rng(seed)
-    ids = []
-    for i, (pixels, _) in enumerate(zip(images, labels)):
-        tint = rng.uniform(0.6, 1.0, size=3)
-        rgb = np.stack([pixels * tint[c] for c in range(3)], axis=-1).astype(np.uint8)
-        image_id = f"img_{i:05d}.jpg"
-        Image.fromarray(rgb).resize(shape[:2], Image.BILINEAR).save(directory / image_id, quality=95)
-        ids.append(image_id)
-    return pd.DataFrame({"image_id": ids, "label": labels})
-
-
 def replicate(table: pd.DataFrame, src: Path, dst: Path, n: int) -> pd.DataFrame:
     """n rows with distinct ids and distinct files, repeating the content of `table`'s files."""
     dst.mkdir(parents=True, exist_ok=True)
@@ -142,11 +102,3 @@ def replicate(table: pd.DataFrame, src: Path, dst: Path, n: int) -> pd.DataFrame
         labels.append(int(row["label"]))
     return pd.DataFrame({"image_id": ids, "label": labels})
 
-
-def decode(path: tf.Tensor, shape=IMAGE_SHAPE) -> tf.Tensor:
-    """The same ops pykd.images.decode runs for an unscaled spec of `shape` (for the baselines' tf.data)."""
-    raw = tf.io.read_file(path)
-    image = tf.io.decode_image(raw, channels=shape[2], expand_animations=False)
-    image = tf.image.resize(tf.cast(image, tf.float32), shape[:2])
-    image.set_shape(shape)
-    return image

@@ -1,7 +1,8 @@
 """The benchmark's report: pure functions from measurements to figures, verdicts and Markdown.
 
-Nothing here imports TensorFlow or pykd, so a saved bench.json can be re-judged
-and re-rendered anywhere:
+Nothing here imports TensorFlow or pykd (nor does common, whose medians, ratios
+and verdicts it uses), so a saved bench.json can be re-judged and re-rendered
+anywhere, with benchmarks/ and benchmarks/speed/ on sys.path:
 
     import json, report
     results = json.load(open("bench-output/bench.json"))
@@ -14,9 +15,9 @@ plain dicts) into the results dict that bench.py writes as bench.json.
 
 from __future__ import annotations
 
-import statistics
+from common import fmt, median, meets, ratio, ratio_per_round, verdict
 
-COMMAND = "make bench  (= .venv/bin/python benchmarks/bench.py)"
+COMMAND = "make bench  (= .venv/bin/python benchmarks/speed/bench.py)"
 
 TARGETS_TEXT = {
     "a_vs_best_keras": "(a) >= 1.1x the faster of (c) and (d)",
@@ -41,15 +42,6 @@ KERAS_FIT_KEYS = ("c", "d", "f", "c0", "d0")
 
 
 # ---------------------------------------------------------------- statistics
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def ratio_per_round(xs, ys):
-    return median([x / y for x, y in zip(xs, ys) if x and y])
-
-
 def files_costs(per_round, memory) -> list[float]:
     """Per round: epoch time reading the images / epoch time from in-memory tensors - 1."""
     return [mem / f - 1 for f, mem in zip(per_round, memory) if f and mem]
@@ -165,12 +157,6 @@ def files_vs_memory(measured: dict[str, dict]) -> dict:
     return io
 
 
-def verdict(value, threshold, higher_is_better) -> str:
-    if value is None:
-        return "n/a"
-    return "PASS" if (value >= threshold if higher_is_better else value <= threshold) else "FAIL"
-
-
 def target_values(results: dict) -> dict:
     """The measured value behind each target (None when not measured)."""
     ratios, io, memory = results["ratios"], results["files_vs_memory"], results.get("memory")
@@ -191,15 +177,11 @@ def targets(results: dict) -> list[dict]:
     for key, value in target_values(results).items():
         threshold, higher, unit = THRESHOLDS[key]
         out.append({"target": key, "text": TARGETS_TEXT[key], "value": value, "threshold": threshold, "unit": unit,
-                    "result": verdict(value, threshold, higher)})  # fmt: skip
+                    "result": verdict(meets(value, threshold, higher))})  # fmt: skip
     return out
 
 
 # ---------------------------------------------------------------- Markdown
-def fmt(value, digits=0, suffix=""):
-    return "n/a" if value is None else f"{value:,.{digits}f}{suffix}"
-
-
 def percent(value, digits=1) -> str:
     return "n/a" if value is None else f"{100 * value:+.{digits}f}%"
 
@@ -215,7 +197,7 @@ def _methods(res) -> list[str]:
     cfg, methods = res["config"], res["methods"]
     c0, f = methods["c0"]["images_per_s"], methods["f"]["images_per_s"]
     lines = [
-        f"`make bench` (`.venv/bin/python benchmarks/bench.py`): {cfg['images']} JPEGs {cfg['image_shape'][0]}x"
+        f"`make bench` (`.venv/bin/python benchmarks/speed/bench.py`): {cfg['images']} JPEGs {cfg['image_shape'][0]}x"
         f"{cfg['image_shape'][1]}x3, batch {cfg['batch_size']}, teacher {cfg['teacher_params']:,} params, student "
         f"{cfg['student_params']:,}, {cfg['cpus']} CPUs, TensorFlow {cfg['tensorflow']}, Keras {cfg['keras']}, "
         f"TF_ENABLE_ONEDNN_OPTS={cfg['TF_ENABLE_ONEDNN_OPTS']}. Images/s are medians over {cfg['rounds']} alternating "
@@ -228,21 +210,17 @@ def _methods(res) -> list[str]:
         if m["kind"] == "method":
             v = m["images_per_s"]
             aug = "yes" if m["augmented"] else "no"
-            lines.append(f"| {m['label']} | {aug} | {fmt(v)} | {fmt(_div(v, c0), 2, 'x')} | {fmt(_div(v, f), 2, 'x')} |")
+            lines.append(f"| {m['label']} | {aug} | {fmt(v)} | {fmt(ratio(v, c0), 2, 'x')} | {fmt(ratio(v, f), 2, 'x')} |")
     bx = methods["b"]["extra"]
     amort = median(bx["with_cache_pass_images_per_s"])
     return lines + [
         f"| (b) with its one-off cache pass, over the run's {bx['run_epochs'][0]} epochs | no | {fmt(amort)} | "
-        f"{fmt(_div(amort, c0), 2, 'x')} | {fmt(_div(amort, f), 2, 'x')} |",
+        f"{fmt(ratio(amort, c0), 2, 'x')} | {fmt(ratio(amort, f), 2, 'x')} |",
         "",
         f"The teacher-cache pass took {fmt(median(bx['cache_pass_seconds']), 2)} s for {cfg['images']} images "
         f"({fmt(median(bx['cache_pass_images_per_s']))} img/s). Keras resolves jit_compile to "
         f"{cfg['keras_jit_compile']['c']} for the Keras methods on a CPU-only machine.",
     ]
-
-
-def _div(x, y):
-    return None if x is None or not y else x / y
 
 
 def _targets(res) -> list[str]:
@@ -287,7 +265,7 @@ def _variants(res) -> list[str]:
         return []
     lines = [
         "",
-        "Candidate pykd changes (benchmarks/candidates.py, monkeypatched here; not in pykd):",
+        "Candidate pykd changes (benchmarks/speed/candidates.py, applied through pykd's set_run hook; not in pykd):",
         "",
         "| variant | images/s | vs unpatched | target ratios with it |",
         "|---|--:|--:|---|",

@@ -1,4 +1,4 @@
-"""The tutorial's frozen-base student (issue 20): `.venv/bin/python benchmarks/frozen.py`.
+"""The tutorial's frozen-base student (issue 20): `.venv/bin/python benchmarks/frozen/frozen.py`.
 
 The R tutorial's student is an EfficientNet-B0 whose base is frozen under a small
 trainable head (pykd.models.classifier). In one process, on the same 128x128 JPEG
@@ -9,10 +9,10 @@ alpha = 0.1 and no augmentation, each method trains for --epochs epochs:
   (i)   pykd.distill with its defaults: teacher logits and, with cache_features="auto",
         the frozen prefix's output computed once per image
   (ii)  pykd.distill(cache_features=False): the teacher cache only, for reference
-  (iii) Keras 3's keras.distillation.Distiller under fit() (baselines.builtin_distiller)
-  (iv)  the student's own fit() on the hard labels
+  (iii) Keras 3's keras.distillation.Distiller under fit() (common.builtin_distiller)
+  (iv)  the student's own fit() on the hard labels (common.plain_student)
 
-Keras methods read the same files through the tf.data pipeline of baselines.file_dataset.
+Keras methods read the same files through the tf.data pipeline of common.file_dataset.
 Every epoch is timed by a callback (on_epoch_begin to on_epoch_end; pykd runs Keras
 callbacks too) and every method's whole call (one-off passes and tracing included).
 
@@ -30,31 +30,23 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
-import os
-import platform
-import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for common
 
-import baselines as bl  # noqa: E402
-import bench_models as bm  # noqa: E402
+import common  # noqa: E402  (puts this checkout's pykd first on sys.path)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from common import fmt, log, ratio  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import pykd  # noqa: E402  (sets TensorFlow's environment before TensorFlow loads)
-import pykd.images  # noqa: E402
 import pykd.models  # noqa: E402
 from pykd._tf import keras, tf  # noqa: E402
+from pykd.data.augmentation import build_augmenter  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # every method traces its own steps once: not a retracing problem
 
@@ -70,16 +62,12 @@ TARGETS = [
 ]
 
 
-def log(*parts) -> None:
-    print(*parts, flush=True)
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=160, help="training images (default 160 = 5 batches of 32)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs of every method (default 12)")
     parser.add_argument("--views", type=int, default=VIEWS, help=f"augmented views per image (default {VIEWS})")
-    parser.add_argument("--out", default=str(ROOT / "bench-output"))
+    parser.add_argument("--out", default=str(common.OUT))
     return parser.parse_args(argv)
 
 
@@ -120,9 +108,9 @@ def as_logits(model: keras.Model) -> keras.Model:
 
 
 def prepare(work: Path, n_images: int) -> dict:
-    """The JPEG files (bench_models' tinted digits at 128x128, 5 classes) and the starting weights."""
+    """The JPEG files (common.write_images' tinted digits at 128x128, 5 classes) and the starting weights."""
     image_dir = work / "images"
-    table = bm.write_images(image_dir, n_images, seed=0, shape=SHAPE, n_classes=N_CLASSES)
+    table = common.write_images(image_dir, n_images, shape=SHAPE, n_classes=N_CLASSES, seed=0)
     keras.utils.set_random_seed(0)
     teacher0, student0 = teacher_model(), student_model()
     trainable = sum(int(np.prod(v.shape)) for v in student0.trainable_variables)
@@ -137,9 +125,14 @@ def prepare(work: Path, n_images: int) -> dict:
 
 
 def dataset(table: pd.DataFrame, directory: Path, seed: int) -> tf.data.Dataset:
-    """The Keras methods' pipeline (baselines.file_dataset) at batch 32 and 128x128."""
+    """The Keras methods' pipeline (common.file_dataset) at batch 32 and 128x128."""
     paths = [str(directory / i) for i in table["image_id"]]
-    return bl.file_dataset(paths, table["label"].astype(int).tolist(), seed=seed, batch_size=BATCH_SIZE, shape=SHAPE)
+    return common.file_dataset(paths, table["label"].astype(int).tolist(), seed=seed, batch_size=BATCH_SIZE, shape=SHAPE)
+
+
+def images_of(ctx, image_ids) -> tf.Tensor:
+    """The pixels of these training images, as the Keras methods' pipeline decodes them."""
+    return common.decode_all([ctx["image_dir"] / i for i in image_ids], SHAPE)
 
 
 # ------------------------------------------------------------------ measured runs
@@ -160,8 +153,7 @@ class Measured:
 
     def after_first(self) -> float | None:
         """Images/s, the median over epochs 2.. (None with a single epoch)."""
-        later = self.epoch_seconds[1:]
-        return statistics.median(self.rows / s for s in later) if later else None
+        return common.median([self.rows / s for s in self.epoch_seconds[1:]])
 
     def summary(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if k != "model"}
@@ -183,11 +175,11 @@ def run_distill(ctx, key, label, table, directory, epochs, **options) -> Measure
     """One pykd.distill() call with the benchmark's settings, its epochs timed by a callback."""
     teacher = clone(teacher_model, ctx["teacher_weights"])
     student = clone(student_model, ctx["student_weights"])
-    timer = bl.EpochTimer()
+    timer = common.EpochTimer()
     t0 = time.perf_counter()
     history = pykd.distill(
         teacher, student, table, directory=str(directory), batch_size=BATCH_SIZE, epochs=epochs,
-        temperature=bm.TEMPERATURE, alpha=bm.ALPHA, learning_rate=1e-3,  # Adam, pykd's default optimizer
+        temperature=common.TEMPERATURE, alpha=common.ALPHA, learning_rate=1e-3,  # Adam, pykd's default optimizer
         seed=0, verbose=0, callbacks=[timer], **options,
     )  # fmt: skip
     whole = time.perf_counter() - t0
@@ -201,7 +193,7 @@ def run_distill(ctx, key, label, table, directory, epochs, **options) -> Measure
 
 def run_keras(ctx, key, label, build) -> Measured:
     """fit() for --epochs on the files; `build()` makes the compiled model and its dataset (timed)."""
-    timer = bl.EpochTimer()
+    timer = common.EpochTimer()
     t0 = time.perf_counter()
     model, data = build()
     model.fit(data, epochs=ctx["epochs"], verbose=0, shuffle=False, callbacks=[timer])  # the dataset shuffles itself
@@ -224,7 +216,7 @@ def distiller(ctx) -> Measured:
         ctx,
         "distiller",
         "(iii) keras.distillation.Distiller.fit",
-        lambda: (bl.builtin_distiller(teacher, student), dataset(ctx["table"], ctx["image_dir"], 1)),
+        lambda: (common.builtin_distiller(teacher, student), dataset(ctx["table"], ctx["image_dir"], 1)),
     )
 
 
@@ -234,7 +226,7 @@ def student_fit(ctx) -> Measured:
         ctx,
         "student_fit",
         "(iv) student's own fit(), hard labels",
-        lambda: (bl.plain_student(student), dataset(ctx["table"], ctx["image_dir"], 3)),
+        lambda: (common.plain_student(student), dataset(ctx["table"], ctx["image_dir"], 3)),
     )
 
 
@@ -256,8 +248,8 @@ def write_views(ctx, k: int) -> tuple[pd.DataFrame, Path, float]:
     t0 = time.perf_counter()
     table, folder = ctx["table"], ctx["work"] / "views"
     folder.mkdir(parents=True, exist_ok=True)
-    augmenter = pykd.images.build_augmenter(pykd.Augmentation(**bm.AUGMENT), seed=0)
-    pixels = tf.stack([bm.decode(tf.constant(str(ctx["image_dir"] / i)), SHAPE) for i in table["image_id"]])
+    augmenter = build_augmenter(pykd.Augmentation(**common.AUGMENT), seed=0)
+    pixels = images_of(ctx, table["image_id"])
     ids, labels = [], []
     for view in range(k):  # each call of the augmenter draws new transforms
         batches = [augmenter(pixels[i : i + BATCH_SIZE], training=True) for i in range(0, len(table), BATCH_SIZE)]
@@ -285,7 +277,7 @@ def augmentation_runs(ctx) -> tuple[list[Measured], float]:
         ctx["table"],
         ctx["image_dir"],
         ctx["epochs"],
-        augment=bm.AUGMENT,
+        augment=common.AUGMENT,
     )
     return [fixed, live], seconds
 
@@ -294,8 +286,7 @@ def augmentation_runs(ctx) -> tuple[list[Measured], float]:
 def forward_probe(ctx, batches: int = 3) -> dict:
     """The student's forward pass (batch 32, training=False) under tf.function: a yardstick for the one-off passes."""
     student = clone(student_model, ctx["student_weights"])
-    ids = ctx["table"]["image_id"][:BATCH_SIZE]
-    x = tf.stack([bm.decode(tf.constant(str(ctx["image_dir"] / i)), SHAPE) for i in ids])
+    x = images_of(ctx, ctx["table"]["image_id"][:BATCH_SIZE])
     forward = tf.function(lambda images: student(images, training=False))
     t0 = time.perf_counter()
     forward(x).numpy()  # the trace and the first batch
@@ -315,24 +306,20 @@ def pass_speeds(m: Measured) -> dict:
 
 
 # ------------------------------------------------------------------ figures, verdicts, tables
-def _ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
 def ratios(m: dict[str, Measured], seconds_views: float = 0.0) -> dict:
     """The issue's ratios (and the reference ones), from the measured runs by key; (v)'s whole run with writing its views."""
     pykd_, ref, dist, fit = m["pykd"], m["pykd_no_features"], m["distiller"], m["student_fit"]
     out = {
-        "after_first_vs_distiller": _ratio(pykd_.after_first(), dist.after_first()),
-        "after_first_vs_student_fit": _ratio(pykd_.after_first(), fit.after_first()),
-        "whole_run_vs_distiller": _ratio(pykd_.whole_seconds, dist.whole_seconds),
-        "after_first_feature_cache_vs_off": _ratio(pykd_.after_first(), ref.after_first()),
-        "whole_run_feature_cache_vs_off": _ratio(pykd_.whole_seconds, ref.whole_seconds),
-        "after_first_no_features_vs_distiller": _ratio(ref.after_first(), dist.after_first()),
+        "after_first_vs_distiller": ratio(pykd_.after_first(), dist.after_first()),
+        "after_first_vs_student_fit": ratio(pykd_.after_first(), fit.after_first()),
+        "whole_run_vs_distiller": ratio(pykd_.whole_seconds, dist.whole_seconds),
+        "after_first_feature_cache_vs_off": ratio(pykd_.after_first(), ref.after_first()),
+        "whole_run_feature_cache_vs_off": ratio(pykd_.whole_seconds, ref.whole_seconds),
+        "after_first_no_features_vs_distiller": ratio(ref.after_first(), dist.after_first()),
     }
     if "views" in m:
-        out["after_first_views_vs_augmented"] = _ratio(m["views"].after_first(), m["augmented"].after_first())
-        out["whole_run_views_vs_augmented"] = _ratio(m["views"].whole_seconds + seconds_views, m["augmented"].whole_seconds)
+        out["after_first_views_vs_augmented"] = ratio(m["views"].after_first(), m["augmented"].after_first())
+        out["whole_run_views_vs_augmented"] = ratio(m["views"].whole_seconds + seconds_views, m["augmented"].whole_seconds)
     return out
 
 
@@ -340,7 +327,7 @@ def targets(figures: dict) -> list[dict]:
     verdicts = []
     for key, what, op, threshold in TARGETS:
         value = figures.get(key)
-        passed = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
+        passed = common.meets(value, threshold, higher_is_better=op == ">=")
         verdicts.append({"key": key, "what": what, "value": value, "target": f"{op} {threshold:g}", "pass": passed})
     return verdicts
 
@@ -354,17 +341,13 @@ def agreement(m: dict[str, Measured], x: tf.Tensor) -> dict:
             "max_abs_prediction_difference": float(pred.max())}  # fmt: skip
 
 
-def _fmt(value, digits=0) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"
-
-
 def method_table(runs: list[Measured], extra_seconds: dict | None = None) -> str:
     extra_seconds = extra_seconds or {}
     lines = ["| method | rows x epochs | first epoch (s) | images/s after the first epoch (median) "
              "| whole run (s) | of which one-off passes (s) |", "|---|--:|--:|--:|--:|--:|"]  # fmt: skip
     for r in runs:
         whole = r.whole_seconds + extra_seconds.get(r.key, 0.0)
-        lines.append(f"| {r.label} | {r.rows} x {r.epochs} | {r.epoch_seconds[0]:.1f} | {_fmt(r.after_first())} "
+        lines.append(f"| {r.label} | {r.rows} x {r.epochs} | {r.epoch_seconds[0]:.1f} | {fmt(r.after_first())} "
                      f"| {whole:.1f} | {r.one_off_seconds + extra_seconds.get(r.key, 0.0):.1f} |")  # fmt: skip
     return "\n".join(lines)
 
@@ -372,8 +355,7 @@ def method_table(runs: list[Measured], extra_seconds: dict | None = None) -> str
 def target_table(verdicts: list[dict]) -> str:
     lines = ["| target | measured | wanted | verdict |", "|---|--:|--:|---|"]
     for v in verdicts:
-        verdict = "n/a" if v["pass"] is None else ("PASS" if v["pass"] else "FAIL")
-        lines.append(f"| {v['what']} | {_fmt(v['value'], 2)} | {v['target']} | {verdict} |")
+        lines.append(f"| {v['what']} | {fmt(v['value'], 2)} | {v['target']} | {common.verdict(v['pass'])} |")
     return "\n".join(lines)
 
 
@@ -385,11 +367,11 @@ def _feature_notes(results: dict, runs: dict[str, Measured]) -> str:
              f"{runs['pykd'].params['seconds_features']:.1f} s")  # fmt: skip
     speeds = pass_speeds(runs["pykd"])
     return (f"Feature cache of (i): {cache}. (i)'s one-off passes (each with its trace): teacher logits "
-            f"{_fmt(speeds['teacher'])} img/s, prefix features {_fmt(speeds['features'])} img/s. (i) vs (ii): "
-            f"{_fmt(f['after_first_feature_cache_vs_off'], 1)}x the images/s after the first epoch, "
-            f"{_fmt(f['whole_run_feature_cache_vs_off'], 2)}x the whole-run time. Same seed, weights and random "
-            f"state: largest per-epoch loss difference {_fmt(agree['max_abs_loss_difference'], 7)}, largest "
-            f"difference of the trained students' predictions {_fmt(agree['max_abs_prediction_difference'], 7)}.")  # fmt: skip
+            f"{fmt(speeds['teacher'])} img/s, prefix features {fmt(speeds['features'])} img/s. (i) vs (ii): "
+            f"{fmt(f['after_first_feature_cache_vs_off'], 1)}x the images/s after the first epoch, "
+            f"{fmt(f['whole_run_feature_cache_vs_off'], 2)}x the whole-run time. Same seed, weights and random "
+            f"state: largest per-epoch loss difference {fmt(agree['max_abs_loss_difference'], 7)}, largest "
+            f"difference of the trained students' predictions {fmt(agree['max_abs_prediction_difference'], 7)}.")  # fmt: skip
 
 
 def _views_section(results: dict, runs: dict[str, Measured]) -> list[str]:
@@ -398,8 +380,8 @@ def _views_section(results: dict, runs: dict[str, Measured]) -> list[str]:
             method_table([views, live], {"views": results["seconds_writing_views"]}), "",
             f"(v)'s whole run and one-off passes include writing the views ({results['seconds_writing_views']:.1f} s). "
             f"Student images trained on: (v) {views.rows * views.epochs}, (vi) {live.rows * live.epochs}. "
-            f"(v)/(vi): {_fmt(f['after_first_views_vs_augmented'], 1)}x the images/s after the first epoch, "
-            f"{_fmt(f['whole_run_views_vs_augmented'], 2)}x the whole-run time (writing the views included). "
+            f"(v)/(vi): {fmt(f['after_first_views_vs_augmented'], 1)}x the images/s after the first epoch, "
+            f"{fmt(f['whole_run_views_vs_augmented'], 2)}x the whole-run time (writing the views included). "
             "Speed only: with random weights accuracy means nothing, and K fixed views are not the same "
             "regularizer as a new view every step."]  # fmt: skip
 
@@ -428,11 +410,10 @@ def markdown(results: dict, runs: dict[str, Measured]) -> str:
 def config(args, ctx) -> dict:
     return {
         "images": ctx["n"], "image_shape": list(SHAPE), "classes": N_CLASSES, "batch_size": BATCH_SIZE,
-        "epochs": args.epochs, "views": args.views, "temperature": bm.TEMPERATURE, "alpha": bm.ALPHA,
-        "augmentation": bm.AUGMENT, "teacher_params": ctx["teacher_params"], "student_params": ctx["student_params"],
+        "epochs": args.epochs, "views": args.views, "temperature": common.TEMPERATURE, "alpha": common.ALPHA,
+        "augmentation": common.AUGMENT, "teacher_params": ctx["teacher_params"], "student_params": ctx["student_params"],
         "student_trainable": ctx["student_trainable"], "feature_cache_api": ctx["feature_cache_api"],
-        "cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        **common.machine(),
     }  # fmt: skip
 
 
@@ -447,17 +428,14 @@ def measure(ctx) -> tuple[dict[str, Measured], float, dict]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = common.output_dir(args.out)
     log(f"frozen-base benchmark: {args.images} JPEGs {SHAPE[0]}x{SHAPE[1]}, batch {BATCH_SIZE}, {args.epochs} epochs, "
-        f"{os.cpu_count()} CPUs, feature cache in pykd: {has_feature_cache()}")  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="pykd-frozen-") as tmp:
-        work = Path(tmp)
-        tempfile.tempdir = str(work)  # distill()'s temporary image and feature files go here too
+        f"{common.machine()['cpus']} CPUs, feature cache in pykd: {has_feature_cache()}")  # fmt: skip
+    with common.scratch_dir("pykd-frozen-") as work:  # distill()'s temporary image and feature files go here too
         ctx = prepare(work, args.images)
         ctx.update(epochs=args.epochs, views=args.views, feature_cache_api=has_feature_cache())
         runs, seconds_views, probe = measure(ctx)
-        x = tf.stack([bm.decode(tf.constant(str(ctx["image_dir"] / i)), SHAPE) for i in ctx["table"]["image_id"][:64]])
+        x = images_of(ctx, ctx["table"]["image_id"][:64])
         results = {
             "config": config(args, ctx),
             "methods": {k: r.summary() for k, r in runs.items()},
@@ -466,7 +444,6 @@ def main(argv=None) -> int:
             "agreement": agreement(runs, x),
             "pass_images_per_s": {k: pass_speeds(r) for k, r in runs.items() if k in ("pykd", "views")},
         }
-        tempfile.tempdir = None
     results["ratios"] = ratios(runs, seconds_views)
     results["targets"] = targets(results["ratios"])
     results["config"]["seconds"] = round(time.perf_counter() - started, 1)
@@ -475,14 +452,11 @@ def main(argv=None) -> int:
 
 
 def write_outputs(out_dir: Path, results: dict, runs: dict[str, Measured]) -> None:
-    (out_dir / "frozen.json").write_text(json.dumps(results, indent=2, default=float))
     md = "## The tutorial's frozen-base student (issue 20)\n\n" + markdown(results, runs)
-    (out_dir / "frozen.md").write_text(md)
-    log("")
-    log(md)
+    common.write_results(out_dir, "frozen", results, md)
     for v in results["targets"]:
-        log(f"{'n/a ' if v['pass'] is None else 'PASS' if v['pass'] else 'FAIL'} {v['what']}: "
-            f"{_fmt(v['value'], 2)} (target {v['target']})")  # fmt: skip
+        log(f"{common.verdict(v['pass']):4} {v['what']}: "
+            f"{fmt(v['value'], 2)} (target {v['target']})")  # fmt: skip
     log(f"wrote {out_dir / 'frozen.json'} and {out_dir / 'frozen.md'} in {results['config']['seconds']:.0f} s")
 
 

@@ -1,4 +1,4 @@
-"""pykd's speed and memory benchmark: `make bench` (= .venv/bin/python benchmarks/bench.py).
+"""pykd's speed and memory benchmark: `make bench` (= .venv/bin/python benchmarks/speed/bench.py).
 
 In one process, on the same JPEG files, with clones of the same teacher (~260k
 parameters) and student (~24k), batch 64, 64x64x3 images, it measures images/s of
@@ -14,8 +14,8 @@ parameters) and student (~24k), batch 64, 64x64x3 images, it measures images/s o
 
 and, next to them, pykd's own options switched the other way (a float32
 teacher; JPEG decoding every epoch instead of the decoded-image cache), candidate
-changes (candidates.py: XLA; with --more-variants also XLA with augmentation, a
-bfloat16 student and no per-step host sync), micro-benchmarks of XLA, bfloat16
+changes (candidates.py, handed the run by pykd's set_run hook: XLA; with
+--more-variants also XLA with augmentation, and a bfloat16 student), micro-benchmarks of XLA, bfloat16
 and the input pipelines, the cost of reading images (distill()'s image source:
 here the decoded-image cache of the JPEG files) against the same compiled step
 fed in-memory tensors, measured on the replays in epochs alternating files,
@@ -40,38 +40,33 @@ pass included.
 This file is the driver: options, the order of the experiments, the outputs.
 What each method runs is in methods.py, the replays and candidate changes in
 replays.py, the micro-benchmarks in micro.py, the subprocess probes in probes.py,
-and every figure, verdict and table of the report in report.py.
-Writes bench-output/bench.json and bench-output/bench.md (for the README).
+and every figure, verdict and table of the report in report.py; what the
+benchmarks share (medians, verdicts, the output files, the Keras methods' pipeline)
+in ../common.py. Writes bench-output/bench.json and bench-output/bench.md (for the README).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for common
 
-import baselines as bl  # noqa: E402
 import bench_models as bm  # noqa: E402
+import common  # noqa: E402  (puts this checkout's pykd first on sys.path)
 import methods  # noqa: E402
 import probes  # noqa: E402
 import replays  # noqa: E402
 import report  # noqa: E402
-from methods import log  # noqa: E402
+from common import log  # noqa: E402
 from micro import Micro  # noqa: E402
 
 import pykd  # noqa: E402  (sets TensorFlow's environment before TensorFlow loads)
-import pykd.images  # noqa: E402
 from pykd._tf import keras, tf  # noqa: E402
+from pykd.data.augmentation import build_augmenter  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # many Steps objects each trace once: not a retracing problem
 
@@ -86,8 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-variants", action="store_true", help="no candidate-change rows, no micro-benchmarks")
     parser.add_argument("--more-variants", action="store_true",
-                        help="also XLA with augmentation, a bfloat16 student, no per-step sync")  # fmt: skip
-    parser.add_argument("--out", default=str(ROOT / "bench-output"))
+                        help="also XLA with augmentation, a bfloat16 student")  # fmt: skip
+    parser.add_argument("--out", default=str(common.OUT))
     return parser.parse_args(argv)
 
 
@@ -99,7 +94,7 @@ def onednn_setting() -> str:
 def prepare(work: Path, n_images: int) -> tuple[dict, keras.Model, keras.Model]:
     """The JPEG files, the starting weights and what every method shares (ctx)."""
     image_dir = work / "images"
-    table = bm.write_images(image_dir, n_images, seed=0)
+    table = common.write_images(image_dir, n_images, shape=bm.IMAGE_SHAPE, n_classes=bm.N_CLASSES, seed=0)
     keras.utils.set_random_seed(0)
     teacher0, student0 = bm.teacher(), bm.student()
     paths = [str(image_dir / i) for i in table["image_id"]]
@@ -107,9 +102,9 @@ def prepare(work: Path, n_images: int) -> tuple[dict, keras.Model, keras.Model]:
         "n": len(table), "table": table, "image_dir": str(image_dir), "paths": paths, "work": str(work),
         "labels": table["label"].astype(int).tolist(),
         "teacher_weights": teacher0.get_weights(), "student_weights": student0.get_weights(),
-        "augmenter": lambda: pykd.images.build_augmenter(pykd.Augmentation(**bm.AUGMENT), 0),
+        "augmenter": lambda: build_augmenter(pykd.Augmentation(**common.AUGMENT), 0),
     }  # fmt: skip
-    ctx["all_images"] = tf.stack([bm.decode(tf.constant(p)) for p in paths])
+    ctx["all_images"] = common.decode_all(paths, bm.IMAGE_SHAPE)
     log(f"  wrote {len(table)} JPEGs; teacher {teacher0.count_params():,} params, student {student0.count_params():,}")
     return ctx, teacher0, student0
 
@@ -118,9 +113,8 @@ def check_losses(ctx, student0) -> dict:
     """On one batch, pykd's loss against the Keras distillers': the methods must optimize the same objective."""
     # A teacher whose soft targets are not near-uniform, so the KL terms are not ~0 when compared.
     sharp = bm.clone(bm.teacher, [w * 3.0 for w in ctx["teacher_weights"]])
-    agreement = bl.loss_agreement(sharp, student0, ctx["all_images"][:64], tf.constant(ctx["labels"][:64], tf.int32))
-    worst = max(abs(v - agreement["pykd"]) / max(abs(agreement["pykd"]), 1e-12) for v in agreement.values())
-    agreement["max_relative_difference"] = worst
+    agreement = common.loss_agreement(sharp, student0, ctx["all_images"][:64], tf.constant(ctx["labels"][:64], tf.int32))
+    worst = agreement["max_relative_difference"]
     log(f"  one batch's loss: pykd {agreement['pykd']:.6f}, "
         f"keras.distillation.Distiller {agreement['builtin_distiller']:.6f}, "
         f"keras.io-style {agreement['keras_io']:.6f} (max relative difference {worst:.1e})")  # fmt: skip
@@ -140,7 +134,7 @@ def line_up(ctx, args) -> tuple[list[methods.Method], Micro | None]:
     micro = None
     if not args.skip_variants:
         b_replay = next(m for m in lineup if m.key == "b_replay")
-        micro = Micro(ctx, b_replay.captured and b_replay.captured.plan.images)  # its decoded-image cache
+        micro = Micro(ctx, b_replay.captured and b_replay.captured.source.images)  # its decoded-image cache
         micro.setup()
     log(f"  set-up, tracing and warm-up epochs: {time.perf_counter() - t0:.0f} s")
     return lineup, micro
@@ -162,9 +156,8 @@ def config(args, ctx, teacher0, student0) -> dict:
     return {
         "images": ctx["n"], "image_shape": list(bm.IMAGE_SHAPE), "batch_size": bm.BATCH_SIZE, "rounds": args.rounds,
         "teacher_params": int(teacher0.count_params()), "student_params": int(student0.count_params()),
-        "temperature": bm.TEMPERATURE, "alpha": bm.ALPHA, "augmentation": bm.AUGMENT,
-        "eager_batches_per_round": args.eager_batches, "cpus": os.cpu_count(),
-        "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+        "temperature": common.TEMPERATURE, "alpha": common.ALPHA, "augmentation": common.AUGMENT,
+        "eager_batches_per_round": args.eager_batches, **common.machine(),
         "TF_ENABLE_ONEDNN_OPTS": onednn_setting(),
     }  # fmt: skip
 
@@ -172,13 +165,10 @@ def config(args, ctx, teacher0, student0) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = common.output_dir(args.out)
     log(f"pykd benchmark: {args.images} JPEGs 64x64x3, batch {bm.BATCH_SIZE}, {args.rounds} rounds, {os.cpu_count()} CPUs, "
         f"TF {tf.__version__}, Keras {keras.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn_setting()}")  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="pykd-bench-") as tmp:
-        work = Path(tmp)
-        tempfile.tempdir = str(work)  # distill()'s temporary decoded-image files go here too
+    with common.scratch_dir("pykd-bench-") as work:  # distill()'s temporary decoded-image files go here too
         ctx, teacher0, student0 = prepare(work, args.images)
         agreement = check_losses(ctx, student0)
         lineup, micro = line_up(ctx, args)
@@ -196,11 +186,7 @@ def main(argv=None) -> int:
 
 
 def write_outputs(out_dir: Path, results: dict) -> None:
-    (out_dir / "bench.json").write_text(json.dumps(results, indent=2, default=float))
-    md = report.markdown(results)
-    (out_dir / "bench.md").write_text(md)
-    log("")
-    log(md)
+    common.write_results(out_dir, "bench", results, report.markdown(results))
     log(f"wrote {out_dir / 'bench.json'} and {out_dir / 'bench.md'} in {results['config']['seconds']:.0f} s")
 
 

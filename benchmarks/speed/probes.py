@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import bench_models as bm
-from methods import log
-from report import median
+from common import log, median
 
 HERE = Path(__file__).resolve().parent
 

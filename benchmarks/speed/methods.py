@@ -4,25 +4,26 @@ Every method gets its own clones of the same starting weights (ctx["teacher_weig
 ctx["student_weights"]), batch 64 and the same loss; `run_round` returns one figure
 in images/s of steady-state (warm) training and notes the rest in `extra`.
 
-distill() runs exactly as shipped: a `PykdRun` callback times its epochs
-(on_epoch_begin to on_epoch_end) and keeps the run pykd hands it through
-`set_run` (its compiled steps and epoch plan), which the replays (replays.py) reuse.
+distill() runs as shipped: a `PykdRun` callback times its epochs (on_epoch_begin
+to on_epoch_end) and keeps what pykd hands every callback that has a `set_run(run)`
+method before training starts: the run's step functions and its training batch
+source, which the replays (replays.py) reuse. A candidate change (candidates.py)
+goes through the same hook: `PykdRun(change=...)` hands it the run before the first
+step. Nothing in pykd is patched.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 import baselines as bl
 import bench_models as bm
+import common
 
 import pykd
-import pykd.images
-
-
-def log(*parts) -> None:
-    print(*parts, flush=True)
+from pykd.data.images import FileImages
 
 
 class Method:
@@ -55,20 +56,23 @@ class Method:
 
 
 # ---------------------------------------------------------------- pykd.distill
-class PykdRun(bl.EpochTimer):
+class PykdRun(common.EpochTimer):
     """Observes one distill() call: seconds per epoch, and the run pykd hands its callbacks.
 
-    pykd ends each epoch by reading its metric sums from the device, so the time from
-    on_epoch_begin to on_epoch_end covers every step of the epoch.
+    change: called with the run before training starts (a candidate change, candidates.py).
     """
 
-    def __init__(self):
+    def __init__(self, change: Callable | None = None):
         super().__init__()
-        self.steps = self.plan = None
+        self.change = change
+        self.functions = self.source = None
 
     def set_run(self, run) -> None:
-        """Called by pykd before on_train_begin: run.steps (pykd.loop.Steps) and run.train (pykd.loop.EpochPlan)."""
-        self.steps, self.plan = run.steps, run.train
+        """Called by pykd before on_train_begin: run.step_functions (pykd.run.steps.StepFunctions)
+        and run.train (pykd.run.feed.BatchSource: images, stream, steps)."""
+        if self.change is not None:
+            self.change(run)
+        self.functions, self.source = run.step_functions, run.train
 
 
 @dataclasses.dataclass
@@ -80,20 +84,21 @@ class DistillRun:
     history: object
 
 
-def run_distill(ctx, *, teacher, student, augmented: bool, epochs: int, seed: int, **options) -> DistillRun:
-    """One distill() call with the benchmark's settings, observed by a PykdRun callback."""
-    observer = PykdRun()
+def run_distill(ctx, *, teacher, student, augmented: bool, epochs: int, seed: int, change: Callable | None = None,
+                **options) -> DistillRun:
+    """One distill() call with the benchmark's settings, observed by a PykdRun callback (handing `change` the run)."""
+    observer = PykdRun(change)
     t0 = time.perf_counter()
     history = pykd.distill(
         teacher, student, ctx["table"], directory=ctx["image_dir"],
-        batch_size=bm.BATCH_SIZE, epochs=epochs, temperature=bm.TEMPERATURE, alpha=bm.ALPHA,
-        augment=bm.AUGMENT if augmented else None, cache_teacher="auto", seed=seed, verbose=0,
+        batch_size=bm.BATCH_SIZE, epochs=epochs, temperature=common.TEMPERATURE, alpha=common.ALPHA,
+        augment=common.AUGMENT if augmented else None, cache_teacher="auto", seed=seed, verbose=0,
         callbacks=[observer], **options,
     )  # fmt: skip
     whole = time.perf_counter() - t0
     if len(observer.seconds) != epochs:
         raise RuntimeError(f"expected {epochs} timed epochs, got {observer.seconds}: update benchmarks/methods.py")
-    if observer.plan is None:
+    if observer.source is None:
         raise RuntimeError("distill() never called set_run(run) on its callbacks: update benchmarks/methods.py")
     params = history.params
     teacher_pass = params.get("seconds_teacher")
@@ -131,7 +136,7 @@ class PykdDistill(Method):
         return self.measured_epochs * n / sum(times[1:])
 
     def fed_by_files(self):
-        return None if self.last is None else isinstance(self.last.run.plan.images, pykd.images.FileImages)
+        return None if self.last is None else isinstance(self.last.run.source.images, FileImages)
 
 
 # ---------------------------------------------------------------- Keras
@@ -150,7 +155,7 @@ class KerasFit(Method):
 
     def run_round(self, round_index):
         # 1 + k epochs in one fit(); the first is not counted, as for distill() (see bench.py's WARM).
-        timer = bl.EpochTimer()
+        timer = common.EpochTimer()
         self.model.fit(self.dataset, epochs=1 + self.measured_epochs, verbose=0, shuffle=False, callbacks=[timer])
         return self.measured_epochs * self.ctx["n"] / sum(timer.seconds[1:])
 
@@ -165,9 +170,7 @@ class Eager(Method):
 
     def setup(self):
         ctx = self.ctx
-        self.loop = bl.EagerLoop(
-            bm.clone(bm.teacher, ctx["teacher_weights"]), bm.clone(bm.student, ctx["student_weights"]), ctx["augmenter"]()
-        )
+        self.loop = bl.EagerLoop(*_models(ctx), ctx["augmenter"]())
         self.dataset = bl.file_dataset(ctx["paths"], ctx["labels"], seed=5)
         self.loop.epoch(self.dataset.take(3))  # warm-up: the first calls build the layers
 
@@ -187,9 +190,7 @@ def build_builtin(augmented):
     def build(ctx):
         teacher, student = _models(ctx)
         aug = ctx["augmenter"]() if augmented else None
-        return bl.builtin_distiller(teacher, student), bl.file_dataset(
-            ctx["paths"], ctx["labels"], seed=1, augmenter=aug, augment_in_pipeline=True
-        )
+        return common.builtin_distiller(teacher, student), bl.file_dataset(ctx["paths"], ctx["labels"], seed=1, augmenter=aug)
 
     return build
 
@@ -205,7 +206,7 @@ def build_keras_io(augmented):
 
 def build_plain(ctx):
     student = bm.clone(bm.student, ctx["student_weights"])
-    return bl.plain_student(student), bl.file_dataset(ctx["paths"], ctx["labels"], seed=3)
+    return common.plain_student(student), bl.file_dataset(ctx["paths"], ctx["labels"], seed=3)
 
 
 # ---------------------------------------------------------------- the main table

@@ -7,18 +7,18 @@ import time
 
 import bench_models as bm
 import numpy as np
-from report import median, ratio_per_round
+from common import median, ratio_per_round
 
-import pykd.image_cache
-import pykd.images
-import pykd.stream
 from pykd._tf import tf
-from pykd.teacher import _bfloat16_twin
+from pykd.data.image_cache import DecodedImages
+from pykd.data.images import FileImages, ImageSpec
+from pykd.data.stream import BatchStream
+from pykd.kd.teacher import ModelTeacher
 
-PIPE_PYKD = "input-only epoch: pykd.images.FileImages (decode JPEGs)"
-AUG_PYKD = "augmenter: pykd.images.build_augmenter (what every augmented method here uses)"
+PIPE_PYKD = "input-only epoch: pykd.data.images.FileImages (decode JPEGs)"
+AUG_PYKD = "augmenter: pykd.data.augmentation.build_augmenter (what every augmented method here uses)"
 AUG_CHAIN = "augmenter: stock Keras 3 chain (RandomRotation, RandomTranslation, RandomZoom, RandomFlip)"
-PIPE_CACHE = "input-only epoch: pykd.image_cache.DecodedImages (cache_images)"
+PIPE_CACHE = "input-only epoch: pykd.data.image_cache.DecodedImages (cache_images)"
 
 RATIOS = [
     ("teacher forward fp32 + XLA", "teacher forward fp32"),
@@ -32,7 +32,7 @@ RATIOS = [
 class Micro:
     """In-memory batches of 64, so only the compute differs: teacher forward, augmenter, decode.
 
-    decoded: a pykd.image_cache.DecodedImages over ctx["paths"] (a replayed run's image
+    decoded: a pykd.data.image_cache.DecodedImages over ctx["paths"] (a replayed run's image
     source), read for the decoded-cache input epoch.
     """
 
@@ -60,7 +60,8 @@ class Micro:
     def _compute_cases(self) -> dict:
         ctx = self.ctx
         teacher32 = bm.clone(bm.teacher, ctx["teacher_weights"])
-        teacher16 = _bfloat16_twin(teacher32)
+        # The same model computing in bfloat16 (its weights stay float32), as distill()'s teacher_precision="bfloat16".
+        teacher16 = ModelTeacher([teacher32], precision="bfloat16").logits
         pykd_aug = ctx["augmenter"]()
         keras_chain = bm.keras_chain_augmenter(0)
 
@@ -70,8 +71,8 @@ class Micro:
         return {
             "teacher forward fp32": tf.function(call(teacher32, False)),
             "teacher forward fp32 + XLA": tf.function(call(teacher32, False), jit_compile=True),
-            "teacher forward bf16": tf.function(call(teacher16, False)),
-            "teacher forward bf16 + XLA": tf.function(call(teacher16, False), jit_compile=True),
+            "teacher forward bf16": tf.function(teacher16),
+            "teacher forward bf16 + XLA": tf.function(teacher16, jit_compile=True),
             AUG_PYKD: tf.function(call(pykd_aug, True)),
             AUG_CHAIN: tf.function(call(keras_chain, True)),
         }
@@ -79,8 +80,8 @@ class Micro:
     def _input_epochs(self) -> dict:
         """An epoch of input alone (no training): JPEG files, and pykd's decoded-image cache."""
         ctx = self.ctx
-        spec = pykd.images.ImageSpec(*bm.IMAGE_SHAPE)
-        stream = pykd.stream.BatchStream(ctx["n"], bm.BATCH_SIZE, shuffle=True, seed=0)
+        spec = ImageSpec(*bm.IMAGE_SHAPE)
+        stream = BatchStream(ctx["n"], bm.BATCH_SIZE, shuffle=True, seed=0)
         n_steps = stream.steps_per_pass
 
         def pipeline(source, tag):
@@ -96,8 +97,8 @@ class Micro:
 
             return run
 
-        pipelines = {PIPE_PYKD: pipeline(pykd.images.FileImages(ctx["paths"], spec), "JPEG files")}
-        if isinstance(self.decoded, pykd.image_cache.DecodedImages):
+        pipelines = {PIPE_PYKD: pipeline(FileImages(ctx["paths"], spec), "JPEG files")}
+        if isinstance(self.decoded, DecodedImages):
             pipelines[PIPE_CACHE] = pipeline(self.decoded, "decoded cache")
         else:
             self.errors[PIPE_CACHE] = f"no decoded-image cache to read (got {type(self.decoded).__name__})"

@@ -1,6 +1,6 @@
 """The oneDNN micro-benchmark, run in a fresh process per TF_ENABLE_ONEDNN_OPTS setting; prints img/s as JSON.
 
-    TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/onednn_probe.py STEPS
+    TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/speed/onednn_probe.py STEPS
 
 TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, when it loads, so each setting needs
 its own process; probes.onednn starts this script alternately with =0 and =1.
@@ -14,23 +14,23 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for common
 
 
 def cases() -> tuple[dict, object]:
     """The timed functions (one batch of 64 in, compiled with tf.function) and their input batch."""
     import bench_models as bm
+    import common
 
     import pykd
     from pykd._tf import keras, tf
-    from pykd.teacher import _bfloat16_twin
+    from pykd.data.augmentation import build_augmenter
+    from pykd.kd.teacher import ModelTeacher
 
     t32 = bm.teacher()
-    t16 = _bfloat16_twin(t32)
+    t16 = ModelTeacher([t32], precision="bfloat16")  # the same model, computing in bfloat16
     s32 = bm.student()
-    aug = pykd.images.build_augmenter(pykd.Augmentation(**bm.AUGMENT), 0)
+    aug = build_augmenter(pykd.Augmentation(**common.AUGMENT), 0)
     opt = keras.optimizers.Adam(1e-3)
     x = tf.random.uniform((bm.BATCH_SIZE,) + bm.IMAGE_SHAPE, 0, 255, seed=0)
     y = tf.zeros((bm.BATCH_SIZE,), tf.int32)
@@ -47,7 +47,7 @@ def cases() -> tuple[dict, object]:
         return t32(x, training=False)
 
     def f16(x):
-        return t16(x, training=False)
+        return t16.logits(x)
 
     def fa(x):
         return aug(x, training=True)
@@ -57,7 +57,7 @@ def cases() -> tuple[dict, object]:
         "teacher forward fp32 + XLA": tf.function(f32, jit_compile=True),
         "teacher forward bf16": tf.function(f16),
         "student train step fp32": tf.function(student_step),
-        "augmenter (pykd.images.build_augmenter)": tf.function(fa),
+        "augmenter (pykd.data.augmentation.build_augmenter)": tf.function(fa),
     }, x
 
 

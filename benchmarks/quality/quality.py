@@ -1,4 +1,4 @@
-"""Accuracy of the distilled student (issue 21): `make bench-quality` (= .venv/bin/python benchmarks/quality.py).
+"""Accuracy of the distilled student (issue 21): `make bench-quality` (= .venv/bin/python benchmarks/quality/quality.py).
 
 On Fashion-MNIST written in the Cassava layout (pykd.datasets.fashion_mnist: 12,000
 training PNGs, 2,000 test PNGs, 28x28 grey), in two regimes (every training row
@@ -42,23 +42,18 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for common
 
+import common  # noqa: E402  (puts this checkout's pykd first on sys.path)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import report  # noqa: E402  (pure formatting helpers)
+from common import log  # noqa: E402
 
 import pykd  # noqa: E402  (sets TensorFlow's environment before TensorFlow loads)
 
@@ -114,12 +109,6 @@ GOALS = [
     ("10% labeled: {recipe} >= Keras Distiller + 2 points", "10% labeled", "keras_distiller", 2.0),
     ("all labeled: {recipe} >= scratch + 1 point", "all labeled", "scratch", 1.0),
 ]
-
-
-def log(*parts) -> None:
-    print(*parts, flush=True)
-
-
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -257,8 +246,6 @@ def run_pykd(teacher, student, cell: dict, **options) -> dict:
 
 def run_keras_distiller(teacher, student, cell: dict) -> dict:
     """keras.distillation.Distiller.fit on the labeled rows, from memory, reshuffled every pass, same step count."""
-    import baselines as bl
-
     from pykd._tf import keras, tf
 
     keras.utils.set_random_seed(cell["seed"])
@@ -266,7 +253,7 @@ def run_keras_distiller(teacher, student, cell: dict) -> dict:
     data = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=cell["seed"], reshuffle_each_iteration=True)
             .repeat().batch(BATCH_SIZE).prefetch(2))  # fmt: skip
     # Hinton's loss with pykd's default T and alpha, and the students' optimizer.
-    distiller = bl.builtin_distiller(teacher, student, optimizer=optimizer(STUDENT_LR, cell["student_steps"]))
+    distiller = common.builtin_distiller(teacher, student, optimizer=optimizer(STUDENT_LR, cell["student_steps"]))
     steps = _steps(cell["student_steps"])
     t0 = time.perf_counter()
     history = distiller.fit(data, validation_data=cell["test_arrays"], validation_batch_size=BATCH_SIZE, shuffle=False,
@@ -311,19 +298,14 @@ def student_runs() -> dict:
 
 # ---------------------------------------------------------------- the cells (in worker processes)
 def loss_check(teacher, student, cell: dict) -> dict:
-    """On one batch: pykd's loss and the Distiller's (baselines.loss_agreement), with a sharpened teacher."""
-    import baselines as bl
-    import bench_models as bm
-
+    """On one batch: pykd's loss and the Distiller's (common.loss_agreement), with a sharpened teacher."""
     from pykd._tf import tf
 
-    assert (bm.TEMPERATURE, bm.ALPHA) == (DEFAULTS["temperature"], DEFAULTS["alpha"]), "the Distiller's T/alpha"
+    assert (common.TEMPERATURE, common.ALPHA) == (DEFAULTS["temperature"], DEFAULTS["alpha"]), "the Distiller's T/alpha"
     sharp = copy_of(teacher)
     sharp.set_weights([w * 3.0 for w in teacher.get_weights()])  # soft targets far from uniform: KL terms not ~0
     x, y = (a[:BATCH_SIZE] for a in cell["labeled_arrays"])
-    out = bl.loss_agreement(sharp, copy_of(student), tf.constant(x), tf.constant(y))
-    out["max_relative_difference"] = max(abs(v - out["pykd"]) / max(abs(out["pykd"]), 1e-12) for v in out.values())
-    return out
+    return common.loss_agreement(sharp, copy_of(student), tf.constant(x), tf.constant(y))
 
 
 def run_seed(regime: str, seed: int, cell: dict, started: float) -> dict:
@@ -438,10 +420,10 @@ def goals(means: dict) -> list[dict]:
             se = statistics.stdev(paired) / len(paired) ** 0.5 if len(paired) > 1 else None
             out.append({"goal": f"{recipe} vs {baseline}, {regime}", "text": text.format(recipe=recipe),
                         "difference_points": round(diff, 2), "se_points": None if se is None else round(se, 2),
-                        "margin_points": margin, "result": "PASS" if diff >= margin else "MISS"})  # fmt: skip
+                        "margin_points": margin, "result": common.verdict(common.meets(diff, margin), "MISS")})  # fmt: skip
     ratio = means["params"]["student"] / means["params"]["teacher"]
     out.append({"goal": "student_size", "text": "student <= 1/10 of the teacher's parameters", "ratio": round(ratio, 4),
-                "result": "PASS" if ratio <= 0.1 else "MISS"})  # fmt: skip
+                "result": common.verdict(common.meets(ratio, 0.1, higher_is_better=False), "MISS")})  # fmt: skip
     return out
 
 
@@ -477,7 +459,7 @@ def markdown(results: dict) -> str:
               f"on the labeled rows less {cfg['sweep']['held_out']:.0%} of them, held out to judge each pair; it chose "
               + "; ".join(f"{r}: " + ", ".join(f"T {c['temperature']:g}, alpha {c['alpha']:g}" for c in chosen(results, r))
                           for r in regimes) + ". "
-              f"Wall time {report.fmt(cfg['seconds'])} s on {cfg['cpus']} CPUs.",
+              f"Wall time {common.fmt(cfg['seconds'])} s on {cfg['cpus']} CPUs.",
               "", "| goal | measured (mean over seeds) | result |", "|---|---|---|"]  # fmt: skip
     for g in results["goals"]:
         se = f"paired se {g['se_points']:.2f}; " if g.get("se_points") is not None else ""
@@ -521,15 +503,12 @@ def plot(results: dict, path: Path) -> None:
 
 
 def config(size: dict, args, runs: dict, seconds: float) -> dict:
-    from pykd._tf import keras, tf
-
     first = next(iter(runs.values()))["seeds"]
     return {**size, "batch_size": BATCH_SIZE, "params": next(iter(first.values()))["params"], "defaults": DEFAULTS,
             "recipes": RECIPE_OPTIONS, "jobs": args.jobs, "student_lr": STUDENT_LR, "teacher_lr": TEACHER_LR,
             "teacher_options": TEACHER_OPTIONS, "sweep": {"grid": SWEEP_GRID, "held_out": HELD_OUT},
             "command": "make bench-quality" + (" (--quick)" if args.quick else ""), "seconds": round(seconds, 1),
-            "data_seed": args.data_seed, "cpus": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__}  # fmt: skip
+            "data_seed": args.data_seed, **common.machine()}  # fmt: skip
 
 
 def main(argv=None) -> int:
@@ -538,23 +517,20 @@ def main(argv=None) -> int:
         return worker(args.worker)
     started, size = time.perf_counter(), sizes(args)
     # A probe's figures never overwrite the published ones.
-    out_dir = Path(args.out or ROOT / "bench-output" / ("" if args.data_seed == 0 else f"data-seed-{args.data_seed}"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = common.output_dir(args.out or common.OUT / ("" if args.data_seed == 0 else f"data-seed-{args.data_seed}"))
     log(f"pykd quality benchmark: {size['n_train']:,} training images, seeds {size['seeds']}, students "
         f"{size['student_steps']} steps, teacher {size['teacher_steps']}, {args.jobs} process(es)")
-    with tempfile.TemporaryDirectory(prefix="pykd-quality-") as tmp:
-        data = write_data(Path(tmp), size, args.data_seed)
+    with common.scratch_dir("pykd-quality-") as work:
+        data = write_data(work, size, args.data_seed)
         log(f"  wrote the data in {time.perf_counter() - started:.0f} s")
-        runs = run_all(data, size, args.jobs, Path(tmp))
+        runs = run_all(data, size, args.jobs, work)
     cfg = config(size, args, runs, time.perf_counter() - started)
     accuracy = summary(runs)
     results = {"config": cfg, "accuracy": accuracy, "runs": runs,
                "goals": goals({**accuracy, "params": cfg["params"]})}  # fmt: skip
-    (out_dir / "quality.json").write_text(json.dumps(results, indent=2))
-    md = markdown(results)
-    (out_dir / "quality.md").write_text(md)
+    common.write_results(out_dir, "quality", results, markdown(results))
     plot(results, out_dir / "quality.png")
-    log("\n" + md + f"wrote quality.json, quality.md and quality.png in {out_dir} in {cfg['seconds']:.0f} s")
+    log(f"wrote quality.json, quality.md and quality.png in {out_dir} in {cfg['seconds']:.0f} s")
     return 0
 
 

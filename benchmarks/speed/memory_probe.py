@@ -1,6 +1,6 @@
 """One distill() run in a fresh process; prints its peak resident memory as JSON.
 
-    python benchmarks/memory_probe.py TABLE.csv IMAGE_DIR [--epochs 1] [--augment]
+    python benchmarks/speed/memory_probe.py TABLE.csv IMAGE_DIR [--epochs 1] [--augment]
 
 bench.py runs this once per table size, so each figure is a fresh process's
 own peak (VmHWM covers the whole life of the process image: imports, models, the
@@ -16,9 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for common
 
 
 def peak_mb() -> float:
@@ -49,6 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import bench_models as bm
+    import common
     import pandas as pd
 
     import pykd
@@ -60,8 +59,8 @@ def main() -> None:
     started = time.perf_counter()
     history = pykd.distill(
         teacher, student, table, directory=args.directory,
-        batch_size=bm.BATCH_SIZE, epochs=args.epochs, temperature=bm.TEMPERATURE, alpha=bm.ALPHA,
-        augment=bm.AUGMENT if args.augment else None, cache_teacher="auto", seed=0, verbose=0,
+        batch_size=bm.BATCH_SIZE, epochs=args.epochs, temperature=common.TEMPERATURE, alpha=common.ALPHA,
+        augment=common.AUGMENT if args.augment else None, cache_teacher="auto", seed=0, verbose=0,
     )  # fmt: skip
     print(json.dumps({
         "rows": len(table),
