@@ -120,6 +120,20 @@ def test_unreadable_images_fail_with_the_list_or_are_skipped_with_one_warning(sm
     assert history.params["n_train"] == 24 and history.params["n_validation"] == 1
 
 
+def test_an_image_replaced_after_a_run_is_looked_at_again_even_with_its_old_size_and_times(small):
+    # A run remembers which files it decoded and found readable; a later run in the process
+    # trusts that only while the file is unchanged (its inode, size and times).
+    directory, table = small
+    _distill(directory, table)
+    path = os.path.join(directory, table.image_id[3])
+    before = os.stat(path)
+    with open(path, "r+b") as f:  # the same size, garbage inside
+        f.write(b"\0" * before.st_size)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the times put back, as rsync -t would
+    with pytest.raises(DataError, match=f"1 image file is unreadable: {table.image_id[3]}"):
+        _distill(directory, table)
+
+
 def test_images_the_pipeline_would_misread_are_refused_up_front(small):
     directory, table = small
     colours = Image.fromarray(np.random.default_rng(0).integers(0, 255, (SIZE, SIZE, 3), np.uint8))
@@ -274,6 +288,20 @@ def test_resume_with_changed_labels_or_validation_is_refused(small, tmp_path):
         _distill(directory, table.assign(label=table.label[::-1].to_numpy()), checkpoint_dir=ckpt, resume=True)
     with pytest.raises(DataError, match="the validation table was added"):
         _distill(directory, table, validation=table.iloc[:6], checkpoint_dir=ckpt, resume=True)
+
+
+def test_resume_with_another_student_is_refused_before_the_student_is_touched(small, tmp_path):
+    directory, table = small
+    ckpt = tmp_path / "c"
+    _distill(directory, table, checkpoint_dir=ckpt, seed=1)
+    keras = pykd._tf.keras
+    wider = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(8, 3, strides=2),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    weights = _weights(wider)
+    with pytest.raises(DataError, match="The checkpoint's student does not match this run's student"):
+        _distill(directory, table, student=wider, checkpoint_dir=ckpt, resume=True)
+    assert getattr(wider, "optimizer", None) is None  # not compiled: build() never began
+    assert all(np.array_equal(a, b) for a, b in zip(weights, _weights(wider)))
 
 
 def test_resume_with_more_epochs_continues_and_without_a_checkpoint_says_it_starts_fresh(small, tmp_path):

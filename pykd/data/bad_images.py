@@ -9,6 +9,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -48,13 +49,24 @@ def _opened(path: str):
     return Image.open(io.BytesIO(storage.read_bytes(path))) if storage.is_url(path) else Image.open(path)
 
 
-def _check_one(path: str) -> str | None:
+class _Look(NamedTuple):
+    """What one look at a file found: why it cannot be read (None: it can), and its (height, width)."""
+
+    reason: str | None
+    size: tuple[int, int] | None
+
+
+def _look(path: str, decode: bool = True) -> _Look:
+    size = None
     try:
         with _opened(path) as image:
+            size = (image.height, image.width)  # from the header
+            if not decode:
+                return _Look(None, size)
             image.load()  # a full decode: catches truncated files that verify() lets through
-            return _not_for_tensorflow(image)
+            return _Look(_not_for_tensorflow(image), size)
     except Exception as err:  # PIL raises many types for bad files
-        return f"{type(err).__name__}: {err}"
+        return _Look(f"{type(err).__name__}: {err}", None if decode else size)
 
 
 def _not_for_tensorflow(image) -> str | None:
@@ -66,25 +78,56 @@ def _not_for_tensorflow(image) -> str | None:
     return None
 
 
-def find_bad_images(paths: Sequence[str], workers: int = 4) -> dict[int, str]:
-    """Decode every file once; return {row: reason} for those that cannot be read."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        reasons = list(pool.map(_check_one, paths, chunksize=64))
-    return {i: r for i, r in enumerate(reasons) if r is not None}
+# Each local file's last full look, kept while its inode, size, modification and change times stay
+# the same: later runs in the session (a sweep's settings, the noised student's rounds, a rerun)
+# do not decode unchanged files again. Writing a file changes its change time, which no tool
+# can set back, so a file replaced under the same name and times is looked at again.
+_LOOKED: dict[str, tuple[tuple, _Look]] = {}
+_REMEMBERED = 1_000_000  # files, then the memory starts again
 
 
-def _size_of(path: str) -> tuple[int, int] | None:
+def _signature(path: str) -> tuple | None:
+    if storage.is_url(path):
+        return None  # object stores have no change time to trust
     try:
-        with _opened(path) as image:  # reads the header only
-            return image.height, image.width
-    except Exception:  # unreadable files are find_bad_images' business
+        stat = os.stat(path)
+    except OSError:
         return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+def _looked(path: str) -> _Look:
+    signature = _signature(path)
+    seen = _LOOKED.get(path)
+    if signature is not None and seen is not None and seen[0] == signature:
+        return seen[1]
+    look = _look(path)
+    if signature is not None:
+        if len(_LOOKED) >= _REMEMBERED:
+            _LOOKED.clear()
+        _LOOKED[path] = (signature, look)
+    return look
+
+
+def find_bad_images(paths: Sequence[str], workers: int = 4) -> dict[int, str]:
+    """Decode every file once (unless unchanged since this process last did); {row: reason} for those
+    that cannot be read."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        looks = list(pool.map(_looked, paths, chunksize=64))
+    return {i: look.reason for i, look in enumerate(looks) if look.reason is not None}
 
 
 def image_sizes(paths: Sequence[str], workers: int = 4) -> list[tuple[int, int] | None]:
-    """(height, width) of every file from its header, without decoding the pixels."""
+    """(height, width) of every file, from its last look or its header, without decoding the pixels."""
+
+    def size(path: str):
+        signature, seen = _signature(path), _LOOKED.get(path)
+        if signature is not None and seen is not None and seen[0] == signature:
+            return seen[1].size
+        return _look(path, decode=False).size
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_size_of, paths, chunksize=64))
+        return list(pool.map(size, paths, chunksize=64))
 
 
 def report_bad_images(bad: Mapping[str, str], policy: str) -> None:

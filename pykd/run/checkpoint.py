@@ -70,10 +70,16 @@ def load(directory, *, meta_only: bool = False) -> tuple[dict, dict[str, list[np
     return meta, parts
 
 
-def restore(variables, values: list[np.ndarray], what: str) -> None:
+def check_shapes(variables, values: list[np.ndarray], what: str) -> None:
+    """Refuse a checkpoint whose `what` has other variables than this run's (a changed model)."""
     variables = list(variables)
     if len(variables) != len(values) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values)):
         raise DataError(f"The checkpoint's {what} does not match this run's {what}: was the model changed?",
                         "Resume with the model of that run, or use another checkpoint_dir.")
+
+
+def restore(variables, values: list[np.ndarray], what: str) -> None:
+    variables = list(variables)
+    check_shapes(variables, values, what)
     for variable, value in zip(variables, values):
         variable.assign(value)

@@ -122,6 +122,8 @@ def check_before_start(plan: Plan) -> dict | None:
         warnings.warn(f"resume=True, but {s.checkpoint_dir} holds no checkpoint yet: starting fresh.", stacklevel=4)
         return None
     _same_run(meta.get("run_key", {}), run_key(plan), s.checkpoint_dir)
+    _, values = checkpoint.load(s.checkpoint_dir)
+    checkpoint.check_shapes(plan.student.variables, values.get("student", []), "student")  # before it is compiled
     return meta
 
 
