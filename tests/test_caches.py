@@ -296,9 +296,9 @@ def run_at_once(tmp_path: Path, directory: Path, tables: list[pd.DataFrame], cac
     return [pd.read_pickle(out) for out in outs]
 
 
-@pytest.mark.parametrize("tables", ["same table", "disjoint halves"])
-def test_runs_started_at_once_on_one_cache_dir_each_get_their_solo_answer(tmp_path, monkeypatch, tables):
-    n_runs = 3  # with two runs sharing one table half, and one run alone on the other
+def test_runs_started_at_once_on_one_cache_dir_each_get_their_solo_answer(tmp_path, monkeypatch):
+    # Three runs: two on one half of the table (the same rows at once), one on the other half.
+    n_runs, tables = 3, "disjoint halves"
     directory = tmp_path / "images"
     full = labelled(directory, write_images(directory, N, size=16))
     halves = [full.iloc[: N // 2].reset_index(drop=True), full.iloc[N // 2:].reset_index(drop=True)]

@@ -34,6 +34,17 @@ def frozen_student(unfreeze_from: str | None = None) -> keras.Model:
     return model if unfreeze_from is None else set_trainable(model, True, from_layer=unfreeze_from)
 
 
+def small_frozen_student(seed: int = 3) -> keras.Model:
+    """A frozen convolution under a trainable head: the feature cache's mechanics, at a fraction of
+    EfficientNet's cost (the tutorial's student itself is frozen_student())."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", trainable=False, name="frozen_conv")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="head")(x))
+
+
 def run(teacher, student, images, **options):
     options = dict(directory=images["directory"], classes=images["classes"], validation=images["validation"],
                    batch_size=8, epochs=3, seed=0, verbose=0, learning_rate=1e-3) | options
@@ -90,12 +101,12 @@ def test_unfreezing_the_top_blocks_moves_the_end_of_the_cached_prefix(teacher, i
 
 
 def test_kept_features_are_found_again_and_a_damaged_file_is_computed_again(teacher, images, tmp_path):
-    first = run(teacher, frozen_student(), images, cache_dir=tmp_path)
+    first = run(teacher, small_frozen_student(), images, cache_dir=tmp_path, epochs=2)
     assert first.params["feature_cache"]["kept"] is True
     kept = sorted(tmp_path.glob("features-*.f32"))
     assert len(kept) == 2  # training and validation rows
     stamps = [p.stat().st_mtime_ns for p in kept]
-    again = run(teacher, frozen_student(), images, cache_dir=tmp_path)
+    again = run(teacher, small_frozen_student(), images, cache_dir=tmp_path, epochs=2)
     assert [p.stat().st_mtime_ns for p in kept] == stamps  # read, not written
     assert again.history == first.history
     for path in kept:
@@ -103,14 +114,14 @@ def test_kept_features_are_found_again_and_a_damaged_file_is_computed_again(teac
         data[100] ^= 0xFF
         path.write_bytes(bytes(data))
     with pytest.warns(UserWarning, match="prefix-feature cache .* does not match its checksum"):
-        damaged = run(teacher, frozen_student(), images, cache_dir=tmp_path)
+        damaged = run(teacher, small_frozen_student(), images, cache_dir=tmp_path, epochs=2)
     assert damaged.history == first.history
 
 
 def test_a_scratch_run_caches_the_prefix_too(images):
     options = dict(directory=images["directory"], classes=images["classes"], epochs=1, seed=0, verbose=0)
-    cached = pykd.train_scratch(frozen_student(), images["train"], cache_features=True, **options)
-    uncached = pykd.train_scratch(frozen_student(), images["train"], cache_features=False, **options)
+    cached = pykd.train_scratch(small_frozen_student(), images["train"], cache_features=True, **options)
+    uncached = pykd.train_scratch(small_frozen_student(), images["train"], cache_features=False, **options)
     assert_same_training(cached, uncached)
 
 

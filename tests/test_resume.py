@@ -15,7 +15,7 @@ import keras
 import pandas as pd
 import pytest
 from conftest import tiny_model
-from test_features import frozen_student, images, small_student, teacher  # noqa: F401  (module fixtures)
+from test_features import images, small_frozen_student, small_student, teacher  # noqa: F401  (module fixtures)
 from test_recipes import _hint_models
 from test_storage import copy_to, ram_folder
 
@@ -67,7 +67,7 @@ def _cases(digits, images, teacher, random_images):  # noqa: F811
                             **more)
 
     def cached_features(epochs, checkpoint_dir, resumed, **more):
-        return pykd.distill(teacher, frozen_student(), images["train"], directory=images["directory"],
+        return pykd.distill(teacher, small_frozen_student(), images["train"], directory=images["directory"],
                             classes=images["classes"], batch_size=16, seed=0, verbose=0, epochs=epochs,
                             checkpoint_dir=checkpoint_dir, **more)
 

@@ -121,7 +121,7 @@ def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backb
     model = keras.Model(inputs, outputs, name=f"{backbone}_classifier")
     if path is not None:
         _load_into_model_or_base(model, base, path)
-    for layer in base._flatten_layers(include_self=False):
+    for layer in base.layers:
         if isinstance(layer, keras.layers.Dropout):
             # A fixed feature extractor, as keras' transfer-learning guide runs it (training=False):
             # EfficientNet's stochastic depth off, so a frozen backbone gives the same features

@@ -94,9 +94,9 @@ def build(plan: Plan, resume_from: dict | None = None) -> Run:
     try:
         sources = _sources(plan, student, hint, seed, resume_from is not None, resources, timings)
         functions = StepFunctions(
-            student, optimizer, StepSettings(s.temperature, s.alpha if plan.distilling else 1.0,
-                                             plan.student_probabilities, plan.distilling,
-                                             teacher_sees_original=s.teacher_view == "clean"),
+            student, optimizer, StepSettings(temperature=s.temperature, alpha=s.alpha if plan.distilling else 1.0,
+                                             student_probabilities=plan.student_probabilities,
+                                             distilling=plan.distilling, teacher_sees_original=s.teacher_view == "clean"),
             plan.spec, train_labels=plan.train.labels,
             test_labels=None if plan.validation is None else plan.validation.labels, targets=sources.targets,
             views=Views(augmenter, build_batch_mixing(s.augment, view_seed)), strategy=s.strategy,
@@ -186,8 +186,10 @@ def _in_scope(plan: Plan, seed: int | None, view_seed: int | None):
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not plan.student_probabilities),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
-        # Built now so that callbacks can read the metric's direction (accuracy: higher is better).
-        student._compile_metrics.build(tf.zeros((1,), tf.int32), tf.zeros((1, plan.n_classes)))
+        # Built now, on one made-up row then reset, so that callbacks can read the metric's
+        # direction (accuracy: higher is better) before the first epoch, as after fit()'s first step.
+        student.compute_metrics(None, tf.zeros((1,), tf.int32), tf.zeros((1, plan.n_classes)))
+        student.reset_metrics()
     return student, optimizer, augmenter, hint
 
 

@@ -24,8 +24,10 @@ from . import metrics
 from .workers import n_workers, worker_index
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepSettings:
+    """What the loss is: its temperature and alpha, and how the models' outputs are read."""
+
     temperature: float
     alpha: float
     student_probabilities: bool

@@ -45,7 +45,8 @@ def evaluate(
     table = labeled_table(data, directory=o.directory, x_col=o.x_col, y_col=o.y_col, classes=o.classes, name="evaluation")
     inputs = model_inputs(model, table, image_size=o.image_size, rescale=o.rescale, on_bad_image=o.on_bad_image,
                           labeled=True)
-    settings = StepSettings(1.0, 1.0, outputs_are_probabilities(model, o.model_outputs, "model"), False)
+    settings = StepSettings(temperature=1.0, alpha=1.0, distilling=False,
+                            student_probabilities=outputs_are_probabilities(model, o.model_outputs, "model"))
     functions = StepFunctions(model, None, settings, inputs.spec, test_labels=inputs.table.labels)
     stream = BatchStream(len(inputs.table), o.batch_size, shuffle=False, seed=0)
     return run_test(functions, FileImages(inputs.table.paths, inputs.spec), stream, stream.steps_per_pass)
