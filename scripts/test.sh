@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Every test: R CMD check of rkd (runs its testthat suite), both vignettes
-# rendered to HTML, the R tutorial's full-size scenario, then the Python suite (pytest, including the R/Python
-# parity test), then the one-round miniature of `make bench` (pytest -m bench). Pass one stage
-# (check | r | vignettes | seed | python | bench) to run just it.
+# Every test, in two streams that run side by side (each mostly keeps one of the two cores busy):
+#   R:      R CMD check of rkd (runs its testthat suite), the four vignettes rendered with
+#           RKD_QUICK=1 (the same code on a fraction of their training budget), then the
+#           one-round miniatures of `make bench` and `make bench-quality` (pytest -m bench)
+#   Python: pytest (including the R/Python parity test), but for LATE_TESTS, which the R stream
+#           runs last
+# Each stream's lines are shown as they come, prefixed [R] or [py]; the script fails if either fails.
+# The suite runs as on hardware that computes bfloat16 (PYKD_BFLOAT16=1: tests/conftest.py), the R
+# stream as on hardware that does not (PYKD_BFLOAT16=0), so both precisions run whatever the CPU.
+# Pass one stage (check | r | vignettes | python | bench | seed) to run just it; `seed` is the R
+# tutorial's scenario at full size (minutes), which the testthat suite runs at small size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -30,11 +37,12 @@ r_tests() {
 }
 
 vignettes() {
-  echo "==> Rendering vignettes"
-  for rmd in vignettes/*.Rmd; do
-    Rscript -e "rmarkdown::render('$rmd', quiet = TRUE)"
-    echo "rendered ${rmd%.Rmd}.html"
-  done
+  echo "==> Rendering vignettes (RKD_QUICK=${RKD_QUICK:-0})"
+  # One R session for all four (each in its own environment): Python and TensorFlow start once.
+  Rscript -e 'for (rmd in Sys.glob("vignettes/*.Rmd")) {
+    rmarkdown::render(rmd, quiet = TRUE, envir = new.env())
+    message("rendered ", sub("[.]Rmd$", ".html", rmd))
+  }'
 }
 
 seed_scenario() {
@@ -44,14 +52,43 @@ seed_scenario() {
   test -s "$tmp/seed_history.png"
 }
 
-python_tests() {
-  echo "==> pytest"
-  "$ROOT/.venv/bin/python" -m pytest tests -q -p no:cacheprovider -m "not bench"
+python_tests() {  # [paths and pytest options; by default the whole suite]
+  echo "==> pytest ${*:-tests}"
+  "$ROOT/.venv/bin/python" -m pytest "${@:-tests}" -q -p no:cacheprovider -m "not bench" --durations=10
 }
 
 bench_tests() {
-  echo "==> pytest -m bench (a one-round miniature of make bench, a few minutes)"
+  echo "==> pytest -m bench (a one-round miniature of make bench)"
   "$ROOT/.venv/bin/python" -m pytest tests -q -p no:cacheprovider -m bench
+}
+
+# Tests the R stream runs after its own, so that the two streams end at about the same time.
+LATE_TESTS="tests/test_workers.py"
+
+r_stream() {
+  (export PYKD_BFLOAT16=0 RKD_QUICK=1; r_check && vignettes) && bench_tests && python_tests $LATE_TESTS
+}
+
+python_stream() {
+  python_tests tests $(for t in $LATE_TESTS; do echo "--ignore=$t"; done)
+}
+
+# Runs `r_stream` and `python_stream` side by side, their lines prefixed, and fails if either did.
+both_streams() {
+  local logs; logs=$(mktemp -d)
+  local started=$SECONDS
+  ( r_stream > "$logs/r.log" 2>&1; echo $? > "$logs/r.rc"; echo "==> R stream ended at $((SECONDS - started)) s" >> "$logs/r.log" ) &
+  ( python_stream > "$logs/py.log" 2>&1; echo $? > "$logs/py.rc"; echo "==> Python stream ended at $((SECONDS - started)) s" >> "$logs/py.log" ) &
+  tail -n +1 -F "$logs/r.log" 2>/dev/null | sed -u 's/^/[R]  /' &
+  local tail_r=$!
+  tail -n +1 -F "$logs/py.log" 2>/dev/null | sed -u 's/^/[py] /' &
+  local tail_py=$!
+  wait %1 %2
+  sleep 1
+  kill "$tail_r" "$tail_py" 2>/dev/null || true
+  local r_rc py_rc; r_rc=$(cat "$logs/r.rc"); py_rc=$(cat "$logs/py.rc")
+  echo "==> R stream: exit $r_rc; Python stream: exit $py_rc; $((SECONDS - started)) s in all"
+  [ "$r_rc" -eq 0 ] && [ "$py_rc" -eq 0 ]
 }
 
 case "$stage" in
@@ -61,6 +98,6 @@ case "$stage" in
   python) python_tests ;;
   bench) bench_tests ;;
   seed) seed_scenario ;;
-  all) r_check; vignettes; seed_scenario; python_tests; bench_tests ;;
+  all) both_streams ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac
