@@ -22,8 +22,6 @@ from .run.kinds import flag_name
 # A command's function, whose declared options become its flags.
 ENTRY = {"distill": "distill", "train-scratch": "train_scratch", "evaluate": "evaluate", "predict": "predict",
          "compare": "compare"}
-# The command line's own flags for these options (see _augmentation, _callbacks), or none at all.
-NOT_FLAGS = {"augment", "callbacks"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +66,7 @@ def _command(sub, name: str, help: str, run) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help)
     for option in options.declared(ENTRY[name]):
         flag = option.kind.cli()
-        if flag is not None and option.cli and option.name not in NOT_FLAGS:
+        if flag is not None and option.cli:
             parser.add_argument(flag_name(option.name), dest=option.name, default=option.default,
                                 help=_first_sentence(option.doc), **flag)
     parser.set_defaults(run=run)
@@ -143,6 +141,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .models import load_model, save_model
 
     out, saved = _outputs(args)
+    # augment and callbacks have no flags of their own: the shorthands below make them.
     given = {**_given(args), "augment": _augmentation(args), "callbacks": _callbacks(args)}
     student = load_model(args.student, role="student")
     if args.command == "distill":

@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import pykd
-from pykd.cli import ENTRY, NOT_FLAGS, build_parser
+from pykd.cli import ENTRY, build_parser
 from pykd.run import options
 from pykd.run.kinds import flag_name
 
@@ -57,7 +57,7 @@ def test_every_option_with_a_command_line_form_is_a_flag_defaulting_to_its_defau
                 "train-scratch": ["--student", "s", "--train", "x"], "evaluate": ["--model", "m", "--data", "d"],
                 "predict": ["--model", "m"], "compare": ["--model", "m", "--data", "d"]}[command]
     args = parser.parse_args([command, *required])
-    flagged = [o for o in options.declared(ENTRY[command]) if o.kind.cli() is not None and o.name not in NOT_FLAGS]
+    flagged = [o for o in options.declared(ENTRY[command]) if o.kind.cli() is not None and o.cli]
     assert flagged
     for option in flagged:
         assert getattr(args, option.name) == option.default, option.name

@@ -46,7 +46,7 @@ class Option:
     entries: tuple = TRAINING
     resume: str | None = None  # the resume-key entry that holds it (pykd.run.resume), None if none
     params: bool = False  # reported in the history's params as its checked value
-    cli: bool = True  # a flag of the commands that take it (when its kind has one)
+    cli: bool = True  # a flag of the commands that take it, when its kind has one (augment: cli.py's own flags)
 
 
 AUTO = ("auto", True, False)
@@ -155,8 +155,6 @@ OPTIONS: tuple[Option, ...] = (
     Option("run_eagerly", False, kinds.Switch(), "run the very same train step op by op instead of compiled, for "
            "debugging with prints and breakpoints (slower; same results).", params=True),
 )
-
-BY_NAME = {option.name: option for option in OPTIONS}
 
 # What distill() and train_scratch() were given besides the models and the training table.
 Options = make_dataclass("Options", [(o.name, object, field(default=o.default)) for o in OPTIONS], frozen=True)
