@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 
 import keras
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_model
@@ -56,6 +57,8 @@ def _cases(digits, images, teacher, random_images):  # noqa: F811
 
     def unseeded(epochs, checkpoint_dir, resumed, **more):
         # seed=None: the seed keying the shifts and the mixup is drawn once and kept in the checkpoint.
+        # Each run draws its own, as in a new session (tiny_model() seeded NumPy's generator).
+        np.random.seed()
         return _distill(*common, epochs=epochs, checkpoint_dir=checkpoint_dir, seed=None,
                         augment={"width_shift_range": 0.3, "horizontal_flip": True, "mixup": 0.4}, **more)
 

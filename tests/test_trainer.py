@@ -92,6 +92,43 @@ def test_seed_fixes_the_dropout_masks_whatever_random_state_the_student_was_buil
     assert _distill(small, student=first).history == _distill(small, student=second).history
 
 
+def test_keras_set_random_seed_repeats_an_unseeded_run(small):
+    """As it repeats a Keras fit(): shuffling, the augmented views and the mixing draw from Keras' global seed."""
+
+    def unseeded(global_seed):
+        teacher, student = tiny_model(n_classes=3, seed=1), tiny_model(n_classes=3, seed=2)
+        keras.utils.set_random_seed(global_seed)
+        return _distill(small, teacher=teacher, student=student, seed=None, epochs=2,
+                        augment={"width_shift_range": 0.2, "mixup": 0.2}).to_frame()
+
+    pd.testing.assert_frame_equal(unseeded(7), unseeded(7))
+    assert not unseeded(7).equals(unseeded(8))
+
+
+def test_an_optimizer_averaging_the_weights_leaves_the_average_in_the_student(small):
+    """As fit() ends (finalize_variable_values): with use_ema=True the student ends with the averaged weights."""
+    weights = {}
+    for ema in (False, True):
+        student = tiny_model(n_classes=3, seed=2)
+        optimizer = keras.optimizers.Adam(1e-2, use_ema=ema, ema_momentum=0.9)
+        _distill(small, student=student, optimizer=optimizer)
+        weights[ema] = student.get_weights()
+        if ema:
+            average = [v.numpy() for v in optimizer._model_variables_moving_average]
+            assert all(np.array_equal(a, b) for a, b in zip(weights[ema], average))
+    assert not all(np.allclose(a, b) for a, b in zip(weights[False], weights[True]))
+
+
+def test_a_scratch_runs_progress_shows_the_columns_its_history_has(small):
+    seen = []
+    logger = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(sorted(logs)))
+    directory, table = small
+    history = pykd.train_scratch(tiny_model(n_classes=3, seed=2), table, directory=directory, epochs=1, batch_size=8,
+                                 verbose=0, callbacks=[logger])
+    assert seen and all(keys == ["accuracy", "loss", "student_loss"] for keys in seen)  # no distillation_loss of 0
+    assert "distillation_loss" not in history.to_frame()
+
+
 def test_a_loss_scale_optimizer_trains_like_its_inner_optimizer(small):
     plain = _distill(small, optimizer=keras.optimizers.Adam(1e-3))
     scaled = _distill(small, optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3)))

@@ -37,6 +37,7 @@ WORKER = textwrap.dedent(
     if ports != ["none"]:
         os.environ["TF_CONFIG"] = json.dumps({{"cluster": {{"worker": [f"127.0.0.1:{{p}}" for p in ports]}},
                                               "task": {{"type": "worker", "index": index}}}})
+    import numpy as np
     import tensorflow as tf
     sys.path.insert(0, {tests!r})
     from conftest import tiny_model
@@ -50,6 +51,7 @@ WORKER = textwrap.dedent(
     for job in jobs:
         settings = {{**job["settings"], **job.get("per_worker", {{}}).get(str(index), {{}})}}
         student = tiny_model(seed=settings.pop("student_seed") + index)
+        np.random.seed()  # an unseeded job draws its own seed, as a new session would
         after = settings.pop("hold_after", None)
         callbacks = [] if after is None else [pykd.FunctionCallback(on_epoch_end=lambda e, l: hold(e, l, after))]
         augment = pykd.Augmentation(rotation_range=15, width_shift_range=0.1, horizontal_flip=True) \\

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._tf import keras, tf
 from ..core.errors import DataError, Setting, Words, every, few, kind, plural, shown
+from ..core.seeds import fresh_seed
 from .images import _MIX
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -140,7 +141,7 @@ class RandomAffine(keras.layers.Layer):
         super().__init__(**kwargs)
         self.augment = augment
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
+        self.seed = fresh_seed() if seed is None else int(seed)
 
     def call(self, images, training=True, keys=None):
         if not training:

@@ -4,9 +4,8 @@ that a row's partner and weight depend on (seed, rows, draw) alone.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .._tf import tf
+from ..core.seeds import fresh_seed
 from .augmentation import Augmentation, keyed_uniform
 
 
@@ -111,4 +110,4 @@ def build_batch_mixing(augment: Augmentation | None, seed: int | None) -> BatchM
     if mixing is None:
         return None
     mixer = {"mixup": BatchMixup, "cutmix": BatchCutMix}[mixing]
-    return mixer(getattr(augment, mixing), int(np.random.default_rng().integers(2**31 - 1)) if seed is None else seed)
+    return mixer(getattr(augment, mixing), fresh_seed() if seed is None else seed)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..core.errors import DataError, Setting
+from ..core.seeds import fresh_seed
 
 
 @dataclass
@@ -49,7 +50,7 @@ class BatchStream:
         self.shuffle = shuffle
         self.last_batch = last_batch
         if seed is None:
-            seed = int(np.random.default_rng().integers(2**31 - 1))
+            seed = fresh_seed()
         self.state = StreamState(seed=int(seed))
         self._order_pass = -1
         self._order = np.arange(n_rows)

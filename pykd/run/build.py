@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._tf import keras, tf
+from ..core.seeds import fresh_seed
 from ..data.augmentation import build_augmenter
 from ..data.image_cache import DecodedImages, fits_on_disk, image_source
 from ..data.images import FileImages
@@ -162,7 +163,7 @@ def _view_seed(plan: Plan, seed: int | None, resume_from: dict | None) -> int | 
     saved = (resume_from or {}).get("view_seed")
     if plan.settings.seed is None and saved is not None:
         return int(saved)
-    return int(np.random.default_rng().integers(2**31 - 1)) if seed is None else seed
+    return fresh_seed() if seed is None else seed
 
 
 def _in_scope(plan: Plan, seed: int | None, view_seed: int | None):

@@ -15,7 +15,9 @@ CHECK_STEPS = 32
 
 
 def train_means(functions: StepFunctions) -> dict[str, float]:
-    return metrics.means(functions.train_sums.numpy(), hint=functions.hint is not None)
+    """The epoch's means so far: the history's columns, which the progress bar also shows."""
+    return metrics.means(functions.train_sums.numpy(), hint=functions.hint is not None,
+                         distilling=functions.settings.distilling)
 
 
 def run_test(functions: StepFunctions, images: FileImages, stream: BatchStream, n_steps: int) -> dict[str, float]:

@@ -19,13 +19,15 @@ def accumulate(sums, per_row, hard, soft, correct, mask, hint=None, counted=None
                               tf.constant(0.0, tf.float64) if hint is None else total(hint)]))
 
 
-def means(sums: np.ndarray, hint: bool = False) -> dict[str, float]:
-    """The epoch's means, in History.columns' order (hint_loss before accuracy)."""
+def means(sums: np.ndarray, hint: bool = False, distilling: bool = True) -> dict[str, float]:
+    """The epoch's means, in History.columns' order (hint_loss before accuracy); no distillation_loss
+    without a teacher."""
     rows, labeled = sums[ROWS], sums[LABELED]
     per_row = (lambda v: float(v / rows)) if rows else (lambda v: float("nan"))
     per_labeled = (lambda v: float(v / labeled)) if labeled > 0 else (lambda v: float("nan"))
-    values = {"loss": per_row(sums[LOSS]), "student_loss": per_labeled(sums[HARD]),
-              "distillation_loss": per_row(sums[SOFT])}  # fmt: skip
+    values = {"loss": per_row(sums[LOSS]), "student_loss": per_labeled(sums[HARD])}
+    if distilling:
+        values["distillation_loss"] = per_row(sums[SOFT])
     if hint:
         values["hint_loss"] = per_row(sums[HINT])
     return {**values, "accuracy": per_labeled(sums[CORRECT])}

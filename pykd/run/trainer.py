@@ -68,15 +68,13 @@ class Trainer:
         callbacks = self._callbacks()
         run.student.stop_training = False
         callbacks.on_train_begin()
-        # One input pipeline for many epochs (pykd.loop.Feed), after the resume set the streams.
+        # One input pipeline for many epochs (run.feed.Feed), after the resume set the streams.
         self.train_feed = Feed(run.step_functions, run.train, s.epochs - start)
         self.val_feed = None if run.validation is None else Feed(run.step_functions, run.validation, s.epochs - start)
         logs: dict = {}
         for done, epoch in enumerate(range(start, s.epochs)):
             callbacks.on_epoch_begin(epoch)
             logs = train_epoch(run.step_functions, run.train, callbacks, epoch, self._batch_logs, self.train_feed)
-            if not run.plan.distilling:
-                logs.pop("distillation_loss", None)
             if self.val_feed is not None:
                 val = test_epoch(run.step_functions, self.val_feed)
                 logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
@@ -86,6 +84,8 @@ class Trainer:
             callbacks.on_epoch_end(epoch, dict(logs))
             if run.student.stop_training:
                 break
+        # As fit() ends: an optimizer keeping an average of the weights (use_ema=True) leaves it in the student.
+        run.optimizer.finalize_variable_values(run.student.trainable_variables)
         callbacks.on_train_end(dict(logs))
 
     def _finish(self) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._tf import tf
 from ..core.errors import DataError
+from ..core.seeds import fresh_seed
 
 
 def loopback_ports(n: int) -> list[int]:
@@ -80,7 +81,7 @@ def shared_seed(strategy, seed: int | None) -> int | None:
     """`seed`, or under several workers one seed drawn by the chief for `seed=None`."""
     if seed is not None or strategy is None or n_workers(strategy) == 1:
         return seed
-    drawn = np.random.default_rng().integers(0, 2**31 - 1)  # exact in float64, as the sum carries it
+    drawn = fresh_seed()  # exact in float64, as the sum carries it
     (value,) = from_chief(strategy, [tf.constant(float(drawn), tf.float64)])
     return int(value.numpy())
 
