@@ -267,6 +267,7 @@ def test_a_checkpoint_is_never_overwritten_by_a_fresh_run(small, tmp_path):
         ({"alpha": 0.7}, "alpha"),
         ({"teacher": tiny_model(n_classes=3, seed=9)}, "teacher"),
         ({"augment": {"horizontal_flip": True}}, "augment"),
+        ({"seed": 2}, "seed"),
     ],
 )
 def test_resume_refuses_a_changed_setting_naming_it(small, tmp_path, change, named):
@@ -278,6 +279,21 @@ def test_resume_refuses_a_changed_setting_naming_it(small, tmp_path, change, nam
     with pytest.raises(DataError, match=rf"comes from a different run: .*{named}\b.*(was .*, now |changed)"):
         _distill(directory, table, checkpoint_dir=ckpt, resume=True, **options)
     assert _bytes(ckpt / "pykd-checkpoint.npz") == before
+
+
+def test_a_checkpoint_written_before_the_seed_was_in_the_resume_key_still_resumes(small, tmp_path):
+    directory, table = small
+    ckpt = tmp_path / "c"
+    _distill(directory, table, checkpoint_dir=ckpt, seed=1)
+    path = ckpt / "pykd-checkpoint.npz"
+    with np.load(path) as saved:
+        arrays = dict(saved)
+    meta = json.loads(str(arrays["meta"]))
+    del meta["run_key"]["seed"]  # as pykd wrote it before
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    history = _distill(directory, table, checkpoint_dir=ckpt, seed=1, resume=True, epochs=2)
+    assert history.params["resumed_after_epoch"] == 1
 
 
 def test_resume_with_changed_labels_or_validation_is_refused(small, tmp_path):

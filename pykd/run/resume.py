@@ -127,8 +127,13 @@ def check_before_start(plan: Plan) -> dict | None:
     return meta
 
 
+# Entries added to the key after checkpoints were first written: a checkpoint without one still resumes.
+_RECORDED_LATER = {"seed"}
+
+
 def _same_run(saved: dict, now: dict, directory) -> None:
-    shown = [change for k in now if saved.get(k) != now[k] for change in _changes(k, saved.get(k), now[k])]
+    compared = [k for k in now if k in saved or k not in _RECORDED_LATER]
+    shown = [change for k in compared if saved.get(k) != now[k] for change in _changes(k, saved.get(k), now[k])]
     if shown:
         raise DataError(
             "The checkpoint in {directory} comes from a different run: {changes}.",
