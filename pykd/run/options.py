@@ -129,7 +129,8 @@ OPTIONS: tuple[Option, ...] = (
            "Sequence[keras.callbacks.Callback] | None"), "a Keras callback or a list of them; they see the student as "
            "their model, compiled with the run's optimizer and an accuracy metric as under fit()."),
     Option("seed", None, kinds.Whole(minimum=0, none=True, hint="int | None"), "seeds shuffling, augmentation and "
-           "Keras' initial state; None for a random start.", resume="seed", params=True),
+           "Keras' initial state; None for a random start, which keras.utils.set_random_seed() repeats.",
+           resume="seed", params=True),
     Option("verbose", "auto", kinds.Choice(values=("auto", 0, 1, 2), rule=verbosity, hint="int | str"),
            "0 silent, 1 a progress bar (\"auto\", the default), 2 one line per epoch."),
     # Caches, checkpoints and devices.
