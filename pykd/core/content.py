@@ -9,7 +9,7 @@ Caches are shared by any number of runs at once: each writes to a temporary
 name of its own in the target folder and renames it into place (readers see the
 old file or the new one, never half of one), and read-modify-write updates
 happen under an exclusive lock on a file beside the cache (on local disks; for
-URLs see pykd.storage).
+URLs see pykd.core.storage).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ then read their batches' rows back with `os.preadv` (seek and read on URLs).
 Nothing is memory-mapped: the file's pages stay in the operating system's page
 cache, not in the process's resident memory, which holds only the batches in flight.
 
-The file stores what `pykd.images.decode` produces, as uint8.
+The file stores what `pykd.data.images.decode` produces, as uint8.
 That is exact when every file already has the model's image size (resizing is
 then the identity), which is when cache_images="auto" uses it; with resizing
 (cache_images=True) pixels round to whole grey levels.

@@ -34,7 +34,7 @@ def noisy_student(teacher, student, train, *, rounds: int = 1, augment=NOISE, **
         is each history's `model`).
     rounds: how many times to distill, at least 1.
     augment: the noise, a pykd.Augmentation or a dict of its fields (mixup and cutmix
-        cannot apply: a mixed image has no original); by default pykd.noisy.NOISE, which
+        cannot apply: a mixed image has no original); by default pykd.recipes.noisy.NOISE, which
         mirrors images: pass another for images whose sides matter.
     options: any other distill() option (epochs, validation, temperature, alpha, seed, ...).
         With several rounds, checkpoint_dir holds one folder per round (round-1, ...), and

@@ -17,7 +17,7 @@ class History:
     loss is the mean total loss over the epoch's rows; student_loss and accuracy
     are over its labeled rows; distillation_loss is the mean T^2-scaled KL term
     (a scratch run has none); hint_loss, with a hint, is the mean weighted feature
-    term (pykd.hint). val_loss and val_accuracy are the student's
+    term (pykd.kd.hint). val_loss and val_accuracy are the student's
     hard-label loss and accuracy. As in Keras, `history` maps each metric to its
     values per epoch, `epoch` lists the epochs (from 0) and `model` is the student.
     """

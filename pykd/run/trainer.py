@@ -1,7 +1,7 @@
 """Running a built run: epochs, validation, callbacks, checkpoints and resume.
 
 Shaped like Keras' fit(): `fit()` prepares, builds and hands the run to a
-Trainer, which coordinates the epoch loop (pykd.loop.train_epoch owns the
+Trainer, which coordinates the epoch loop (pykd.run.epochs.train_epoch owns the
 batches, a keras CallbackList the callbacks, the StepFunctions the step) and
 does little else.
 """
@@ -44,7 +44,7 @@ class Trainer:
         self.run = run
         self.resume_from = resume_from
         self.history = History(params=run_params(run), model=run.user_student)
-        self.train_feed = self.val_feed = None  # made when training starts (pykd.loop.Feed)
+        self.train_feed = self.val_feed = None  # made when training starts (pykd.run.feed.Feed)
 
     def fit(self) -> History:
         """Train the remaining epochs. On KeyboardInterrupt (Ctrl-C) the student keeps what it

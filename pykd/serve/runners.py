@@ -31,7 +31,7 @@ class _Runner:
 
     Whether the outputs are probabilities is decided on the first batch: "auto" takes
     a softmax last layer or rows >= 0 summing to 1; a declared kind the values
-    contradict is refused (pykd.models.output_kind).
+    contradict is refused (pykd.models.introspection.output_kind).
     """
 
     declared = "auto"
