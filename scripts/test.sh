@@ -65,8 +65,16 @@ bench_tests() {
 # Tests the R stream runs after its own, so that the two streams end at about the same time.
 LATE_TESTS="tests/test_workers.py"
 
+timed() {  # a stage, then how long it took; its exit status kept
+  local started=$SECONDS rc=0
+  "$@" || rc=$?
+  echo "==> $1 took $((SECONDS - started)) s"
+  return $rc
+}
+
 r_stream() {
-  (export PYKD_BFLOAT16=0 RKD_QUICK=1; r_check && vignettes) && bench_tests && python_tests $LATE_TESTS
+  (export PYKD_BFLOAT16=0 RKD_QUICK=1; timed r_check && timed vignettes) && timed bench_tests &&
+    timed python_tests $LATE_TESTS
 }
 
 python_stream() {
@@ -77,16 +85,23 @@ python_stream() {
 both_streams() {
   local logs; logs=$(mktemp -d)
   local started=$SECONDS
-  ( r_stream > "$logs/r.log" 2>&1; echo $? > "$logs/r.rc"; echo "==> R stream ended at $((SECONDS - started)) s" >> "$logs/r.log" ) &
-  ( python_stream > "$logs/py.log" 2>&1; echo $? > "$logs/py.rc"; echo "==> Python stream ended at $((SECONDS - started)) s" >> "$logs/py.log" ) &
-  tail -n +1 -F "$logs/r.log" 2>/dev/null | sed -u 's/^/[R]  /' &
-  local tail_r=$!
-  tail -n +1 -F "$logs/py.log" 2>/dev/null | sed -u 's/^/[py] /' &
-  local tail_py=$!
-  wait %1 %2
-  sleep 1
-  kill "$tail_r" "$tail_py" 2>/dev/null || true
-  local r_rc py_rc; r_rc=$(cat "$logs/r.rc"); py_rc=$(cat "$logs/py.rc")
+  : > "$logs/r.log"; : > "$logs/py.log"
+  tail -n +1 -F "$logs/r.log" 2>/dev/null > >(sed -u 's/^/[R]  /') &
+  TAILS="$!"  # the tails themselves: their sed ends with them
+  tail -n +1 -F "$logs/py.log" 2>/dev/null > >(sed -u 's/^/[py] /') &
+  TAILS="$TAILS $!"
+  trap 'kill $TAILS 2>/dev/null || true' EXIT
+  # Each stream stops at its first failing stage (set -e inside), and its exit status is written.
+  ( set +e; ( set -e; r_stream ) > "$logs/r.log" 2>&1; echo $? > "$logs/r.rc"
+    echo "==> R stream ended at $((SECONDS - started)) s" >> "$logs/r.log" ) &
+  local r_pid=$!
+  ( set +e; ( set -e; python_stream ) > "$logs/py.log" 2>&1; echo $? > "$logs/py.rc"
+    echo "==> Python stream ended at $((SECONDS - started)) s" >> "$logs/py.log" ) &
+  local py_pid=$!
+  wait "$r_pid" "$py_pid" || true
+  sleep 1  # the tails show the last lines
+  kill $TAILS 2>/dev/null || true
+  local r_rc py_rc; r_rc=$(cat "$logs/r.rc" 2>/dev/null || echo 1); py_rc=$(cat "$logs/py.rc" 2>/dev/null || echo 1)
   echo "==> R stream: exit $r_rc; Python stream: exit $py_rc; $((SECONDS - started)) s in all"
   [ "$r_rc" -eq 0 ] && [ "$py_rc" -eq 0 ]
 }

@@ -58,6 +58,27 @@ def test_no_module_imports_one_that_imports_it_back():
     assert _circles(graph) == []
 
 
+# From the bottom up; a module imports only from its own subpackage and the rows below its own.
+LAYERS = [{"_tf"}, {"core"}, {"data"}, {"models"}, {"kd"}, {"run"}, {"serve", "api"}, {"recipes"},
+          {"pykd"}, {"demo"}, {"cli"}, {"__main__"}]
+
+
+def _part(module: str) -> str:
+    """The subpackage or top-level module `module` belongs to ("pykd" for pykd/__init__.py)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "pykd"
+
+
+def test_each_subpackage_imports_only_from_the_layers_below_it():
+    modules = _modules()
+    row = {part: i for i, layer in enumerate(LAYERS) for part in layer}
+    assert {_part(name) for name in modules} == set(row)
+    upward = sorted(f"{name} -> {target}" for name, path in modules.items()
+                    for target in _imports(name, path, modules)
+                    if _part(target) != _part(name) and row[_part(target)] >= row[_part(name)])
+    assert upward == []
+
+
 def test_pykd_is_in_subpackages_by_job():
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == {
         "core", "data", "models", "kd", "run", "recipes", "serve"}

@@ -375,3 +375,13 @@ def test_other_messages_in_r(function, args, expected_r):
 def test_settings_render_for_the_command_line_too():
     err = DataError("{a}", "{b}", a=Setting("seed", None), b=Words("load_model()", "rkd_load_model()", cli="--student"))
     assert err.render("cli") == {"problem": "--seed None", "fix": "--student"}
+
+
+def test_a_table_without_its_directory_is_refused_by_every_function_that_reads_images(digits):
+    model = tiny_model(seed=1)
+    calls = [lambda: pykd.evaluate(model, digits["validation_csv"], y_col=list(digits["classes"])),
+             lambda: pykd.predict(model), lambda: pykd.teacher_logits(model, digits["train_csv"]),
+             lambda: pykd.compare({"m": model}, digits["validation_csv"], y_col=list(digits["classes"]))]
+    for call in calls:
+        with pytest.raises(DataError, match=r"^directory is not set, and .*Set directory to the folder"):
+            call()

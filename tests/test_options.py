@@ -89,6 +89,11 @@ def test_an_unknown_name_is_refused_with_the_name_meant_in_each_language():
         options.check_names("train_scratch", ["temperature"])  # a distill() option only
     with pytest.raises(pykd.DataError, match="no function 'fit'"):
         options.declared("fit")
+    with pytest.raises(pykd.DataError) as raised:  # set by noisy_student() itself: said so, not "unknown"
+        options.check_names("noisy_student", ["teacher_view", "epochs"], "rkd_noisy_student")
+    python, r = raised.value.render("python"), raised.value.render("r")
+    assert (python["problem"], python["fix"]) == ("noisy_student() always uses teacher_view='clean'.", "Leave teacher_view out.")
+    assert r["problem"] == 'rkd_noisy_student() always uses teacher_view = "clean".'
 
 
 def test_every_option_is_checked_by_its_kind_and_made_plain():

@@ -16,6 +16,7 @@ from PIL import Image
 
 import pykd
 from pykd import DataError
+from pykd.data import bad_images
 
 
 @pytest.fixture
@@ -120,9 +121,10 @@ def test_unreadable_images_fail_with_the_list_or_are_skipped_with_one_warning(sm
     assert history.params["n_train"] == 24 and history.params["n_validation"] == 1
 
 
-def test_an_image_replaced_after_a_run_is_looked_at_again_even_with_its_old_size_and_times(small):
+def test_an_image_replaced_after_a_run_is_looked_at_again_even_with_its_old_size_and_times(small, monkeypatch):
     # A run remembers which files it decoded and found readable; a later run in the process
     # trusts that only while the file is unchanged (its inode, size and times).
+    monkeypatch.setattr(bad_images, "_SETTLED_NS", 0)  # remembered although just written
     directory, table = small
     _distill(directory, table)
     path = os.path.join(directory, table.image_id[3])
@@ -133,6 +135,22 @@ def test_an_image_replaced_after_a_run_is_looked_at_again_even_with_its_old_size
     with pytest.raises(DataError, match=f"1 image file is unreadable: {table.image_id[3]}"):
         _distill(directory, table)
 
+
+
+def test_a_look_is_remembered_only_once_the_file_has_settled(small, monkeypatch):
+    # git's "racy" rule: on a filesystem with coarse times, a file written again in the tick of
+    # its look would keep its times, so a look that recent is not trusted later.
+    directory, table = small
+    paths = [os.path.join(directory, name) for name in table.image_id]
+    decoded, look = [], bad_images._look
+    monkeypatch.setattr(bad_images, "_look", lambda path, decode=True: decoded.append(path) or look(path, decode))
+    monkeypatch.setattr(bad_images, "_SETTLED_NS", 10**18)  # every file counts as just written
+    bad_images.find_bad_images(paths), bad_images.find_bad_images(paths)
+    assert len(decoded) == 2 * len(paths)
+    monkeypatch.setattr(bad_images, "_SETTLED_NS", 0)
+    decoded.clear()
+    bad_images.find_bad_images(paths), bad_images.find_bad_images(paths)
+    assert sorted(decoded) == sorted(paths)  # the second look came from memory
 
 def test_images_the_pipeline_would_misread_are_refused_up_front(small):
     directory, table = small
@@ -315,7 +333,7 @@ def test_resume_with_another_student_is_refused_before_the_student_is_touched(sm
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
     weights = _weights(wider)
     with pytest.raises(DataError, match="The checkpoint's student does not match this run's student"):
-        _distill(directory, table, student=wider, checkpoint_dir=ckpt, resume=True)
+        _distill(directory, table, student=wider, checkpoint_dir=ckpt, resume=True, seed=1)
     assert getattr(wider, "optimizer", None) is None  # not compiled: build() never began
     assert all(np.array_equal(a, b) for a, b in zip(weights, _weights(wider)))
 
@@ -323,8 +341,9 @@ def test_resume_with_another_student_is_refused_before_the_student_is_touched(sm
 def test_resume_with_more_epochs_continues_and_without_a_checkpoint_says_it_starts_fresh(small, tmp_path):
     directory, table = small
     ckpt = tmp_path / "c"
-    with pytest.warns(UserWarning, match="holds no checkpoint yet: starting fresh"):
+    with pytest.warns(UserWarning, match="holds no checkpoint yet: starting fresh") as caught:
         _distill(directory, table, checkpoint_dir=ckpt, resume=True, seed=1, epochs=1)
+    assert {w.filename for w in caught if "starting fresh" in str(w.message)} == {__file__}  # the caller's line
     history = _distill(directory, table, checkpoint_dir=ckpt, resume=True, seed=1, epochs=2)
     assert [r["epoch"] for r in history.records] == [1, 2]
 

@@ -38,8 +38,11 @@ def _copy(folder: str, to: str) -> None:
 
 
 def _distill(table, directory, classes, **options):
-    return pykd.distill(tiny_model(seed=1), tiny_model(seed=2), table, directory=directory, classes=classes,
-                        batch_size=8, verbose=0, **options)
+    models = tiny_model(seed=1), tiny_model(seed=2)
+    if options.get("seed", 0) is None:
+        np.random.seed()  # an unseeded run draws its own seed, as in a new session (tiny_model() seeded NumPy)
+    return pykd.distill(*models, table, directory=directory, classes=classes, batch_size=8, verbose=0,
+                        **options)
 
 
 def _cases(digits, images, teacher, random_images):  # noqa: F811
@@ -57,8 +60,6 @@ def _cases(digits, images, teacher, random_images):  # noqa: F811
 
     def unseeded(epochs, checkpoint_dir, resumed, **more):
         # seed=None: the seed keying the shifts and the mixup is drawn once and kept in the checkpoint.
-        # Each run draws its own, as in a new session (tiny_model() seeded NumPy's generator).
-        np.random.seed()
         return _distill(*common, epochs=epochs, checkpoint_dir=checkpoint_dir, seed=None,
                         augment={"width_shift_range": 0.3, "horizontal_flip": True, "mixup": 0.4}, **more)
 
@@ -112,3 +113,19 @@ def test_a_resumed_run_ends_as_the_uninterrupted_run(case, digits, images, teach
     if "features" in case:
         assert resumed.params["feature_cache"] is not None
     pd.testing.assert_frame_equal(resumed.to_frame(), whole.to_frame(), check_exact=False, rtol=1e-6)
+    if case == "unseeded":  # which means something only if another unseeded run draws other views
+        other = run(1, storage.join(root, "other"), False).to_frame()
+        assert other["loss"].iloc[0] != whole.to_frame()["loss"].iloc[0]
+
+
+@pytest.mark.parametrize("case", ["cutmix", "on_a_url"])
+def test_a_run_resumed_with_more_epochs_ends_as_the_longer_run(case, digits, images, teacher, random_images,  # noqa: F811
+                                                               tmp_path):
+    """Only epochs may grow: a run of 2 epochs resumed with epochs=3 is the run of 3."""
+    run = _cases(digits, images, teacher, random_images)[case]
+    root = ram_folder() if case == "on_a_url" else str(tmp_path)
+    whole = run(EPOCHS, storage.join(root, "whole"), False)
+    run(STOP_AFTER, storage.join(root, "shorter"), False)
+    longer = run(EPOCHS, storage.join(root, "shorter"), True, resume=True)
+    assert longer.params["resumed_after_epoch"] == STOP_AFTER
+    pd.testing.assert_frame_equal(longer.to_frame(), whole.to_frame(), check_exact=False, rtol=1e-6)

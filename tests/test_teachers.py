@@ -50,6 +50,8 @@ def test_ensemble_averages_member_logits(digits, run):
     assert history.params["teacher_params"] == sum(m.count_params() for m in members)
     probs = run(members, teacher_combine="probabilities")
     assert not np.allclose(history.to_frame()["distillation_loss"], probs.to_frame()["distillation_loss"])
+    with pytest.raises(DataError, match=r"The teachers of the ensemble output different numbers of classes \(10, 3\)"):
+        pykd.teacher_logits([members[0], tiny_model(n_classes=3)], digits["train_csv"], directory=digits["directory"])
 
 
 def test_out_of_fold_logits_cover_every_row_once(digits):
@@ -76,6 +78,17 @@ def test_sweep_gives_one_row_per_setting_from_the_same_start(digits):
     assert {"loss", "val_accuracy", "best_val_accuracy"} <= set(table.columns)
     assert table["distillation_loss"].nunique() == 4
     assert all(np.array_equal(a, b) for a, b in zip(start, student.get_weights()))  # the original is untouched
+
+
+def test_a_sweep_averages_an_ensemble_as_distill_would(digits):
+    # The sweep computes the teacher's logits once, with every teacher option it was given.
+    ensemble = [tiny_model(seed=1), tiny_model(seed=3, softmax=True)]
+    options = dict(directory=digits["directory"], classes=digits["classes"], epochs=1, steps_per_epoch=3, batch_size=16,
+                   seed=0, teacher_combine="probabilities", teacher_precision="float32")
+    swept = pykd.sweep(ensemble, tiny_model(seed=2), digits["train_csv"], temperatures=[3.0], alphas=[0.1], **options)
+    direct = pykd.distill(ensemble, tiny_model(seed=2), digits["train_csv"], temperature=3.0, alpha=0.1, verbose=0,
+                          **options).last()
+    assert swept["distillation_loss"].iloc[0] == pytest.approx(direct["distillation_loss"], rel=1e-5)
 
 
 def test_sweep_can_keep_the_student_of_the_best_setting(digits):

@@ -50,15 +50,15 @@ WORKER = textwrap.dedent(
 
     for job in jobs:
         settings = {{**job["settings"], **job.get("per_worker", {{}}).get(str(index), {{}})}}
-        student = tiny_model(seed=settings.pop("student_seed") + index)
-        np.random.seed()  # an unseeded job draws its own seed, as a new session would
+        teacher, student = tiny_model(seed=1), tiny_model(seed=settings.pop("student_seed") + index)
+        np.random.seed()  # an unseeded job draws its own seed, as a new session would (tiny_model() seeded NumPy)
         after = settings.pop("hold_after", None)
         callbacks = [] if after is None else [pykd.FunctionCallback(on_epoch_end=lambda e, l: hold(e, l, after))]
         augment = pykd.Augmentation(rotation_range=15, width_shift_range=0.1, horizontal_flip=True) \\
             if settings.pop("augment", True) else None
         out = job["out"].format(index=index)
         try:
-            history = pykd.distill(tiny_model(seed=1), student, {train!r}, directory={directory!r},
+            history = pykd.distill(teacher, student, {train!r}, directory={directory!r},
                                    classes={classes!r}, batch_size=21, verbose=0, strategy=strategy,
                                    augment=augment, callbacks=callbacks, **settings)
         except pykd.DataError as err:

@@ -85,7 +85,8 @@ check_options <- function(options, entry, call) {
     ), call = call)
   }
   declared <- pykd_module("run.options")
-  py_call(declared$check_names, entry, as.list(given), .call = call)
+  r_function <- if (exists(entry, envir = asNamespace("rkd"), inherits = FALSE)) entry else paste0("rkd_", entry)
+  py_call(declared$check_names, entry, as.list(given), r_function, .call = call)
   conversions <- py_call(declared$for_r, entry, .call = call)
   converted <- lapply(given, function(name) {
     option_value(options[[name]], conversions[[name]], name, call)

@@ -110,7 +110,7 @@ check_pykd_version <- function(found, expected) {
   pykd_version = found, rkd_version = expected)
 }
 
-# A pykd submodule ("frames", "models", ...), without converting results
+# A pykd submodule ("run.options", "data.labels", ...), without converting results
 # when `convert = FALSE`.
 pykd_module <- function(name, convert = TRUE) {
   pykd()

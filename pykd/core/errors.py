@@ -1,4 +1,4 @@
-"""Exceptions raised to users: their fields are the user interface.
+"""Exceptions and warnings raised to users: their fields are the user interface.
 
 A DataError keeps the problem, the fix and the values they mention apart, so
 each language can phrase them in its own syntax. Python shows one message
@@ -11,7 +11,10 @@ are replaced, so any other brace in a message is left alone.
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -237,3 +240,14 @@ class NonFiniteLossError(FloatingPointError):
             "Training stopped; the student keeps its weights from the last good step. "
             "Try a lower learning_rate, or check the images and the rescale factor."
         )
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """warnings.warn() shown at the user's line: the first caller outside pykd."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

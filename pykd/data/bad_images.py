@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..core import storage
-from ..core.errors import DataError, Setting, Text, few, literal, plural
+from ..core.errors import DataError, Setting, Text, few, literal, plural, warn
 from ..core.validation import one_of
 from .frames import Table
 
@@ -78,12 +78,15 @@ def _not_for_tensorflow(image) -> str | None:
     return None
 
 
-# Each local file's last full look, kept while its inode, size, modification and change times stay
-# the same: later runs in the session (a sweep's settings, the noised student's rounds, a rerun)
-# do not decode unchanged files again. Writing a file changes its change time, which no tool
-# can set back, so a file replaced under the same name and times is looked at again.
+# Each local file's last full look, kept while its device, inode, size, modification and change
+# times stay the same: later runs in the session (a sweep's settings, the noised student's rounds,
+# a rerun) do not decode unchanged files again. Writing a file changes its change time, which no
+# tool can set back, so a file replaced under the same name and times is looked at again. A file
+# changed less than _SETTLED_NS before the look is not remembered (git's "racy" rule): on a
+# filesystem with coarse times, a second write in the same tick would keep its change time.
 _LOOKED: dict[str, tuple[tuple, _Look]] = {}
 _REMEMBERED = 1_000_000  # files, then the memory starts again
+_SETTLED_NS = 2_000_000_000  # FAT's times are 2 s apart; most filesystems' are much finer
 
 
 def _signature(path: str) -> tuple | None:
@@ -93,16 +96,16 @@ def _signature(path: str) -> tuple | None:
         stat = os.stat(path)
     except OSError:
         return None
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns  # change time last
 
 
 def _looked(path: str) -> _Look:
-    signature = _signature(path)
+    now, signature = time.time_ns(), _signature(path)
     seen = _LOOKED.get(path)
     if signature is not None and seen is not None and seen[0] == signature:
         return seen[1]
     look = _look(path)
-    if signature is not None:
+    if signature is not None and now - signature[-1] > _SETTLED_NS:
         if len(_LOOKED) >= _REMEMBERED:
             _LOOKED.clear()
         _LOOKED[path] = (signature, look)
@@ -142,5 +145,5 @@ def report_bad_images(bad: Mapping[str, str], policy: str) -> None:
             f"{plural(len(names), 'it', 'them')}.",
             files=few([Text(f"{n} ({bad[n]})") for n in names]), skip=Setting("on_bad_image", "skip"),
         )
-    warnings.warn(f"Skipped {len(names)} unreadable image {plural(len(names), 'file', 'files')}: "
-                  f"{literal(few([Text(n) for n in names]))}.", stacklevel=3)
+    warn(f"Skipped {len(names)} unreadable image {plural(len(names), 'file', 'files')}: "
+         f"{literal(few([Text(n) for n in names]))}.")

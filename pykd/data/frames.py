@@ -177,15 +177,24 @@ def resolve_table(
         classes = _one_hot_classes(label_cols, classes)
         labels = _one_hot_labels(frame, label_cols, name)
 
-    directory = storage.tidy(directory)
-    if not storage.isdir(directory):
-        raise DataError("The image directory {directory} does not exist.",
-                        "Set directory to the folder that holds the image files.",
-                        directory=directory)
+    directory = image_folder(directory, f"the {name} table names image files")
     paths = tuple(storage.join(directory, i) for i in ids)
     if check_files:
         _check_files(ids, paths, directory, name, x_col)
     return Table(ids=tuple(ids), paths=paths, labels=labels, classes=classes, name=name)
+
+
+def image_folder(directory, why: str) -> str:
+    """The folder `directory` names (a local path or a URL), which must exist; `why` it is needed."""
+    if directory is None:
+        raise DataError(f"directory is not set, and {why}.", "Set directory to the folder that holds the image files.")
+    if not isinstance(directory, (str, os.PathLike)):
+        raise DataError("directory must be a folder path, not {value}.", value=kind(directory))
+    folder = storage.tidy(directory)
+    if not storage.isdir(folder):
+        raise DataError("The image directory {directory} does not exist.",
+                        "Set directory to the folder that holds the image files.", directory=folder)
+    return folder
 
 
 def check_labels_fit(table: Table, n_classes: int) -> None:

@@ -25,7 +25,6 @@ import queue
 import shutil
 import tempfile
 import threading
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import numpy as np
 from .._tf import tf
 from ..core import storage
 from ..core.content import Digests, digest_of, file_digests, hasher, unchanged
-from ..core.errors import DataError, Setting, Text
+from ..core.errors import DataError, Setting, Text, warn
 from ..core.storage import atomic_file, remove_abandoned
 from .bad_images import image_sizes
 from .images import FileImages, ImageSpec
@@ -214,7 +213,7 @@ def verified(path: str | Path, payload: int, magic: bytes, what: str, instead: s
         problem = f"cannot be read ({err.strerror or err})"
     if problem is None:
         return True
-    warnings.warn(f"The {what} {str(path)!r} {problem}: not used; {instead}.", stacklevel=4)
+    warn(f"The {what} {str(path)!r} {problem}: not used; {instead}.")
     return False
 
 

@@ -6,14 +6,13 @@ extended by later runs.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..core import storage
 from ..core.content import file_digests, hasher, unchanged
-from ..core.errors import DataError, Setting, Text, few
+from ..core.errors import DataError, Setting, Text, few, warn
 from ..data.frames import Table
 from ..data.image_cache import DecodedImages
 from ..data.images import FileImages, ImageSpec
@@ -63,8 +62,7 @@ def cached_logits(
     width = teacher.n_outputs[0]
     known, problem = _read_cache(path, width)
     if problem is not None:
-        warnings.warn(f"The teacher-logit cache {str(path)!r} {problem}: not used; the logits are computed again.",
-                      stacklevel=2)
+        warn(f"The teacher-logit cache {str(path)!r} {problem}: not used; the logits are computed again.")
     first_rows = {}
     for row, digest in enumerate(digests):
         if digest not in known:
@@ -121,7 +119,7 @@ def _merge(path: str, rows: dict[str, np.ndarray], width: int, *, warned: bool) 
         with storage.locked(path + ".lock"):
             merged, problem = _read_cache(path, width)
             if problem is not None and not warned:
-                warnings.warn(f"The teacher-logit cache {str(path)!r} {problem}: replaced.", stacklevel=3)
+                warn(f"The teacher-logit cache {str(path)!r} {problem}: replaced.")
             for digest, logits in rows.items():
                 merged.setdefault(digest, logits)
             digests = np.array(list(merged), dtype=f"<U{max(map(len, merged))}")

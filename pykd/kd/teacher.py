@@ -10,7 +10,6 @@ optionally kept on disk, keyed by the content of each image file, and reused.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,7 +18,7 @@ import pandas as pd
 from .._tf import keras, tf
 from ..core import storage
 from ..core.content import hasher
-from ..core.errors import DataError, Setting, Text, few
+from ..core.errors import DataError, Setting, Text, few, warn
 from ..core.validation import one_of
 from ..data.frames import Table, read_table
 from ..data.images import ImageSpec
@@ -91,7 +90,7 @@ class ModelTeacher:
             raise DataError("The teacher cannot compute in bfloat16 ({reason}).", "Pass {float32} or {auto}.",
                             reason=Text(reason), float32=Setting("teacher_precision", "float32"),
                             auto=Setting("teacher_precision", "auto"))
-        warnings.warn(f"The teacher runs in float32, not bfloat16 as this hardware allows: {reason}.", stacklevel=4)
+        warn(f"The teacher runs in float32, not bfloat16 as this hardware allows: {reason}.")
         self.precision = "float32"
 
     def fingerprint(self, spec: ImageSpec, *, rounded: bool = False) -> str:
@@ -102,8 +101,9 @@ class ModelTeacher:
         """
         digest = hasher()
         digest.update(f"{_CACHE_FORMAT}|{spec.key()}|{rounded}|{self.probabilities}|{self.combine}|{self.precision}".encode())
-        for model in self.models:
-            update_digest(digest, model)
+        with self.computing():  # the layers' configs as they compute (the digests a bfloat16 copy once gave)
+            for model in self.models:
+                update_digest(digest, model)
         return digest.hexdigest()[:32]
 
 

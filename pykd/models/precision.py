@@ -89,7 +89,3 @@ def computing_in(models: Sequence[keras.Model], compute_dtype: str | None) -> It
         for layer, current in reversed(saved):
             layer.dtype_policy = current
 
-
-def computes_in_float32(model: keras.Model) -> bool:
-    """Whether every layer of the model computes in float32 already."""
-    return all(getattr(layer, "compute_dtype", "float32") == "float32" for layer in model._flatten_layers())

@@ -15,6 +15,7 @@ from ..kd.hint import Hint
 from ..models.forward import clone_model
 from ..models.loading import load_model
 from ..run.history import History
+from ..run.options import check_names
 
 # Noise that keeps a photo's class: shifts, a little zoom and rotation, mirror images.
 NOISE = Augmentation(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1,
@@ -51,9 +52,7 @@ def noisy_student(teacher, student, train, *, rounds: int = 1, augment=NOISE, **
     if augment.batch_mixing:
         raise DataError(f"A noised student cannot use {augment.batch_mixing}: its targets are the teacher's logits of "
                         "the original images, and a mixed image has none.", f"Set {augment.batch_mixing} to 0.")
-    if "teacher_view" in options:
-        raise DataError("noisy_student() always uses {clean}.", "Leave teacher_view out.",
-                        clean=Setting("teacher_view", "clean"))
+    check_names("noisy_student", options)
     student = load_model(student, role="student")
     initial = student.get_weights()
     histories: list[History] = []

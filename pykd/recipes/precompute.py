@@ -18,12 +18,13 @@ import pandas as pd
 from .._tf import keras
 from ..api import train_scratch
 from ..core import storage
-from ..core.errors import DataError
+from ..core.errors import DataError, few
 from ..core.validation import whole_number
 from ..data.frames import resolve_table
 from ..data.images import FileImages
 from ..kd.logit_cache import compute_logits
 from ..kd.teacher import ModelTeacher, resolve_teacher
+from ..models.inputs import check_model_fits
 from ..models.introspection import output_width
 from ..run import options
 from ..run.inputs import model_inputs, sample_inputs
@@ -58,7 +59,11 @@ def teacher_logits(
     source = resolve_teacher(teacher, outputs=o.teacher_outputs, combine=o.teacher_combine, precision=o.teacher_precision)
     if not isinstance(source, ModelTeacher):
         raise DataError("teacher_logits() needs a teacher model (or a list of models), not a table.")
-    width = output_width(source.models[0])
+    widths = [output_width(model) for model in source.models]
+    if len(set(widths)) > 1:
+        raise DataError("The teachers of the ensemble output different numbers of classes ({widths}).",
+                        "Give an ensemble whose members output one value per class each.", widths=few(widths))
+    width = widths[0]
     if classes is not None and len(classes) != width:
         raise DataError(f"classes has {len(classes)} names but the teacher outputs {width} classes.",
                         "Give one name per teacher output, in class-id order.")
@@ -66,6 +71,8 @@ def teacher_logits(
     inputs = model_inputs(source.models[0], table, image_size=o.image_size, rescale=o.rescale,
                           on_bad_image=o.on_bad_image, role="teacher")
     table, spec = inputs.table, inputs.spec
+    for model in source.models[1:]:  # an ensemble's members take the first one's images and classes
+        check_model_fits(model, spec, width, "teacher")
     source.settle_precision(sample_inputs(table, spec))
     values = compute_logits(source, FileImages(table.paths, spec), np.arange(len(table)), o.batch_size)
     names = [str(c) for c in classes] if classes is not None else [f"logit_{i}" for i in range(width)]
@@ -118,15 +125,19 @@ def out_of_fold_logits(
     fold_of = np.random.default_rng(seed).permutation(len(frame)) % folds
     pieces, unlabeled = [], []
     unlabeled_rows = frame[frame.label < 0]
+    # The teachers are scored as they were trained (image size, scale, batch, unreadable images).
+    scoring = {o.name: train_options[o.name] for o in options.declared("teacher_logits") if o.name in train_options}
     for k in range(folds):
         fit_rows = frame[(fold_of != k) & (frame.label >= 0)]
         held = frame[(fold_of == k) & (frame.label >= 0)]
         teacher = build_teacher()
         train_scratch(teacher, fit_rows, directory=directory, x_col=x_col, seed=seed + k, **train_options)
         if len(held):
-            pieces.append(teacher_logits(teacher, held[[x_col]], directory=directory, x_col=x_col, classes=classes))
+            pieces.append(teacher_logits(teacher, held[[x_col]], directory=directory, x_col=x_col, classes=classes,
+                                         **scoring))
         if len(unlabeled_rows):
-            unlabeled.append(teacher_logits(teacher, unlabeled_rows[[x_col]], directory=directory, x_col=x_col, classes=classes))
+            unlabeled.append(teacher_logits(teacher, unlabeled_rows[[x_col]], directory=directory, x_col=x_col,
+                                            classes=classes, **scoring))
     if unlabeled:
         mean = unlabeled[0].copy()
         mean.iloc[:, 1:] = np.mean([u.iloc[:, 1:].to_numpy() for u in unlabeled], axis=0)

@@ -14,6 +14,7 @@ from ..core.validation import loss_settings, one_of
 from ..data.augmentation import Augmentation
 from ..kd.teacher import is_logits_table
 from ..models.loading import load_model
+from ..run.options import declared
 from .precompute import teacher_logits
 
 
@@ -95,14 +96,10 @@ def _shared_teacher(teacher, train, directory, x_col: str, options: dict):
     hint = options.get("hint") is not None  # a hint reads a teacher layer every step: the model itself
     if is_logits_table(teacher) or hint or not (augment is None or augment.is_identity or original):
         return teacher
-    logits = teacher_logits(
-        teacher, train, directory=directory, x_col=x_col, image_size=options.get("image_size"),
-        rescale=options.get("rescale"), batch_size=options.get("batch_size", 32),
-        teacher_outputs=options.get("teacher_outputs", "auto"), on_bad_image=options.get("on_bad_image", "error"),
-        teacher_precision=options.get("teacher_precision", "auto"),
-    )
-    options.pop("teacher_outputs", None)
-    options.pop("teacher_precision", None)
+    shared = {o.name: options[o.name] for o in declared("teacher_logits") if o.name in options}
+    logits = teacher_logits(teacher, train, directory=directory, x_col=x_col, **shared)
+    for name in [name for name in shared if name.startswith("teacher_")]:  # the table has them in it now
+        options.pop(name)
     return logits
 
 

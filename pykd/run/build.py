@@ -34,7 +34,7 @@ from .steps import StepFunctions, StepSettings, Targets, Views
 from .workers import gather_rows, n_workers, shared_seed, start_from_chief, worker_index
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Run:
     """A built run: what Trainer.fit() trains. Close it (or use `with`) to release the image caches."""
 
@@ -66,7 +66,7 @@ class Run:
         self.close()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Sources:
     """What the steps read: the batch sources, and the teacher's targets made before the first step."""
 
@@ -78,10 +78,10 @@ class _Sources:
     split: FrozenPrefix | None  # the frozen prefix whose outputs the sources hold, or None for images
 
 
-def build(plan: Plan, resume_from: dict | None = None) -> Run:
+def build(plan: Plan, resume_from: checkpoint.Saved | None = None) -> Run:
     """Make everything the run needs; the caches it opens are released by Run.close().
 
-    resume_from: the meta of a checkpoint that will be continued (the Trainer restores it); the
+    resume_from: the checkpoint that will be continued (the Trainer restores it); the
     frozen prefix's features are then computed from the checkpoint's weights, not those of the
     student passed, and an unseeded run's views are keyed by the seed the checkpoint recorded.
     """
@@ -93,7 +93,7 @@ def build(plan: Plan, resume_from: dict | None = None) -> Run:
     student, optimizer, augmenter, hint = _in_scope(plan, seed, view_seed)
     resources, timings = ExitStack(), {}
     try:
-        sources = _sources(plan, student, hint, seed, resume_from is not None, resources, timings)
+        sources = _sources(plan, student, hint, seed, resume_from, resources, timings)
         functions = StepFunctions(
             student, optimizer, StepSettings(temperature=s.temperature, alpha=s.alpha if plan.distilling else 1.0,
                                              student_probabilities=plan.student_probabilities,
@@ -112,7 +112,7 @@ def build(plan: Plan, resume_from: dict | None = None) -> Run:
         raise
 
 
-def _sources(plan: Plan, student, hint, seed, resuming: bool, resources: ExitStack, timings: dict) -> _Sources:
+def _sources(plan: Plan, student, hint, seed, resume_from, resources: ExitStack, timings: dict) -> _Sources:
     """The streams, the image sources (decoded copies, the frozen prefix's features) and the teacher's logits."""
     s = plan.settings
     train_stream = BatchStream(len(plan.train), s.batch_size, shuffle=True, seed=seed, last_batch=s.last_batch)
@@ -127,9 +127,8 @@ def _sources(plan: Plan, student, hint, seed, resuming: bool, resources: ExitSta
     split = plan.features if s.cache_features is True or passes > 1 else None  # once only: nothing to reuse
     if split is not None and s.cache_features == "auto" and not _features_fit(plan, split):
         split = None
-    if split is not None and resuming:
-        _, saved = checkpoint.load(s.checkpoint_dir)
-        checkpoint.restore(student.variables, saved.get("student", []), "student")
+    if split is not None and resume_from is not None:  # the prefix's features from the checkpoint's weights
+        checkpoint.restore(student.variables, resume_from.values.get("student", []), "student")
     # With the features cached the images are read only for them and for the teacher, each a
     # one-off pass that a later run finds kept: a decoded copy would not pay for itself.
     train_images = _images(plan, plan.train, 1 if split else passes + teacher_pass, resources, timings)
@@ -149,7 +148,7 @@ def _sources(plan: Plan, student, hint, seed, resuming: bool, resources: ExitSta
                     feature_cache=_described(split, train_images, val_images), split=split)
 
 
-def _view_seed(plan: Plan, seed: int | None, resume_from: dict | None) -> int | None:
+def _view_seed(plan: Plan, seed: int | None, resume_from: checkpoint.Saved | None) -> int | None:
     """The seed that keys the augmented views and the batch mixing (None: the run has neither).
 
     seed: the run's seed (under several workers, the chief's draw for seed=None). A run the
@@ -160,7 +159,7 @@ def _view_seed(plan: Plan, seed: int | None, resume_from: dict | None) -> int | 
     augment = plan.settings.augment
     if augment is None or not (augment.moves_pixels or augment.batch_mixing):
         return None
-    saved = (resume_from or {}).get("view_seed")
+    saved = None if resume_from is None else resume_from.meta.get("view_seed")
     if plan.settings.seed is None and saved is not None:
         return int(saved)
     return fresh_seed() if seed is None else seed
@@ -295,12 +294,13 @@ def _teacher_in_scope(source: ModelTeacher, strategy) -> ModelTeacher:
     """The teacher with its variables made under the strategy's scope, as the student's are.
 
     A model Keras cannot rebuild from its config (a Python lambda, a custom layer without
-    get_config) runs as it is: replicas then read its variables from where they live.
+    get_config or with arguments it cannot serialize) runs as it is: replicas then read its
+    variables from where they live.
     """
     try:
         with strategy.scope():
             models = [clone_model(m) for m in source.models]
-    except (TypeError, ValueError):
+    except Exception:  # Keras refuses such models with TypeError, ValueError or NotImplementedError
         return source
     twin = ModelTeacher(models, combine=source.combine, precision=source.precision)
     twin.probabilities = source.probabilities  # as the plan read them from the outputs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
 
@@ -50,8 +51,15 @@ def read_meta(directory) -> dict | None:
     return None if saved is None else saved[0]
 
 
-def load(directory, *, meta_only: bool = False) -> tuple[dict, dict[str, list[np.ndarray]]] | None:
-    """(meta, {part: [arrays]}) from the last complete checkpoint, or None if there is none."""
+class Saved(NamedTuple):
+    """A checkpoint as read: its JSON meta and each part's arrays ({"student": [...], ...})."""
+
+    meta: dict
+    values: dict[str, list[np.ndarray]]
+
+
+def load(directory, *, meta_only: bool = False) -> Saved | None:
+    """The last complete checkpoint in `directory`, or None if there is none."""
     path = storage.join(directory, FILENAME)
     if not storage.isfile(path):
         return None
@@ -67,7 +75,7 @@ def load(directory, *, meta_only: bool = False) -> tuple[dict, dict[str, list[np
             "The checkpoint {file} cannot be read ({reason}): it is damaged.",
             "Delete it to start over, or resume from a copy you trust.", file=str(path), reason=Text(type(err).__name__),
         ) from err
-    return meta, parts
+    return Saved(meta, parts)
 
 
 def check_shapes(variables, values: list[np.ndarray], what: str) -> None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import difflib
 import re
 import textwrap
-from dataclasses import dataclass, field, make_dataclass, replace
+from dataclasses import KW_ONLY, dataclass, field, make_dataclass, replace
 from types import SimpleNamespace
 
-from ..core.errors import DataError, Setting, Text, every, few, literal
+from ..core.errors import DataError, Setting, Text, Words, every, few, literal
 from ..core.validation import alpha_setting, rescale_setting, temperature_setting, verbosity
 from ..data.augmentation import Augmentation
 from ..kd.hint import Hint
@@ -31,8 +31,10 @@ TRAINING = (DISTILL, SCRATCH)
 SCORING = ("evaluate", "predict", "compare", "teacher_logits")
 # Entry points that take another's options and pass them on (their own arguments apart).
 PASSED_ON = {"sweep": DISTILL, "noisy_student": DISTILL, "out_of_fold_logits": SCRATCH}
+# The values they set themselves: refused if given, saying so.
+FIXED = {"noisy_student": {"teacher_view": "clean"}}
 # Their own arguments, or set by them: not among the options they pass on.
-OWN = {"noisy_student": ("augment", "teacher_view"),
+OWN = {"noisy_student": ("augment", *FIXED["noisy_student"]),
        "sweep": ("directory", "x_col", "classes", "verbose", "temperature", "alpha"),
        "out_of_fold_logits": ("directory", "x_col", "y_col", "classes", "seed")}
 
@@ -44,6 +46,7 @@ class Option:
     kind: kinds.Kind
     doc: str
     entries: tuple = TRAINING
+    _: KW_ONLY  # the rest by name, so a declaration line says what each value is
     resume: str | None = None  # the resume-key entry that holds it (pykd.run.resume), None if none
     params: bool = False  # reported in the history's params as its checked value
     cli: bool = True  # a flag of the commands that take it, when its kind has one (augment: cli.py's own flags)
@@ -198,8 +201,16 @@ def checked_call(entry: str, values: dict) -> SimpleNamespace:
     return SimpleNamespace(**{o.name: o.kind.check(values[o.name], o.name) for o in declared(entry)})
 
 
-def check_names(entry: str, names) -> None:
-    """Refuse names `entry` does not take, suggesting the option meant (R's `...`, the CLI)."""
+def check_names(entry: str, names, r_function: str | None = None) -> None:
+    """Refuse names `entry` does not take, suggesting the option meant (R's `...`, the CLI).
+
+    r_function: the R function that calls `entry` (rkd_noisy_student), as R messages name it.
+    """
+    function = Words(f"{entry}()", f"{r_function or entry}()")
+    fixed = [Setting(n, v) for n, v in FIXED.get(entry, {}).items() if n in names]
+    if fixed:
+        raise DataError("{function} always uses {fixed}.", "Leave {names} out.",
+                        function=function, fixed=few(fixed), names=few([Text(f.name) for f in fixed]))
     known = [o.name for o in declared(entry)]
     unknown = [n for n in names if n not in known]
     if not unknown:
@@ -208,8 +219,8 @@ def check_names(entry: str, names) -> None:
     suggestions = [Setting(guess, Text("...")) for guess in guesses if guess is not None]
     fix = " ".join([*(["Did you mean {suggestions}?"] if suggestions else []),
                     *(["The options are {known}."] if None in guesses else [])])
-    raise DataError(f"Unknown option{'s' if len(unknown) > 1 else ''} {{unknown}} for {entry}().", fix,
-                    unknown=few(unknown), suggestions=few(suggestions), known=every(known))
+    raise DataError(f"Unknown option{'s' if len(unknown) > 1 else ''} {{unknown}} for {{function}}.", fix,
+                    function=function, unknown=few(unknown), suggestions=few(suggestions), known=every(known))
 
 
 def _closest(name: str, known: list[str]) -> str | None:

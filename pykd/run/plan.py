@@ -17,6 +17,7 @@ from ..core.errors import DataError, few
 from ..data.bad_images import drop_bad_images
 from ..data.frames import Table, check_labels_fit, resolve_table
 from ..data.images import ImageSpec
+from ..data.sources import as_tables
 from ..kd.teacher import ModelTeacher, TableTeacher, resolve_teacher
 from ..models.inputs import check_model_fits, image_spec
 from ..models.introspection import input_shape, output_kind, outputs_are_probabilities
@@ -27,7 +28,7 @@ from .options import Options, checked
 from .rules import cached_prefix, check_combinations, warn_about_likely_mistakes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     """A run, fully checked: what build() makes and Trainer.fit() trains."""
 
@@ -60,6 +61,7 @@ class Plan:
 def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
     """Check everything about a run and return its Plan; raise DataError naming what is wrong."""
     s = checked(options)
+    train, s = as_tables(train, s)  # a folder of class subfolders, or arrays
     student = load_model(student, role="student")
     spec = image_spec(student, s.image_size, s.rescale)
     outputs_are_probabilities(student, s.student_outputs, "student")  # a valid setting

@@ -16,7 +16,6 @@ import math
 import os
 import secrets
 import tempfile
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 
 from .._tf import keras
 from ..core import storage
-from ..core.errors import DataError, Setting, Words, few, literal
+from ..core.errors import DataError, Setting, Words, few, literal, warn
 from ..data.augmentation import BATCH_MIXING
 from ..kd.teacher import ModelTeacher, TableTeacher
 from . import checkpoint
@@ -100,8 +99,8 @@ def _teacher(plan: Plan) -> str | None:
     return None
 
 
-def check_before_start(plan: Plan) -> dict | None:
-    """The checkpoint's meta to continue from (None: start fresh), or a DataError naming why not."""
+def check_before_start(plan: Plan) -> checkpoint.Saved | None:
+    """The checkpoint to continue from, read once (None: start fresh), or a DataError naming why not."""
     s = plan.settings
     for name in ("checkpoint_dir", "cache_dir"):
         if getattr(s, name) is not None:
@@ -117,14 +116,13 @@ def check_before_start(plan: Plan) -> dict | None:
                 directory=str(s.checkpoint_dir), resume=Setting("resume", True), file=str(path),
             )
         return None
-    meta = checkpoint.read_meta(s.checkpoint_dir)
-    if meta is None:
-        warnings.warn(f"resume=True, but {s.checkpoint_dir} holds no checkpoint yet: starting fresh.", stacklevel=4)
+    saved = checkpoint.load(s.checkpoint_dir)
+    if saved is None:
+        warn(f"resume=True, but {s.checkpoint_dir} holds no checkpoint yet: starting fresh.")
         return None
-    _same_run(meta.get("run_key", {}), run_key(plan), s.checkpoint_dir)
-    _, values = checkpoint.load(s.checkpoint_dir)
-    checkpoint.check_shapes(plan.student.variables, values.get("student", []), "student")  # before it is compiled
-    return meta
+    _same_run(saved.meta.get("run_key", {}), run_key(plan), s.checkpoint_dir)
+    checkpoint.check_shapes(plan.student.variables, saved.values.get("student", []), "student")  # before it is compiled
+    return saved
 
 
 # Entries added to the key after checkpoints were first written: a checkpoint without one still resumes.

@@ -4,9 +4,7 @@ which frozen prefix of the student to cache, and what is legal but probably not 
 
 from __future__ import annotations
 
-import warnings
-
-from ..core.errors import DataError, Setting, Text, few, literal
+from ..core.errors import DataError, Setting, Text, few, literal, warn
 from ..kd.hint import layer_output
 from ..kd.teacher import ModelTeacher, TableTeacher
 from .features import FrozenPrefix, frozen_prefix, no_prefix_error
@@ -17,13 +15,13 @@ def warn_about_likely_mistakes(plan) -> None:
     teacher_params = getattr(plan.teacher, "params", None)
     student_params = int(plan.student.count_params())
     if teacher_params is not None and teacher_params < student_params:
-        warnings.warn(f"The teacher ({teacher_params:,} parameters) is smaller than the student ({student_params:,}): "
-                      "were they passed in the wrong order? distill(teacher, student, ...).", stacklevel=5)
+        warn(f"The teacher ({teacher_params:,} parameters) is smaller than the student ({student_params:,}): "
+             "were they passed in the wrong order? distill(teacher, student, ...).")
     if plan.validation is not None:
         shared = sorted(set(plan.validation.ids) & set(plan.train.ids))
         if shared:
-            warnings.warn(f"{len(shared)} validation images are also training images ({literal(few(shared))}): "
-                          "validation accuracy will read higher than on unseen images.", stacklevel=5)
+            warn(f"{len(shared)} validation images are also training images ({literal(few(shared))}): "
+                 "validation accuracy will read higher than on unseen images.")
 
 
 def _check_hint(plan) -> None:

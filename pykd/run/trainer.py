@@ -12,7 +12,6 @@ import time
 from dataclasses import asdict
 
 from .._tf import keras
-from ..data.sources import as_tables
 from . import checkpoint
 from .build import Run, build
 from .epochs import test_epoch, train_epoch
@@ -27,7 +26,6 @@ from .workers import agree_on_epoch, is_chief
 def fit(mode: str, student, teacher, train, options: Options) -> History:
     """Prepare (check everything), build, then train; the user's student ends with the trained weights."""
     started = time.perf_counter()
-    train, options = as_tables(train, options)  # a folder of class subfolders, or arrays
     plan = prepare(mode, student, teacher, train, options)
     resume_from = check_before_start(plan)  # still before anything changes
     with build(plan, resume_from) as run:
@@ -39,8 +37,8 @@ def fit(mode: str, student, teacher, train, options: Options) -> History:
 class Trainer:
     """The epoch loop over a built Run."""
 
-    def __init__(self, run: Run, resume_from: dict | None = None):
-        """resume_from: the meta of the checkpoint to continue (checked by resume.check_before_start)."""
+    def __init__(self, run: Run, resume_from: checkpoint.Saved | None = None):
+        """resume_from: the checkpoint to continue, as resume.check_before_start read and checked it."""
         self.run = run
         self.resume_from = resume_from
         self.history = History(params=run_params(run), model=run.user_student)
@@ -136,8 +134,7 @@ class Trainer:
 
     def _resume(self) -> int:
         """Restore the last complete epoch from the checkpoint; returns the epoch to start at."""
-        saved = checkpoint.load(self.run.plan.settings.checkpoint_dir)
-        meta, values = saved
+        meta, values = self.resume_from
         for name, variables in self._parts().items():
             checkpoint.restore(variables, values.get(name, []), name)
         self.run.train.stream.set_state(meta["train_stream"])

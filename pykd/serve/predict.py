@@ -19,7 +19,7 @@ from .._tf import tf
 from ..core import storage
 from ..core.errors import DataError, Setting, few
 from ..data.augmentation import Augmentation, build_augmenter
-from ..data.frames import Table, read_table, resolve_table
+from ..data.frames import Table, image_folder, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
 from ..run import options
 from ..run.inputs import model_inputs
@@ -87,10 +87,7 @@ def prediction_table(data, directory, x_col: str, classes) -> Table:
 
 def image_files(directory) -> list[str]:
     """The names of the image files in `directory` (not its subfolders), sorted."""
-    folder = storage.tidy(directory)  # a local path or a URL
-    if not storage.isdir(folder):
-        raise DataError("The image directory {directory} does not exist.",
-                        "Set directory to the folder that holds the image files.", directory=folder)
+    folder = image_folder(directory, "no table names the images to predict")  # a local path or a URL
     names = sorted(n for n in storage.listdir(folder) if not n.startswith(".")
                    and os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS and storage.isfile(storage.join(folder, n)))
     if not names:

@@ -200,4 +200,27 @@ test_that("rkd_options() lists what each function passes on to pykd, from pykd",
   expect_equal(rkd_options("rkd_sweep")$name, rkd_options("sweep")$name)
   expect_snapshot(error = TRUE, rkd_options("fit"))
   expect_snapshot(error = TRUE, train_scratch(test_models()$student, "x.csv", "dir", batchSize = 8))
+  # An option the function sets itself is named as such, with the R function's name.
+  m <- test_models()
+  expect_error(rkd_noisy_student(m$teacher, m$student, "x.csv", "dir", teacher_view = "same"),
+               'rkd_noisy_student\\(\\) always uses teacher_view = "clean"', class = "rkd_data_error")
+})
+
+test_that("R's own arguments default as pykd's declaration of them says", {
+  skip_if_no_pykd()
+  functions <- list(distill = distill, train_scratch = train_scratch,
+                    rkd_noisy_student = rkd_noisy_student, rkd_sweep = rkd_sweep,
+                    rkd_evaluate = rkd_evaluate, rkd_predict = rkd_predict,
+                    rkd_compare = rkd_compare, teacher_logits = teacher_logits,
+                    out_of_fold_logits = out_of_fold_logits)
+  for (name in names(functions)) {
+    declared <- rkd_options(name)
+    own <- formals(functions[[name]])
+    # verbose is R's own: TRUE or FALSE for a progress bar drawn in R.
+    for (arg in intersect(names(own), setdiff(declared$name, "verbose"))) {
+      if (identical(own[[arg]], quote(expr = ))) next  # no default: R asks for it
+      expect_equal(paste(deparse(own[[arg]]), collapse = ""),
+                   declared$default[declared$name == arg], info = paste0(name, "(", arg, ")"))
+    }
+  }
 })
