@@ -47,6 +47,7 @@ def distill(
     teacher_precision: Literal["auto", "float32", "bfloat16"] = "auto",
     teacher_view: Literal["same", "clean"] = "same",
     hint: Hint | dict | None = None,
+    larger_student: bool = False,
     cache_teacher: Literal["auto"] | bool = "auto",
     student_outputs: Literal["auto", "logits", "probabilities"] = "auto",
     optimizer: str | keras.optimizers.Optimizer = "adam",

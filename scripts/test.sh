@@ -54,7 +54,7 @@ seed_scenario() {
 
 python_tests() {  # [paths and pytest options; by default the whole suite]
   echo "==> pytest ${*:-tests}"
-  "$ROOT/.venv/bin/python" -m pytest "${@:-tests}" -q -p no:cacheprovider -m "not bench" --durations=10
+  "$ROOT/.venv/bin/python" -m pytest "${@:-tests}" -q -p no:cacheprovider -m "not bench" --durations=25
 }
 
 bench_tests() {

@@ -47,7 +47,8 @@ def small_frozen_student(seed: int = 3) -> keras.Model:
 
 def run(teacher, student, images, **options):
     options = dict(directory=images["directory"], classes=images["classes"], validation=images["validation"],
-                   batch_size=8, epochs=3, seed=0, verbose=0, learning_rate=1e-3) | options
+                   batch_size=8, epochs=3, seed=0, verbose=0, learning_rate=1e-3,
+                   larger_student=True) | options  # unfrozen, the tutorial's B0 outgrows the example teacher
     return pykd.distill(teacher, student, images["train"], **options)
 
 

@@ -1,9 +1,14 @@
 """The distillation loss against an independent NumPy formula (DESIGN.md)."""
 
+import decimal
+from decimal import Decimal
+
 import numpy as np
 import pytest
 
 from pykd import distillation_loss
+from pykd._tf import tf
+from pykd.kd.losses import soft_term
 
 
 def softmax(z):
@@ -97,10 +102,37 @@ def test_bad_output_kind_is_rejected():
         distillation_loss([0], [[1.0, 0.0]], [[1.0, 0.0]], teacher_outputs="softmax")
 
 
-@pytest.mark.parametrize("T", [1e2, 1e4, 1e6])
-def test_the_soft_term_is_exact_at_extreme_temperatures(batch, T):
-    # p and q are then nearly uniform; float32 lost their difference to cancellation (T=1e4: 3.66 for 4.73).
-    labels, s, t = batch
-    got = float(distillation_loss(labels, s.astype(np.float32), t.astype(np.float32), temperature=T, alpha=0.0))
-    exact = reference(labels, s.astype(np.float32).astype(np.float64), t.astype(np.float32).astype(np.float64), T, 0.0)
-    assert got == pytest.approx(exact, rel=1e-4)
+def exact_soft_terms(s, t, T):
+    """T^2 * KL(p || q) per row and its gradient T * (q - p) in the student's logits, in 80-digit decimals."""
+    decimal.getcontext().prec = 80
+    terms, grads = [], []
+    for student, teacher in zip(s, t):
+        a = [Decimal(float(x)) / Decimal(T) for x in teacher]
+        b = [Decimal(float(x)) / Decimal(T) for x in student]
+        p = [x.exp() / sum(y.exp() for y in a) for x in a]
+        q = [x.exp() / sum(y.exp() for y in b) for x in b]
+        terms.append(float(Decimal(T) ** 2 * sum(pk * (pk.ln() - qk.ln()) for pk, qk in zip(p, q))))
+        grads.append([float(Decimal(T) * (qk - pk)) for pk, qk in zip(p, q)])
+    return np.array(terms), np.array(grads)
+
+
+@pytest.mark.parametrize("T", [1.0, 1e2, 1e4, 1e7, 1e8, 1e12, 1e30])
+def test_the_soft_term_is_exact_at_any_temperature(batch, T):
+    # p and q are then nearly uniform: float32 lost their difference to cancellation from T = 1e4
+    # (3.66 for 4.73), and the textbook sum of p * (log p - log q) in float64 from T = 1e7 (negative at 1e8).
+    _, s, t = batch
+    s, t = s.astype(np.float32), t.astype(np.float32)
+    student = tf.Variable(s)
+    with tf.GradientTape() as tape:
+        got = soft_term(t, student, T)
+        total = tf.reduce_sum(got)
+    grad = tape.gradient(total, student).numpy()
+    terms, grads = exact_soft_terms(s, t, T)
+    np.testing.assert_allclose(got.numpy(), terms, rtol=1e-12)
+    np.testing.assert_allclose(grad, grads, rtol=0, atol=1e-6 * np.abs(grads).max())
+
+
+def test_the_soft_term_takes_logits_far_apart():
+    t, s = np.array([[1000.0, 0.0, -1000.0]]), np.array([[-1000.0, 0.0, 1000.0]])
+    np.testing.assert_allclose(soft_term(t, s, 1.0).numpy(), [2000.0])  # sum p (log p - log q): 1 * (0 - -2000)
+    assert np.isfinite(distillation_loss([0], s, t, temperature=1.0, alpha=0.5))

@@ -39,7 +39,7 @@ def test_functions_that_pass_options_on_take_none_of_them_themselves(entry):
     named = set(inspect.signature(PASSING[entry]).parameters)
     passed = {o.name for o in options.declared(entry)}
     assert not passed & named
-    assert set(options.OWN[entry]) <= named | {"teacher_view", "temperature", "alpha"}
+    assert set(options.OWN[entry]) <= named | set(options.FIXED.get(entry, ())) | {"temperature", "alpha"}
 
 
 @pytest.mark.parametrize("entry", ["distill", "train_scratch", "evaluate", "predict", "teacher_logits"])

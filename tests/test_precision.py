@@ -86,7 +86,8 @@ def test_a_teacher_no_copy_can_be_made_of_trains_in_bfloat16_close_to_float32(sm
     teacher = unusual_teacher()
     with pytest.raises((TypeError, ValueError)):
         keras.models.clone_model(teacher)  # what the bfloat16 teacher used to be made with
-    common = dict(directory=directory, epochs=3, batch_size=8, seed=0, verbose=0, learning_rate=1e-2)
+    common = dict(directory=directory, epochs=3, batch_size=8, seed=0, verbose=0, learning_rate=1e-2,
+                  larger_student=True)  # a toy teacher
     histories = {}
     for precision in ("auto", "float32"):
         for cache in (True, False):  # the logits computed once, and the teacher run in every step
@@ -109,7 +110,7 @@ def test_a_teacher_that_cannot_compute_in_bfloat16_runs_in_float32_and_says_why(
     x = keras.layers.GlobalAveragePooling2D()(inputs)
     fixed = keras.layers.Lambda(lambda t: t * tf.constant([1.0, 2.0, 3.0]))(x)  # a float32 constant
     teacher = keras.Model(inputs, keras.layers.Dense(3)(fixed))
-    common = dict(directory=directory, epochs=1, batch_size=8, seed=0, verbose=0)
+    common = dict(directory=directory, epochs=1, batch_size=8, seed=0, verbose=0, larger_student=True)  # a toy teacher
     with pytest.warns(UserWarning, match="The teacher runs in float32, not bfloat16 as this hardware allows: ") as seen:
         history = pykd.distill(teacher, pykd.models.example_student((SIZE, SIZE, 3), n_classes=3, seed=2), table,
                                **common)

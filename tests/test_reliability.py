@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -28,7 +29,8 @@ def small(tmp_path):
 
 
 def _distill(directory, table, **kwargs):
-    options = dict(directory=directory, epochs=1, batch_size=8, verbose=0)
+    # larger_student: the toy teacher is smaller than many students here (the swap check has its own test).
+    options = dict(directory=directory, epochs=1, batch_size=8, verbose=0, larger_student=True)
     options.update(kwargs)
     teacher = options.pop("teacher", None) or tiny_model(n_classes=3, seed=1)
     student = options.pop("student", None) or tiny_model(n_classes=3, seed=2)
@@ -190,63 +192,58 @@ def test_nan_loss_stops_at_once_and_keeps_the_last_good_weights(small):
     assert all(np.array_equal(a, b) for a, b in zip(good["weights"], student.get_weights()))
 
 
-RUN = textwrap.dedent(
-    """
-    import json, os, signal, sys
-    import numpy as np, pandas as pd
-    sys.path.insert(0, {tests!r})
-    from conftest import tiny_model
-    import pykd
-    directory, table_csv, ckpt, out, kill_at = sys.argv[1:6]
-    kill_at = int(kill_at)
-    calls = {{"n": 0}}
+def killable_run(directory, table_csv, ckpt=None, kill_at=0):
+    """The SIGKILL test's run: (history, student). kill_at > 0 kills the process at that batch's end."""
+    calls = {"n": 0}
+
     def maybe_die(step, steps):
         calls["n"] += 1
         if calls["n"] == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
+
     teacher, student = tiny_model(n_classes=3, seed=1), tiny_model(n_classes=3, seed=2)
     history = pykd.distill(
         teacher, student, table_csv, directory=directory, validation=table_csv, epochs=4, batch_size=8,
-        steps_per_epoch=5, validation_steps=2, seed=7, verbose=0, checkpoint_dir=ckpt or None,
-        resume=bool(ckpt), augment=dict(rotation_range=15, horizontal_flip=True),
+        steps_per_epoch=5, validation_steps=2, seed=7, verbose=0, checkpoint_dir=ckpt, resume=ckpt is not None
+        and (pathlib.Path(ckpt) / "pykd-checkpoint.npz").exists(), augment=dict(rotation_range=15, horizontal_flip=True),
         callbacks=[pykd.FunctionCallback(on_batch_end=maybe_die)],
     )
-    np.savez(out, *student.get_weights())
-    open(out + ".json", "w").write(json.dumps(history.to_dict()))
+    return history, student
+
+
+KILLED = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_reliability import killable_run
+    killable_run(*sys.argv[1:4], kill_at=int(sys.argv[4]))
     """
 )
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(small, tmp_path):
+    # Killed in a process of its own; the uninterrupted run and the resume run here.
     directory, table = small
     table_csv = tmp_path / "table.csv"
     table.to_csv(table_csv, index=False)
     script = tmp_path / "run.py"
-    script.write_text(RUN.format(tests=os.path.dirname(__file__)))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-
-    def run(ckpt, out, kill_at):
-        return subprocess.run([sys.executable, str(script), directory, str(table_csv), ckpt, str(out), str(kill_at)],
-                              env=env, capture_output=True, text=True, timeout=300)
-
-    whole = run("", tmp_path / "whole.npz", 0)
-    assert whole.returncode == 0, whole.stderr
+    script.write_text(KILLED.format(tests=os.path.dirname(__file__)))
     ckpt = tmp_path / "ckpt"
-    killed = run(str(ckpt), tmp_path / "killed.npz", 13)  # step 3 of epoch 3
-    assert killed.returncode == -signal.SIGKILL
+    killed = subprocess.run([sys.executable, str(script), directory, str(table_csv), str(ckpt), "13"],  # step 3 of epoch 3
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert "pykd-checkpoint.npz" in os.listdir(ckpt)
     assert not [f for f in os.listdir(ckpt) if f.endswith((".tmp", ".partial"))]  # no half-written file left behind
-    resumed = run(str(ckpt), tmp_path / "resumed.npz", 0)
-    assert resumed.returncode == 0, resumed.stderr
+    assert len(pykd.run.checkpoint.read_meta(ckpt)["records"]) == 2
 
-    a = json.loads((tmp_path / "whole.npz.json").read_text())
-    b = json.loads((tmp_path / "resumed.npz.json").read_text())
+    whole, whole_student = killable_run(directory, str(table_csv))
+    resumed, resumed_student = killable_run(directory, str(table_csv), str(ckpt))
+    a, b = whole.to_dict(), resumed.to_dict()
     assert a["epoch"] == b["epoch"] == [1, 2, 3, 4]
     for column in a:
         np.testing.assert_allclose(a[column], b[column], rtol=0, atol=1e-6)
-    with np.load(tmp_path / "whole.npz") as wa, np.load(tmp_path / "resumed.npz") as wb:
-        for key in wa.files:
-            np.testing.assert_allclose(wa[key], wb[key], rtol=0, atol=1e-6)
+    for x, y in zip(whole_student.get_weights(), resumed_student.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
 
 
 def test_checkpoint_from_another_run_is_refused(small, tmp_path):
@@ -392,12 +389,35 @@ def test_students_the_loop_cannot_train_are_refused_with_the_reason(small):
         _distill(directory, table, student=two_heads)
 
 
-def test_likely_mistakes_are_warned_about(small):
+def test_a_student_larger_than_its_teacher_is_refused_as_a_swap_before_it_changes(small):
     directory, table = small
-    big = pykd._tf.keras.Sequential([pykd._tf.keras.Input((SIZE, SIZE, 3)), pykd._tf.keras.layers.Flatten(),
-                                        pykd._tf.keras.layers.Dense(3)])
-    with pytest.warns(UserWarning, match=r"teacher \(.* parameters\) is smaller than the student .*wrong order"):
-        _distill(directory, table, student=big)
+    keras = pykd._tf.keras
+    big = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    before = [w.copy() for w in big.get_weights()]
+    with pytest.raises(DataError, match=r"The student has more trainable parameters \(.*\) than the teacher has in all "
+                                        r"\(.*\): were they passed in the wrong order\?.*larger_student=True"):
+        _distill(directory, table, student=big, larger_student=False)
+    assert all(np.array_equal(a, b) for a, b in zip(before, big.get_weights()))
+    _distill(directory, table, student=big, larger_student=True)  # meant: it trains
+    assert not all(np.array_equal(a, b) for a, b in zip(before, big.get_weights()))
+
+
+def test_a_frozen_backbone_larger_than_the_teacher_is_no_swap(small):
+    # Its frozen parameters do not count: no refusal and no warning.
+    directory, table = small
+    keras = pykd._tf.keras
+    backbone = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), keras.layers.Dense(8)])
+    backbone.trainable = False
+    student = keras.Sequential([keras.Input((SIZE, SIZE, 3)), backbone, keras.layers.Dense(3)])
+    teacher = tiny_model(n_classes=3, seed=1)
+    assert student.count_params() > teacher.count_params() > pykd.models.introspection.trainable_params(student)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _distill(directory, table, teacher=teacher, student=student, larger_student=False)
+
+
+def test_validation_rows_that_are_training_rows_are_warned_about(small):
+    directory, table = small
     with pytest.warns(UserWarning, match=r"3 validation images are also training images \('img_00000.jpg', "):
         _distill(directory, table, validation=table.iloc[:3])
 

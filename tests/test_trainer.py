@@ -21,7 +21,8 @@ def small(tmp_path):
 
 def _distill(small, **kwargs):
     directory, table = small
-    options = dict(directory=directory, validation=table, epochs=3, batch_size=8, verbose=0, seed=0)
+    # larger_student: the toy teacher is smaller than some students here.
+    options = dict(directory=directory, validation=table, epochs=3, batch_size=8, verbose=0, seed=0, larger_student=True)
     options.update(kwargs)
     teacher = options.pop("teacher", None) or tiny_model(n_classes=3, seed=1)
     student = options.pop("student", None) or tiny_model(n_classes=3, seed=2)

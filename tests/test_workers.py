@@ -6,8 +6,8 @@ has 85 rows in batches of 21, so each pass ends with a batch of one row: fewer r
 than replicas.
 
 A cluster's two processes run a list of jobs, one distill() call after another, so that
-the suite starts few processes: one cluster for the first runs, the one-process
-references in one process, a cluster killed mid-run, and one cluster for the resumes.
+the suite starts few processes: one cluster for the first runs, a cluster killed mid-run
+and one cluster for the resumes; the one-process references run in the test's own process.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_model
 
 import pykd
 from pykd.run.workers import loopback_ports
@@ -32,42 +33,43 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="worker processe
 
 WORKER = textwrap.dedent(
     """
-    import json, os, sys, time
+    import json, os, sys
     index, ports, jobs = int(sys.argv[1]), sys.argv[2].split(","), json.loads(sys.argv[3])
-    if ports != ["none"]:
-        os.environ["TF_CONFIG"] = json.dumps({{"cluster": {{"worker": [f"127.0.0.1:{{p}}" for p in ports]}},
-                                              "task": {{"type": "worker", "index": index}}}})
-    import numpy as np
+    os.environ["TF_CONFIG"] = json.dumps({{"cluster": {{"worker": [f"127.0.0.1:{{p}}" for p in ports]}},
+                                          "task": {{"type": "worker", "index": index}}}})
     import tensorflow as tf
     sys.path.insert(0, {tests!r})
-    from conftest import tiny_model
-    import pykd
-    strategy = tf.distribute.MultiWorkerMirroredStrategy() if ports != ["none"] else None
+    from test_workers import run_jobs
+    run_jobs(jobs, index, tf.distribute.MultiWorkerMirroredStrategy(), {train!r}, {directory!r}, {classes!r})
+    """
+)
 
-    def hold(epoch, logs, after):  # epoch counts from 1
-        while epoch >= after:  # held here, its checkpoint written, until the test kills the process
-            time.sleep(1)
 
+def run_jobs(jobs: list[dict], index: int, strategy, train: str, directory: str, classes: list) -> None:
+    """Worker `index`'s share of each job, one distill() call after another; each result goes to its file."""
     for job in jobs:
-        settings = {{**job["settings"], **job.get("per_worker", {{}}).get(str(index), {{}})}}
+        settings = {**job["settings"], **job.get("per_worker", {}).get(str(index), {})}
         teacher, student = tiny_model(seed=1), tiny_model(seed=settings.pop("student_seed") + index)
         np.random.seed()  # an unseeded job draws its own seed, as a new session would (tiny_model() seeded NumPy)
         after = settings.pop("hold_after", None)
-        callbacks = [] if after is None else [pykd.FunctionCallback(on_epoch_end=lambda e, l: hold(e, l, after))]
-        augment = pykd.Augmentation(rotation_range=15, width_shift_range=0.1, horizontal_flip=True) \\
+        callbacks = [] if after is None else [pykd.FunctionCallback(on_epoch_end=lambda e, logs, after=after: _hold(e, after))]
+        augment = pykd.Augmentation(rotation_range=15, width_shift_range=0.1, horizontal_flip=True) \
             if settings.pop("augment", True) else None
         out = job["out"].format(index=index)
         try:
-            history = pykd.distill(teacher, student, {train!r}, directory={directory!r},
-                                   classes={classes!r}, batch_size=21, verbose=0, strategy=strategy,
-                                   augment=augment, callbacks=callbacks, **settings)
+            history = pykd.distill(teacher, student, train, directory=directory, classes=classes, batch_size=21,
+                                   verbose=0, strategy=strategy, augment=augment, callbacks=callbacks, **settings)
         except pykd.DataError as err:
-            json.dump({{"error": str(err)}}, open(out, "w"))
+            json.dump({"error": str(err)}, open(out, "w"))
             continue
-        json.dump({{"history": history.to_dict(), "weights": [w.tolist() for w in student.get_weights()],
-                   "rows_read": history.params["rows_read"]}}, open(out, "w"))
-    """
-)
+        json.dump({"history": history.to_dict(), "weights": [w.tolist() for w in student.get_weights()],
+                   "rows_read": history.params["rows_read"]}, open(out, "w"))
+
+
+def _hold(epoch, after):  # epoch counts from 1
+    while epoch >= after:  # held here, its checkpoint written, until the test kills the process
+        time.sleep(1)
+
 
 # The jobs' settings, by name.
 SEEDED = dict(epochs=3, seed=4, student_seed=10)  # augmented: the worker script's default
@@ -78,15 +80,15 @@ UNSEEDED = dict(seed=None, student_seed=60)
 class Cluster:
     """Starts worker processes that run lists of jobs; each job's result is read from its file."""
 
-    def __init__(self, root, script):
-        self.root, self.script, self.count = root, script, 0
+    def __init__(self, root, script, data: dict):
+        self.root, self.script, self.count, self.data = root, script, 0, data
 
     def start(self, jobs: dict[str, dict], n_workers: int = 2) -> tuple[list, dict]:
         """jobs: {name: {"settings": ..., "per_worker": {index: ...}}}; returns (processes, {name: [out files]})."""
         self.count += 1
         folder = self.root / f"cluster{self.count}"
         folder.mkdir()
-        ports = loopback_ports(n_workers) if n_workers > 1 else ["none"]
+        ports = loopback_ports(n_workers)
         listed = [{**job, "out": str(folder / f"{name}-{{index}}.json")} for name, job in jobs.items()]
         procs = [subprocess.Popen([sys.executable, str(self.script), str(i), ",".join(map(str, ports)), json.dumps(listed)],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -94,6 +96,14 @@ class Cluster:
                  for i in range(n_workers)]
         outs = {name: [folder / f"{name}-{i}.json" for i in range(n_workers)] for name in jobs}
         return procs, outs
+
+    def run_here(self, jobs: dict[str, dict]) -> dict[str, dict]:
+        """The jobs in this process, without a strategy: {name: result}."""
+        self.count += 1
+        folder = self.root / f"here{self.count}"
+        folder.mkdir()
+        run_jobs([{**job, "out": str(folder / f"{name}.json")} for name, job in jobs.items()], 0, None, **self.data)
+        return {name: json.loads((folder / f"{name}.json").read_text()) for name in jobs}
 
     def run(self, jobs: dict[str, dict], n_workers: int = 2) -> dict[str, list[dict]]:
         procs, outs = self.start(jobs, n_workers)
@@ -122,9 +132,9 @@ def cluster(digits, tmp_path_factory) -> Cluster:
     train = root / "train.csv"
     pd.read_csv(digits["train_csv"]).head(85).to_csv(train, index=False)
     script = root / "worker.py"
-    script.write_text(WORKER.format(tests=os.path.dirname(__file__), train=str(train),
-                                    directory=digits["directory"], classes=digits["classes"]))
-    return Cluster(root, script)
+    data = dict(train=str(train), directory=digits["directory"], classes=digits["classes"])
+    script.write_text(WORKER.format(tests=os.path.dirname(__file__), **data))
+    return Cluster(root, script, data)
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +154,9 @@ def first_runs(cluster, folders):
 
 @pytest.fixture(scope="module")
 def alone(cluster, folders):
-    """The same runs in one process, without a strategy: the references."""
-    runs = cluster.run({"seeded": {"settings": {**SEEDED, "checkpoint_dir": str(folders / "alone")}},
-                        "teacher_once": {"settings": TEACHER_ONCE}}, n_workers=1)
-    return {name: result[0] for name, result in runs.items()}
+    """The same runs in this process, without a strategy: the references."""
+    return cluster.run_here({"seeded": {"settings": {**SEEDED, "checkpoint_dir": str(folders / "alone")}},
+                             "teacher_once": {"settings": TEACHER_ONCE}})
 
 
 @pytest.fixture(scope="module")

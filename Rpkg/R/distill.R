@@ -28,9 +28,10 @@
 #' The training loop runs in the Python package `pykd` (see
 #' [install_rkd()]), which checks every table, image, model and setting
 #' before the first step: a bad input changes nothing and gives an error of
-#' class `rkd_data_error` that names the problem and the fix. Settings that
-#' are allowed but probably not meant (a teacher smaller than the student,
-#' validation images that are also training images) give warnings of class
+#' class `rkd_data_error` that names the problem and the fix. A student with
+#' more trainable parameters than the teacher has in all is refused as a
+#' likely swap of the two (pass `larger_student = TRUE` when it is meant).
+#' Validation images that are also training images give a warning of class
 #' `rkd_warning`.
 #'
 #' @section Interrupting a run:

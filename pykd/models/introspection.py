@@ -4,6 +4,8 @@ classifier on keras.applications backbones, and small example models."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._tf import keras
@@ -131,13 +133,18 @@ def count_params(model: keras.Model) -> int:
     return int(model.count_params())
 
 
+def trainable_params(model: keras.Model) -> int:
+    """The parameters training changes (a frozen backbone's are left out)."""
+    return int(sum(math.prod(v.shape) for v in model.trainable_variables))
+
+
 def describe(model: keras.Model) -> dict:
     """Plain facts about a model, safe to send to R."""
     keras_model(model)
     return {
         "name": model.name,
         "params": count_params(model),
-        "trainable_params": int(sum(int(v.numpy().size) for v in model.trainable_variables)),
+        "trainable_params": trainable_params(model),
         "input_shape": [None if d is None else int(d) for d in input_shape(model)],
         "n_outputs": output_width(model),
     }

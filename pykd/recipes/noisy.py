@@ -15,7 +15,7 @@ from ..kd.hint import Hint
 from ..models.forward import clone_model
 from ..models.loading import load_model
 from ..run.history import History
-from ..run.options import check_names
+from ..run.options import FIXED, check_names
 
 # Noise that keeps a photo's class: shifts, a little zoom and rotation, mirror images.
 NOISE = Augmentation(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1,
@@ -27,7 +27,8 @@ def noisy_student(teacher, student, train, *, rounds: int = 1, augment=NOISE, **
 
     Every round shows the student augmented images (and runs its own dropout) while its
     targets are the teacher's logits of the original images, computed once
-    (teacher_view="clean"); unlabeled rows of `train` are where this pays. From the
+    (teacher_view="clean"); unlabeled rows of `train` are where this pays. The student may be
+    larger than its teacher (larger_student=True). From the
     second round on, the previous round's student is the teacher and the student starts
     again from its initial weights. `student` ends with the last round's weights.
 
@@ -61,7 +62,7 @@ def noisy_student(teacher, student, train, *, rounds: int = 1, augment=NOISE, **
             teacher = clone_model(student)  # this round's teacher: the last round's student, frozen
             student.set_weights(initial)
         try:
-            histories.append(distill(teacher, student, train, augment=augment, teacher_view="clean",
+            histories.append(distill(teacher, student, train, augment=augment, **FIXED["noisy_student"],
                                      **_round_options(options, round_, rounds)))
         except KeyboardInterrupt as err:  # the rounds so far, the interrupted one's finished epochs last
             err.histories = [*histories, *([err.history] if hasattr(err, "history") else [])]

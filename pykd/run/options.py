@@ -32,7 +32,7 @@ SCORING = ("evaluate", "predict", "compare", "teacher_logits")
 # Entry points that take another's options and pass them on (their own arguments apart).
 PASSED_ON = {"sweep": DISTILL, "noisy_student": DISTILL, "out_of_fold_logits": SCRATCH}
 # The values they set themselves: refused if given, saying so.
-FIXED = {"noisy_student": {"teacher_view": "clean"}}
+FIXED = {"noisy_student": {"teacher_view": "clean", "larger_student": True}}
 # Their own arguments, or set by them: not among the options they pass on.
 OWN = {"noisy_student": ("augment", *FIXED["noisy_student"]),
        "sweep": ("directory", "x_col", "classes", "verbose", "temperature", "alpha"),
@@ -108,6 +108,9 @@ OPTIONS: tuple[Option, ...] = (
            "output, through a learned projection, is regressed on the teacher layer's (mean squared difference times "
            "weight, per row, added to the loss and reported as hint_loss). The teacher then runs every step.",
            (DISTILL,), resume="hint"),
+    Option("larger_student", False, kinds.Switch(), "a student with more trainable parameters than the teacher has "
+           "in all is refused as a likely swap of the two; True says a larger student is meant (noisy-student "
+           "self-training).", (DISTILL,)),
     Option("cache_teacher", "auto", kinds.Choice(values=AUTO), "\"auto\" computes the teacher's logits once per image and "
            "reuses them every epoch when there is no augmentation; True insists, False never caches.", (DISTILL,)),
     Option("student_outputs", "auto", kinds.Choice(values=("auto", "logits", "probabilities")), "\"auto\" (read from the "

@@ -7,16 +7,25 @@ from __future__ import annotations
 from ..core.errors import DataError, Setting, Text, few, literal, warn
 from ..kd.hint import layer_output
 from ..kd.teacher import ModelTeacher, TableTeacher
+from ..models.introspection import trainable_params
 from .features import FrozenPrefix, frozen_prefix, no_prefix_error
 
 
-def warn_about_likely_mistakes(plan) -> None:
-    """Legal but probably not meant: a teacher smaller than its student, validation rows that are training rows."""
+def check_sizes(plan) -> None:
+    """A student with more trainable parameters than the teacher has in all is most likely a swap
+    (the fine-tuned teacher would be trained in place): refused unless larger_student=True. Frozen
+    parameters are left out, so a frozen-backbone student is no false alarm."""
     teacher_params = getattr(plan.teacher, "params", None)
-    student_params = int(plan.student.count_params())
-    if teacher_params is not None and teacher_params < student_params:
-        warn(f"The teacher ({teacher_params:,} parameters) is smaller than the student ({student_params:,}): "
-             "were they passed in the wrong order? distill(teacher, student, ...).")
+    trainable = trainable_params(plan.student)
+    if teacher_params is not None and trainable > teacher_params and not plan.settings.larger_student:
+        raise DataError(f"The student has more trainable parameters ({trainable:,}) than the teacher has in all "
+                        f"({teacher_params:,}): were they passed in the wrong order?",
+                        "Pass them as distill(teacher, student, ...), or {larger} if a larger student is meant.",
+                        larger=Setting("larger_student", True))
+
+
+def warn_about_likely_mistakes(plan) -> None:
+    """Legal but probably not meant: validation rows that are training rows."""
     if plan.validation is not None:
         shared = sorted(set(plan.validation.ids) & set(plan.train.ids))
         if shared:
@@ -85,6 +94,7 @@ def cached_prefix(plan, sample) -> FrozenPrefix | None:
 
 def check_combinations(plan) -> None:
     """Refuse settings that cannot go together in this plan, naming both and the fix."""
+    check_sizes(plan)
     if plan.settings.hint is not None:
         _check_hint(plan)
     if plan.distilling and plan.settings.alpha == 1.0 and plan.train.n_labeled == 0:

@@ -100,3 +100,13 @@ run_fresh_r <- function(code, env = character()) {
   suppressWarnings(system2(run$rscript, run$args, env = c(libs, env),
                            stdout = TRUE, stderr = TRUE))
 }
+
+# The sum of a Keras model's weights, computed in Python (NumPy arrays do not
+# cross into R): equal before and after a refused run.
+weight_sum <- function(model) {
+  main <- reticulate::py_run_string(
+    "def _rkd_weight_sum(m): return float(sum(float(w.sum()) for w in m.get_weights()))",
+    convert = FALSE
+  )
+  reticulate::py_to_r(main$`_rkd_weight_sum`(model))
+}

@@ -129,17 +129,19 @@ test_that("a factor label column gives the classes by its levels", {
   expect_equal(unname(scores["n"]), nrow(labeled))
 })
 
-test_that("likely mistakes warn in R: a swapped teacher and validation rows that are training rows", {
+test_that("a swapped teacher is refused in R, and validation rows that are training rows warn", {
   skip_if_no_pykd()
   ex <- rkd_example_data(tempfile())
   models <- rkd_example_models(seed = 1)
   train <- ex$train[!is.na(ex$train$label), ][1:40, ]
-  expect_warning(
+  before <- weight_sum(models$teacher)
+  expect_error(
     distill(models$student, models$teacher, train, ex$directory,
             classes = ex$classes, rescale = 1 / 255, batch_size = 8,
             epochs = 1, steps_per_epoch = 1, verbose = FALSE),
-    "smaller than the student", class = "rkd_warning"
+    "wrong order.*larger_student = TRUE", class = "rkd_data_error"
   )
+  expect_identical(weight_sum(models$teacher), before)
   expect_warning(
     distill(models$teacher, models$student, train, ex$directory,
             validation = train[1:8, ], classes = ex$classes,
