@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as err:
         print(f"error: {err.message('cli')}", file=sys.stderr)  # settings written as flags
         return 2
+    except KeyboardInterrupt:  # (a training command handles its own, writing the finished epochs)
+        print("Interrupted.", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, help=".keras/.h5 model or exported .tflite file")
     predict.add_argument("--data", help="CSV of image ids; by default every image file in --directory")
     predict.add_argument("--submission", action="store_true", help="write only the id and label columns")
-    predict.add_argument("--out", default="predictions.csv", help="CSV to write")
+    predict.add_argument("--out", default="predictions.csv", help="CSV to write (a path or URL)")
     export = sub.add_parser("export", help="write a model for deployment: .tflite, or a SavedModel folder")
     export.add_argument("--model", required=True, help=".keras/.h5 model")
     export.add_argument("--out", required=True, help="a .tflite file, or a folder for a SavedModel")
@@ -97,7 +100,9 @@ def _training_parser(sub, name: str, help: str) -> None:
     run.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                      help="stop after PATIENCE epochs without improvement (val_accuracy, else loss); keep the best weights")
     run.add_argument("--save-student", help="where to save the trained student (.keras); default OUT/student.keras")
-    run.add_argument("--out", default="pykd-output", help="folder for student.keras, history.csv and history.png")
+    run.add_argument("--out", default="pykd-output",
+                     help="folder (or a URL such as gs://bucket/run) for student.keras, history.csv and history.png")
+    run.add_argument("--overwrite", action="store_true", help="replace a student file that exists (else refused)")
 
 
 def _augmentation(args: argparse.Namespace):
@@ -121,39 +126,64 @@ def _callbacks(args: argparse.Namespace) -> list:
     return [keras.callbacks.EarlyStopping(monitor=monitor, patience=args.early_stopping, restore_best_weights=True)]
 
 
-def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
-    """The output folder and the trained student's path, both checked before any training."""
+def _outputs(args: argparse.Namespace) -> tuple[str, str]:
+    """The output folder and the trained student's path (local paths or URLs), both checked before any training."""
+    from .core import storage
     from .run.resume import probe_writable
 
-    out = Path(args.out)
-    student = Path(args.save_student) if args.save_student else out / "student.keras"
-    if student.suffix not in (".keras", ".h5"):
+    out = storage.tidy(args.out)
+    student = storage.tidy(args.save_student) if args.save_student else storage.join(out, "student.keras")
+    if not student.endswith((".keras", ".h5")):
         raise DataError("Save models to a .keras (or .h5) file, not {path}.", "End the file name in .keras.",
-                        path=str(student))
+                        path=student)
+    if storage.exists(student) and not args.overwrite:
+        raise DataError("{path} already holds a student: a new run would replace it.",
+                        "Pass --overwrite to replace it, or another --out or --save-student.", path=student)
     probe_writable(out, "out")
-    probe_writable(student.parent, "save_student")
+    probe_writable(storage.parent(student), "save_student")
     return out, student
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """distill and train-scratch: train, then always write the student, history.csv and history.png."""
+    """distill and train-scratch: train, then always write the student, history.csv and history.png;
+    on Ctrl-C, those of the finished epochs, then exit 130."""
     from . import api
-    from .models import load_model, save_model
+    from .models import load_model
 
     out, saved = _outputs(args)
     # augment and callbacks have no flags of their own: the shorthands below make them.
     given = {**_given(args), "augment": _augmentation(args), "callbacks": _callbacks(args)}
     student = load_model(args.student, role="student")
-    if args.command == "distill":
-        teacher = args.teacher[0] if len(args.teacher) == 1 else args.teacher
-        history = api.distill(teacher, student, args.train, **given)
-    else:
-        history = api.train_scratch(student, args.train, **given)
-    out.mkdir(parents=True, exist_ok=True)
-    history.to_frame().to_csv(out / "history.csv", index=False)
-    history.plot(out / "history.png")
-    print(f"Saved the trained student to {save_model(student, saved)}; wrote {out / 'history.csv'} and {out / 'history.png'}")
+    try:
+        if args.command == "distill":
+            teacher = args.teacher[0] if len(args.teacher) == 1 else args.teacher
+            history = api.distill(teacher, student, args.train, **given)
+        else:
+            history = api.train_scratch(student, args.train, **given)
+    except KeyboardInterrupt as err:
+        history = getattr(err, "history", None)
+        if not history:
+            print("Interrupted before the first epoch ended: nothing written.", file=sys.stderr)
+            return 130
+        wrote = _write_outputs(student, history, out, saved)
+        resume = ("Run the same command with --resume true to continue." if given.get("checkpoint_dir")
+                  else "Pass --checkpoint-dir to be able to continue an interrupted run.")
+        print(f"Interrupted after epoch {len(history)} of {history.params['epochs']}: {wrote}. {resume}", file=sys.stderr)
+        return 130
+    print(_write_outputs(student, history, out, saved))
     return 0
+
+
+def _write_outputs(student, history, out: str, saved: str) -> str:
+    """Write the student, history.csv and history.png (each file whole, or not at all); says where."""
+    from .core import storage
+    from .models import save_model
+
+    storage.makedirs(out)
+    table, plot = storage.join(out, "history.csv"), storage.join(out, "history.png")
+    storage.write_bytes_atomic(table, history.to_frame().to_csv(index=False).encode())
+    history.plot(plot)
+    return f"Saved the trained student to {save_model(student, saved)}; wrote {table} and {plot}"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -164,12 +194,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from .core import storage
     from .serve.predict import predict
 
     frame = predict(args.model, args.data, **_given(args))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    (frame[[args.x_col, "label"]] if args.submission else frame).to_csv(out, index=False)
+    out = storage.tidy(args.out)
+    storage.makedirs(storage.parent(out))
+    table = frame[[args.x_col, "label"]] if args.submission else frame
+    storage.write_bytes_atomic(out, table.to_csv(index=False).encode())
     print(f"Wrote {len(frame)} predictions to {out}")
     return 0
 

@@ -392,39 +392,47 @@ CHILD_FULL_DISK = textwrap.dedent("""
     import pandas as pd
     import pykd
     from conftest import tiny_model
-    teacher, student = tiny_model(seed=1), tiny_model(seed=2)
     table = pd.read_csv(args["table"])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, as on a full disk
-    resource.setrlimit(resource.RLIMIT_FSIZE, (args["limit"], resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-    try:
-        pykd.distill(teacher, student, table, directory=args["directory"], epochs=2, batch_size=16, verbose=0,
-                     cache_dir=args["cache"], **args["options"])
-        print(json.dumps(None))
-    except pykd.DataError as err:
-        print(json.dumps({**err.render("python"), "path": err.values.get("path")}))
+    errors = []
+    for case in args["cases"]:  # each with its own file size limit and cache_dir
+        resource.setrlimit(resource.RLIMIT_FSIZE, (case["limit"], resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        try:
+            pykd.distill(tiny_model(seed=1), tiny_model(seed=2), table, directory=args["directory"], epochs=2,
+                         batch_size=16, verbose=0, cache_dir=case["cache"], **case["options"])
+            errors.append(None)
+        except pykd.DataError as err:
+            errors.append({**err.render("python"), "path": err.values.get("path")})
+    print(json.dumps(errors))
 """)
 
+# (the cache file's name starts, the options that leave it the only one written, the file size limit)
+FULL_DISK = {
+    "decoded images": ("images-", {"cache_teacher": False}, 20_000),  # the decoded copy (36 KB) does not fit
+    "teacher logits": ("teacher-", {"cache_images": False}, 4_000),  # the teacher's logits (about 9 KB) do not fit
+}
 
-@pytest.mark.parametrize("cache, options, limit", [
-    ("images-", {"cache_teacher": False}, 20_000),  # the decoded copy (36 KB) does not fit
-    ("teacher-", {"cache_images": False}, 4_000),  # the teacher's logits (about 9 KB) do not fit
-], ids=["decoded images", "teacher logits"])
-def test_a_failed_write_leaves_no_partial_file_and_names_the_path(tmp_path, cache, options, limit):
+
+def test_a_failed_write_leaves_no_partial_file_and_names_the_path(tmp_path):
+    # One process, both caches in turn: the soft file size limit may be set again, up to the hard one.
     directory = tmp_path / "images"
     table = labelled(directory, write_images(directory, N, size=16))
     table.to_csv(tmp_path / "table.csv", index=False)
     script = tmp_path / "child.py"
     script.write_text(CHILD_FULL_DISK)
-    args = dict(tests=str(TESTS), table=str(tmp_path / "table.csv"), directory=str(directory),
-                cache=str(tmp_path / "cache"), options=options, limit=limit)
+    cases = [dict(cache=str(tmp_path / f"cache-{i}"), options=options, limit=limit)
+             for i, (_, options, limit) in enumerate(FULL_DISK.values())]
+    args = dict(tests=str(TESTS), table=str(tmp_path / "table.csv"), directory=str(directory), cases=cases)
     proc = subprocess.run([sys.executable, str(script), json.dumps(args)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    error = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert error is not None, "the run did not fail"
-    assert "Could not write" in error["problem"] and "File too large" in error["problem"]
-    named = error["path"]
-    assert repr(named) in error["problem"] and Path(named).parent == tmp_path / "cache" and Path(named).name.startswith(cache)
-    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == []
+    errors = json.loads(proc.stdout.strip().splitlines()[-1])
+    for (which, (prefix, _, _)), case, error in zip(FULL_DISK.items(), cases, errors):
+        assert error is not None, f"the run did not fail when the {which} did not fit"
+        assert "Could not write" in error["problem"] and "File too large" in error["problem"], which
+        named = error["path"]
+        assert repr(named) in error["problem"] and Path(named).parent == Path(case["cache"]), which
+        assert Path(named).name.startswith(prefix), which
+        assert [p.name for p in Path(case["cache"]).iterdir() if not p.name.endswith(".lock")] == [], which
 
 
 def test_partial_files_of_killed_runs_are_cleared_but_not_those_being_written(tmp_path):

@@ -3,11 +3,15 @@
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
+import tensorflow as tf
 from conftest import tiny_model
 
 import pykd
@@ -16,16 +20,52 @@ from pykd.cli import main
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 
-def test_python_dash_m_pykd_trains_and_writes_the_student(digits, tmp_path):
-    student = tmp_path / "s.keras"
+def test_python_dash_m_pykd_interrupted_writes_the_finished_epochs_and_says_how_to_resume(digits, tmp_path):
+    student, out, ckpt = tmp_path / "s.keras", tmp_path / "out", tmp_path / "ckpt"
     pykd.models.save_model(tiny_model(seed=2), student)
-    command = [sys.executable, "-m", "pykd", "train-scratch", "--student", str(student), "--train", digits["train_csv"],
-               "--directory", digits["directory"], "--epochs", "1", "--steps-per-epoch", "2", "--verbose", "0",
-               "--out", str(tmp_path / "out")]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=ENV)
-    assert proc.returncode == 0, proc.stderr
-    assert "Saved the trained student" in proc.stdout and (tmp_path / "out" / "student.keras").is_file()
-    assert "oneDNN" not in proc.stderr  # TensorFlow's banner is filtered
+    command = ["train-scratch", "--student", str(student), "--train", digits["train_csv"], "--directory",
+               digits["directory"], "--epochs", "50", "--steps-per-epoch", "20", "--batch-size", "8", "--verbose", "0",
+               "--checkpoint-dir", str(ckpt), "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "pykd", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ENV, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:  # Ctrl-C once the first epoch is checkpointed
+        meta = pykd.run.checkpoint.read_meta(ckpt) if ckpt.is_dir() else None
+        if meta is not None and meta["records"]:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stdout + stderr
+    assert re.search(r"Interrupted after epoch \d+ of 50: Saved the trained student to .*student.keras; wrote "
+                     r".*history.csv and .*history.png\. Run the same command with --resume true to continue\.", stderr)
+    assert "Traceback" not in stderr and "oneDNN" not in stderr  # no raw traceback; TensorFlow's banner is filtered
+    finished = pd.read_csv(out / "history.csv")
+    assert 1 <= len(finished) < 50 and finished["epoch"].tolist() == list(range(1, len(finished) + 1))
+    assert pykd.models.load_model(out / "student.keras").count_params() == tiny_model().count_params()
+    assert (out / "history.png").stat().st_size > 5000
+    # The same command again would replace the student: refused, unless --overwrite.
+    before = (out / "student.keras").read_bytes()
+    assert main(command) == 2
+    assert (out / "student.keras").read_bytes() == before
+
+
+def test_the_outputs_of_a_training_command_may_be_urls(digits, tmp_path, capsys):
+    student, out = tmp_path / "s.keras", f"ram://pykd-cli-{tmp_path.name}/run"
+    pykd.models.save_model(tiny_model(seed=2), student)
+    command = ["train-scratch", "--student", str(student), "--train", digits["train_csv"], "--directory",
+               digits["directory"], "--epochs", "1", "--steps-per-epoch", "2", "--verbose", "0", "--out", out]
+    assert main(command) == 0
+    assert f"Saved the trained student to {out}/student.keras; wrote {out}/history.csv" in capsys.readouterr().out
+    assert sorted(tf.io.gfile.listdir(out)) == ["history.csv", "history.png", "student.keras"]
+    assert not os.path.exists("ram:")  # nothing written to a local folder named after the URL
+    assert main(command) == 2
+    refused = capsys.readouterr().err
+    assert f"error: '{out}/student.keras' already holds a student" in refused and "Pass --overwrite" in refused
+    assert main([*command, "--overwrite"]) == 0
+    assert main(["predict", "--model", f"{out}/student.keras", "--directory", digits["directory"], "--out",
+                 f"{out}/predictions.csv"]) == 0
+    assert len(pd.read_csv(tf.io.gfile.GFile(f"{out}/predictions.csv"))) == len(os.listdir(digits["directory"]))
 
 
 def test_demo_writes_the_table_history_and_plots(tmp_path, capsys):

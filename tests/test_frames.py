@@ -50,6 +50,8 @@ def test_class_names_as_labels(folder):
         (pd.DataFrame({"id": ["a.jpg"], "label": [0]}), {}, r"no column 'image_id'; its columns are 'id', 'label'"),
         (pd.DataFrame({"image_id": [], "label": []}), {}, "is empty"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "a.jpg"], "label": [0, 1, 2]}), {}, r"duplicate image_id values \('a.jpg'\) in rows 1, 3"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "./a.jpg"], "label": [0, 1, 2]}), {}, r"duplicate image_id values \('a.jpg', './a.jpg'\) in rows 1, 3"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [True, False]}), {}, r"label column 'label' holds True/False values in rows 1, 2: true or false is not a class"),
         (pd.DataFrame({"image_id": ["a.jpg", "zz.jpg", "yy.jpg"], "label": [0, 1, 1]}), {}, r"2 of 3 image files .* missing .*'zz.jpg', 'yy.jpg'"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, 1.5]}), {}, r"not whole-number class ids \(1.5\) in row 2"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, "cat"]}), {}, r"'cat'"),

@@ -114,6 +114,23 @@ def test_bad_folders_and_arrays_are_refused_before_training(class_folder, labele
     assert words in str(err.value)
 
 
+def test_a_class_folder_leaves_out_hidden_files_and_warns_about_links_to_nothing(tmp_path, digits):
+    from pykd.data.sources import folder_table
+
+    images = sorted(os.listdir(digits["directory"]))[:4]
+    for label, image in zip(["a", "a", "b", "b"], images):
+        os.makedirs(tmp_path / "train" / label / ".ipynb_checkpoints", exist_ok=True)
+        shutil.copy(os.path.join(digits["directory"], image), tmp_path / "train" / label / image)
+        shutil.copy(os.path.join(digits["directory"], image), tmp_path / "train" / label / ".ipynb_checkpoints" / image)
+        shutil.copy(os.path.join(digits["directory"], image), tmp_path / "train" / label / f"._{image}")  # macOS
+    os.symlink(tmp_path / "gone.jpg", tmp_path / "train" / "b" / "link.jpg")
+    with pytest.warns(UserWarning, match=r"1 link under '.*train/b' points to no file and is left out: 'link.jpg'\.") as seen:
+        table, _, classes = folder_table(tmp_path / "train")
+    assert seen[0].filename == __file__  # said where the user called
+    assert classes == ["a", "b"]
+    assert table["image_id"].tolist() == [f"a/{images[0]}", f"a/{images[1]}", f"b/{images[2]}", f"b/{images[3]}"]
+
+
 def test_a_folder_with_one_class_is_refused(tmp_path, digits):
     (tmp_path / "only").mkdir()
     shutil.copy(os.path.join(digits["directory"], sorted(os.listdir(digits["directory"]))[0]), tmp_path / "only")

@@ -93,6 +93,53 @@ def test_seed_fixes_the_dropout_masks_whatever_random_state_the_student_was_buil
     assert _distill(small, student=first).history == _distill(small, student=second).history
 
 
+def _regularized_student(l2: float = 0.0, penalty: float = 0.0) -> keras.Model:
+    """A linear student with an L2 penalty on its kernel and a layer adding penalty * mean(x^2) by add_loss."""
+
+    class Penalty(keras.layers.Layer):
+        def call(self, x):
+            self.add_loss(penalty * keras.ops.mean(keras.ops.square(x)))
+            return x
+
+    keras.utils.set_random_seed(5)
+    regularizer = keras.regularizers.L2(l2) if l2 else None
+    return keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                             Penalty(), keras.layers.Dense(3, kernel_regularizer=regularizer)])
+
+
+@pytest.mark.parametrize("mode", ["distill", "scratch"])
+def test_the_students_own_losses_are_added_to_the_loss_as_fit_adds_them(small, mode):
+    directory, table = small
+    common = dict(directory=directory, epochs=1, batch_size=8, seed=0, verbose=0)
+    still = lambda: dict(optimizer=keras.optimizers.SGD(learning_rate=0.0))  # noqa: E731 (weights held still)
+
+    def train(student, **options):
+        if mode == "scratch":
+            return pykd.train_scratch(student, table, **common, **options).history
+        return pykd.distill(tiny_model(n_classes=3, seed=1), student, table, larger_student=True, alpha=0.3,
+                            **common, **options).history
+
+    def labels_and_teacher(h):  # every row is labeled: the loss without the student's own terms
+        return h["student_loss"][0] if mode == "scratch" else 0.3 * h["student_loss"][0] + 0.7 * h["distillation_loss"][0]
+
+    # Weights held still: the loss is the labels' and teacher's terms plus 0.5 * sum(kernel^2), exactly.
+    model = _regularized_student(l2=0.5)
+    penalty = 0.5 * float(np.sum(model.layers[-1].kernel.numpy() ** 2))
+    h = train(model, **still())
+    assert h["loss"][0] == pytest.approx(labels_and_teacher(h) + penalty, rel=1e-5)
+    # add_loss() terms count too, and without any the loss is the two terms alone.
+    h = train(_regularized_student(penalty=1.0), **still())
+    assert h["loss"][0] > labels_and_teacher(h) + 0.01
+    h = train(_regularized_student(), **still())
+    assert h["loss"][0] == pytest.approx(labels_and_teacher(h), rel=1e-6)
+    # And the penalty is trained on: a strong one shrinks the kernel.
+    plain, penalized = _regularized_student(), _regularized_student(l2=1.0)
+    train(plain, optimizer="sgd", learning_rate=0.05)
+    train(penalized, optimizer="sgd", learning_rate=0.05)
+    norm = lambda model: float(np.linalg.norm(model.layers[-1].kernel.numpy()))  # noqa: E731
+    assert norm(penalized) < 0.8 * norm(plain)
+
+
 def test_keras_set_random_seed_repeats_an_unseeded_run(small):
     """As it repeats a Keras fit(): shuffling, the augmented views and the mixing draw from Keras' global seed."""
 

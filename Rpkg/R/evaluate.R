@@ -114,7 +114,8 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
 #'   ex <- rkd_example_data(tempfile())
 #'   oof <- out_of_fold_logits(
 #'     function() rkd_example_models()$teacher, ex$train, ex$directory,
-#'     folds = 2, classes = ex$classes, epochs = 1, verbose = FALSE
+#'     folds = 2, classes = ex$classes, epochs = 1, steps_per_epoch = 5,
+#'     verbose = FALSE
 #'   )
 #'   head(oof)
 #' }

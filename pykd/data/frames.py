@@ -9,6 +9,7 @@ before training starts, naming the offending rows (counted from 1) or values.
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -160,7 +161,7 @@ def resolve_table(
             "Remove those rows or fill in their file names.", x_col=x_col,
         )
     ids = ids.astype(str).str.strip()
-    dup = ids.duplicated(keep=False).to_numpy()
+    dup = ids.map(_same_file).duplicated(keep=False).to_numpy()  # "./a.jpg" is "a.jpg"
     if dup.any():
         raise DataError(
             f"The {name} table has duplicate {x_col} values ({{dup}}) in {_rows(dup)}.",
@@ -182,6 +183,12 @@ def resolve_table(
     if check_files:
         _check_files(ids, paths, directory, name, x_col)
     return Table(ids=tuple(ids), paths=paths, labels=labels, classes=classes, name=name)
+
+
+def _same_file(image_id: str) -> str:
+    """An id as the file it names: "./a.jpg", "sub//a.jpg" and "sub/../a.jpg" are the files "a.jpg", "sub/a.jpg"
+    and "a.jpg" (ids that are URLs are left as they are)."""
+    return image_id if "://" in image_id else posixpath.normpath(image_id.replace("\\", "/"))
 
 
 def image_folder(directory, why: str) -> str:

@@ -17,12 +17,13 @@ import dataclasses
 import hashlib
 import os
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..core import storage
-from ..core.errors import DataError, Setting, Text, Words, few, plural
+from ..core.errors import DataError, Setting, Text, Words, few, literal, plural, warn
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 LABEL = "label"
@@ -107,8 +108,30 @@ def folder_table(folder, *, classes=None, name: str = "train") -> tuple[pd.DataF
 
 
 def _images_under(folder: str) -> list[str]:
-    """The image files under `folder` and its subfolders, relative to it, sorted (as Keras walks a class folder)."""
-    return [p for p in storage.files_under(folder) if os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS]
+    """The image files under `folder` and its subfolders, relative to it, sorted (as Keras walks a class folder).
+
+    Hidden files and folders (.ipynb_checkpoints, ._a.jpg) are left out; links to files that are gone, with
+    a warning naming them.
+    """
+    broken = [p for p in _broken_links(folder) if _is_image(p)]
+    if broken:
+        n = len(broken)
+        warn(f"{n} {plural(n, 'link', 'links')} under {literal(folder)} {plural(n, 'points', 'point')} to no file and "
+             f"{plural(n, 'is', 'are')} left out: {literal(few(broken))}.")
+    return [p for p in storage.files_under(folder) if _is_image(p)]
+
+
+def _is_image(path: str) -> bool:
+    """A visible image file: no part of its path is hidden."""
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS and not any(
+        part.startswith(".") for part in path.split("/"))
+
+
+def _broken_links(folder: str) -> list[str]:
+    """Symbolic links under a local `folder` whose target does not exist, relative to it."""
+    if storage.is_url(folder):
+        return []
+    return sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_symlink() and not p.exists())
 
 
 def array_table(x, y, *, classes=None, cache_dir=None, name: str = "train") -> tuple[pd.DataFrame, str, list | None]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 import pandas as pd
+
+from ..core import storage
 
 TRAIN_COLUMNS = ("epoch", "loss", "student_loss", "distillation_loss", "accuracy")
 VALIDATION_COLUMNS = ("val_loss", "val_accuracy")
@@ -71,7 +74,7 @@ class History:
         return f"<pykd.History ({mode}): {len(self)} epochs; last: {shown}>"
 
     def plot(self, path=None):
-        """Loss and accuracy curves (matplotlib Figure); saved to `path` when given."""
+        """Loss and accuracy curves (matplotlib Figure); saved to `path` (a file or URL) when given."""
         import matplotlib
 
         if path is not None:
@@ -93,6 +96,11 @@ class History:
             ax.grid(alpha=0.3)
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=100)
+            if storage.is_url(path):  # matplotlib writes local files: the PNG goes through storage
+                image = io.BytesIO()
+                fig.savefig(image, format="png", dpi=100)
+                storage.write_bytes_atomic(path, image.getvalue())
+            else:
+                fig.savefig(path, dpi=100)
             plt.close(fig)
         return fig

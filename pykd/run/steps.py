@@ -188,10 +188,12 @@ class StepFunctions:
         s = self.settings
         if self.hint is None:
             logits, hint = self._student_logits(x, training=True), None
+            own = _own_loss(self.forward)
         else:
             student_feature, outputs = self.hint.student(x, training=True)
             logits = as_logits(outputs, s.student_probabilities)
             hint = self.hint.per_row(student_feature, teacher_feature)
+            own = _own_loss(self.hint.student)
         hard, soft = row_terms(labels, mask, logits, teacher, s.temperature)
         if counted is not None:
             soft = soft * counted
@@ -200,6 +202,8 @@ class StepFunctions:
         if mixed is not None:
             hard, correct = _mixed(hard, correct, logits, labels, mask, *mixed)
         per_row = combine(hard, soft, s.alpha)
+        if own is not None:  # each row carries it, so the loss and its mean over any rows include it once
+            per_row = per_row + own * (tf.ones_like(per_row) if counted is None else counted)
         return _Terms(per_row if hint is None else per_row + hint, hard, soft, correct, hint)
 
     def _all_finite(self, loss, grads):
@@ -292,6 +296,13 @@ class StepFunctions:
         x = tf.cond(n > 0, lambda: x, lambda: tf.zeros(tf.concat([[1], tf.shape(x)[1:]], 0), x.dtype))
         rows = tf.cond(n > 0, lambda: rows, lambda: tf.zeros([1], rows.dtype))
         return rows, x, tf.cast(tf.range(tf.shape(x)[0]) < n, tf.float32)
+
+
+def _own_loss(model):
+    """The losses of the model just called (weight regularizers, add_loss), summed, or None: fit() adds
+    them to the loss. (The model called is the student, or the part of it after a cached prefix.)"""
+    losses = model.losses
+    return tf.add_n([tf.cast(loss, tf.float32) for loss in losses]) if losses else None
 
 
 def _correct(logits, labels, mask):

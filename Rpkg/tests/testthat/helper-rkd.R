@@ -14,6 +14,19 @@ local_example_data <- function(env = parent.frame()) {
   rkd_example_data(dir)
 }
 
+# One copy of the example data for the whole test run, shared by the tests
+# that only read it: unzipped once, and pykd looks at each image once (a file
+# unchanged since its last look is not decoded again).
+shared_example_data <- local({
+  cache <- NULL
+  function() {
+    if (is.null(cache)) {
+      cache <<- rkd_example_data(tempfile("rkd-ex-"))
+    }
+    cache
+  }
+})
+
 # Small untrained example models, built once per test run: tests that only
 # provoke refusals share them (pykd refuses before training changes them).
 test_models <- local({

@@ -75,7 +75,7 @@ test_that("mixup is an augmentation setting that a distillation run uses", {
   expect_equal(aug$mixup, 0.2)
   expect_equal(format(aug), "horizontal_flip yes, mixup 0.2 (fill reflect)")
   expect_snapshot(error = TRUE, augmentation(mixup = -1))
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(n_classes = 10, seed = 3)
   expect_mixing_run(augmentation(mixup = 0.4), ex, models)
   # The noised student: the teacher's logits of the original images, computed once.
@@ -96,6 +96,6 @@ test_that("cutmix is an augmentation setting that a distillation run uses", {
   expect_output(print(aug), "cutmix +1")
   expect_snapshot(error = TRUE, augmentation(cutmix = -1))
   expect_snapshot(error = TRUE, augmentation(mixup = 0.2, cutmix = 1))
-  expect_mixing_run(augmentation(cutmix = 1), local_example_data(),
+  expect_mixing_run(augmentation(cutmix = 1), shared_example_data(),
                     rkd_example_models(n_classes = 10, seed = 3))
 })

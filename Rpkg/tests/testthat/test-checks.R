@@ -6,7 +6,7 @@
 test_that("R refuses what only R knows: R types and the names in ...", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   train <- ex$train
   dir <- ex$directory
   expect_snapshot(error = TRUE, distill(t, s, list(a = 1), dir))
@@ -24,7 +24,7 @@ test_that("R refuses what only R knows: R types and the names in ...", {
 test_that("pykd refuses bad settings, in R syntax", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   train <- ex$train
   dir <- ex$directory
   expect_snapshot(error = TRUE, distill(t, s, "not-there.csv", dir))
@@ -57,7 +57,7 @@ test_that("pykd refuses bad settings, in R syntax", {
 test_that("pykd refuses missing or unusable models", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   expect_snapshot(error = TRUE, distill("teacher.keras", s, ex$train, ex$directory))
   expect_snapshot(error = TRUE, distill(t, 42, ex$train, ex$directory))
   expect_snapshot(error = TRUE, train_scratch(list(1), ex$train, ex$directory))
@@ -71,7 +71,7 @@ test_that("pykd refuses missing or unusable models", {
 test_that("missing images are counted and the first few named", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   train <- ex$train
   train$image_id[c(3, 10:17)] <- sprintf("missing_%02d.jpg", 1:9)
   expect_snapshot(
@@ -90,7 +90,7 @@ test_that("missing images are counted and the first few named", {
 test_that("ids must be present and unique", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   dup <- rbind(ex$train, ex$train[c(5, 5, 9), ])
   expect_snapshot(error = TRUE, distill(t, s, dup, ex$directory))
   empty <- ex$train
@@ -101,7 +101,7 @@ test_that("ids must be present and unique", {
 test_that("labels must be among the classes", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   expect_snapshot(error = TRUE,
     distill(t, s, ex$train, ex$directory, classes = c("zero", "one", "two"))
   )
@@ -123,7 +123,7 @@ test_that("labels must be among the classes", {
 test_that("one-hot rows may hold at most one 1", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   val <- ex$validation
   val$zero[c(1, 4, 8)] <- 1
   val$one[c(1, 4, 8)] <- 1
@@ -144,7 +144,7 @@ test_that("one-hot rows may hold at most one 1", {
 test_that("the validation table is checked like the training table", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   val <- ex$validation
   val$image_id[2] <- "gone.jpg"
   expect_snapshot(
@@ -160,7 +160,7 @@ test_that("the validation table is checked like the training table", {
 
 test_that("CSV paths, tibbles and factor columns are tables", {
   skip_if_not_installed("tibble")
-  ex <- local_example_data()
+  ex <- shared_example_data()
   student <- rkd_example_models(seed = 21)$student
   # A one-hot training table with a factor id column, as a tibble; the
   # validation table as a CSV path with a label column (the other layout).

@@ -25,7 +25,7 @@ test_that("rkd_classifier() builds the tutorial's models with its trainable coun
 
 test_that("weights saved and loaded into a rebuilt model give identical outputs", {
   skip_if_no_pykd()
-  ex <- rkd_example_data(tempfile())
+  ex <- shared_example_data()
   images <- head(ex$validation, 16)
   student <- rkd_example_models(seed = 1)$student
   path <- withr::local_tempfile(fileext = ".weights.h5")
@@ -44,7 +44,7 @@ test_that("weights saved and loaded into a rebuilt model give identical outputs"
 
 test_that("a 64x64 teacher is distilled into a 32x32 student from the same files", {
   skip_if_no_pykd()
-  ex <- rkd_example_data(tempfile())
+  ex <- shared_example_data()
   teacher <- rkd_example_models(input_shape = c(64, 64, 3), seed = 1)$teacher
   student <- rkd_example_models(input_shape = c(32, 32, 3), seed = 1)$student
   history <- distill(teacher, student, ex$train, ex$directory,
@@ -56,7 +56,7 @@ test_that("a 64x64 teacher is distilled into a 32x32 student from the same files
 
 test_that("rkd_predict() on a bare folder gives one row per image with class names", {
   skip_if_no_pykd()
-  ex <- rkd_example_data(tempfile())
+  ex <- shared_example_data()
   dir <- bare_folder(ex)
   student <- rkd_example_models(seed = 1)$student
   p <- rkd_predict(student, directory = dir, classes = ex$classes, rescale = 1 / 255)
@@ -86,7 +86,7 @@ test_that("rkd_predict() on a bare folder gives one row per image with class nam
 test_that("an exported student predicts as the Keras model and rkd_compare() weighs them", {
   skip_on_cran()
   skip_if_no_pykd()
-  ex <- rkd_example_data(tempfile())
+  ex <- shared_example_data()
   models <- rkd_example_models(seed = 1)
   lite <- rkd_export(models$student, withr::local_tempfile(fileext = ".tflite"))
   expect_true(file.exists(lite))
@@ -116,7 +116,7 @@ test_that("an exported student predicts as the Keras model and rkd_compare() wei
 
 test_that("a factor label column gives the classes by its levels", {
   skip_if_no_pykd()
-  ex <- rkd_example_data(tempfile())
+  ex <- shared_example_data()
   labeled <- ex$train[!is.na(ex$train$label), ]
   levels <- rev(ex$classes)
   labeled$label <- factor(ex$classes[labeled$label + 1], levels = levels)
@@ -131,7 +131,7 @@ test_that("a factor label column gives the classes by its levels", {
 
 test_that("a swapped teacher is refused in R, and validation rows that are training rows warn", {
   skip_if_no_pykd()
-  ex <- rkd_example_data(tempfile())
+  ex <- shared_example_data()
   models <- rkd_example_models(seed = 1)
   train <- ex$train[!is.na(ex$train$label), ][1:40, ]
   before <- weight_sum(models$teacher)
@@ -153,7 +153,7 @@ test_that("a swapped teacher is refused in R, and validation rows that are train
 
 test_that("teacher_logits() takes the options of its Python function", {
   skip_if_no_pykd()
-  ex <- rkd_example_data(tempfile())
+  ex <- shared_example_data()
   teacher <- rkd_example_models(seed = 1)$teacher
   rows <- head(ex$validation["image_id"], 8)
   logits <- teacher_logits(teacher, rows, ex$directory, classes = ex$classes,
@@ -165,7 +165,7 @@ test_that("teacher_logits() takes the options of its Python function", {
 
 test_that("a folder of class subfolders trains without a directory, and a student file is saved back", {
   skip_if_no_pykd()
-  ex <- rkd_example_data(tempfile())
+  ex <- shared_example_data()
   labeled <- head(ex$train[!is.na(ex$train$label), ], 60)
   root <- file.path(withr::local_tempdir("rkd-folders-"), "train")
   for (i in seq_len(nrow(labeled))) {

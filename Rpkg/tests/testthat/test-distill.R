@@ -2,7 +2,7 @@
 
 test_that("distill() trains on the example data and returns a history", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(n_classes = 10, seed = 1)
   history <- distill(
     models$teacher, models$student, ex$train, ex$directory,
@@ -39,7 +39,7 @@ test_that("distill() trains on the example data and returns a history", {
 
 test_that("verbose = TRUE reports each epoch in R, verbose = FALSE is silent", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(n_classes = 10, seed = 2)
   msgs <- capture_messages(
     distill(models$teacher, models$student, ex$train, ex$directory,
@@ -59,7 +59,7 @@ test_that("verbose = TRUE reports each epoch in R, verbose = FALSE is silent", {
 
 test_that("the seed tutorial's scenario runs at small scale", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   cassava <- c("CBB", "CBSD", "CGM", "CMD", "Healthy")
   # Five classes, one-hot columns like the tutorial's table.
   rows <- ex$validation[ex$validation$zero + ex$validation$one +
@@ -98,7 +98,7 @@ test_that("the seed tutorial's scenario runs at small scale", {
 
 test_that("train_scratch() is the baseline without a teacher", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   student <- rkd_example_models(seed = 4)$student
   history <- train_scratch(student, ex$train, ex$directory,
                            validation = ex$validation, classes = ex$classes,
@@ -111,7 +111,7 @@ test_that("train_scratch() is the baseline without a teacher", {
 
 test_that("rkd_evaluate() gives loss, accuracy and the row count", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   student <- rkd_example_models(seed = 5)$student
   res <- rkd_evaluate(student, ex$validation, ex$directory, y_col = ex$classes)
   expect_named(res, c("loss", "accuracy", "n"))
@@ -122,7 +122,7 @@ test_that("rkd_evaluate() gives loss, accuracy and the row count", {
 
 test_that("errors raised by pykd come back as cli errors with pykd's message", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(n_classes = 5, seed = 6)
   # Ten classes in the data, five outputs in the models: only Python knows.
   err <- expect_error(
@@ -140,7 +140,7 @@ test_that("errors raised by pykd come back as cli errors with pykd's message", {
 
 test_that("a model file is loaded from its path", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(seed = 7)
   path <- withr::local_tempfile(fileext = ".keras")
   rkd_save_model(models$teacher, path)
@@ -152,7 +152,7 @@ test_that("a model file is loaded from its path", {
 
 test_that("the teacher may be an ensemble or a table of logits", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   a <- rkd_example_models(seed = 9)
   b <- rkd_example_models(seed = 10)
   history <- distill(list(a$teacher, b$teacher), a$student, ex$train,
@@ -172,7 +172,7 @@ test_that("the teacher may be an ensemble or a table of logits", {
 
 test_that("teacher_logits() gives a table that trains like the live teacher", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(seed = 11)
   path <- withr::local_tempfile(fileext = ".csv")
   logits <- teacher_logits(models$teacher, ex$train, ex$directory,
@@ -193,7 +193,7 @@ test_that("teacher_logits() gives a table that trains like the live teacher", {
 
 test_that("out_of_fold_logits() gives every training image one row", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   built <- 0
   build <- function() {
     built <<- built + 1
@@ -210,7 +210,7 @@ test_that("out_of_fold_logits() gives every training image one row", {
 
 test_that("options in ... reach pykd", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(seed = 12)
   history <- distill(models$teacher, models$student, ex$train, ex$directory,
                      classes = ex$classes, batch_size = 8, epochs = 1,
@@ -221,32 +221,21 @@ test_that("options in ... reach pykd", {
   expect_false(history$params$teacher_cache)
 })
 
-test_that("rkd_sweep() gives one row per setting", {
+test_that("rkd_sweep(keep_best = TRUE) leaves the student with the best setting's weights", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(seed = 13)
   res <- rkd_sweep(models$teacher, models$student, ex$train, ex$directory,
                    validation = ex$validation, classes = ex$classes,
-                   temperatures = c(2, 4), alphas = c(0.1, 1),
-                   batch_size = 16, epochs = 1, steps_per_epoch = 2,
-                   validation_steps = 1, verbose = FALSE)
+                   temperatures = c(2, 4), alphas = c(0.1, 1), batch_size = 16,
+                   epochs = 1, steps_per_epoch = 3, rescale = 1 / 255,
+                   verbose = FALSE, keep_best = TRUE)
+  # One row per setting, in the grid's order.
   expect_s3_class(res, "data.frame")
-  expect_equal(nrow(res), 4)
   expect_equal(res$temperature, c(2, 2, 4, 4))
   expect_equal(res$alpha, c(0.1, 1, 0.1, 1))
   expect_true(all(c("loss", "accuracy", "val_accuracy") %in% names(res)))
   expect_type(res$loss, "double")
-})
-
-test_that("rkd_sweep(keep_best = TRUE) leaves the student with the best setting's weights", {
-  skip_if_no_pykd()
-  ex <- local_example_data()
-  models <- rkd_example_models(seed = 13)
-  res <- rkd_sweep(models$teacher, models$student, ex$train, ex$directory,
-                   validation = ex$validation, classes = ex$classes,
-                   temperatures = c(2, 4), alphas = 0.5, batch_size = 16,
-                   epochs = 1, steps_per_epoch = 3, rescale = 1 / 255,
-                   verbose = FALSE, keep_best = TRUE)
   expect_equal(sum(res$best), 1)
   expect_equal(res$val_accuracy[res$best], max(res$val_accuracy))
   scores <- rkd_evaluate(models$student, ex$validation, ex$directory,
@@ -259,7 +248,7 @@ test_that("rkd_sweep(keep_best = TRUE) leaves the student with the best setting'
 })
 
 test_that("rkd_sweep() settings are refused by pykd", {
-  ex <- local_example_data()
+  ex <- shared_example_data()
   t <- test_models()$teacher
   s <- test_models()$student
   train <- ex$train
@@ -275,7 +264,7 @@ test_that("rkd_sweep() settings are refused by pykd", {
 
 test_that("user callbacks and a tf.distribute strategy pass through", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(seed = 14)
   seen <- integer()
   callback <- rkd:::pykd()$FunctionCallback(

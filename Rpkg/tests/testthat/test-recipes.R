@@ -1,6 +1,6 @@
 test_that("a hint from R distills a teacher layer into a student layer", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   models <- rkd_example_models(n_classes = 10, seed = 4)
   history <- distill(models$teacher, models$student, head(ex$train, 48), ex$directory,
                      batch_size = 16, epochs = 2, seed = 2, verbose = FALSE,
@@ -17,7 +17,7 @@ test_that("a hint from R distills a teacher layer into a student layer", {
 
 test_that("rkd_noisy_student() runs its rounds, each taught by the last round's student", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   train <- head(ex$train, 48)
   build <- function() rkd_example_models(n_classes = 10, seed = 6)
   models <- build()

@@ -24,7 +24,7 @@ test_that("unreadable images stop the run with their names, or are skipped", {
 
 test_that("a NaN loss stops at once, naming the epoch and step", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   keras <- reticulate::import("keras")
   # A linear model with an absurd learning rate overflows after its first step.
   linear <- keras$Sequential(list(
@@ -41,7 +41,7 @@ test_that("a NaN loss stops at once, naming the epoch and step", {
 
 test_that("a resumed run ends as an uninterrupted one", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   run <- function(epochs, checkpoints = NULL, resume = FALSE) {
     student <- rkd_example_models(seed = 2)$student
     h <- train_scratch(student, ex$train, ex$directory, validation = ex$validation,

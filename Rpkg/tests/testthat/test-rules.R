@@ -26,7 +26,7 @@ python_refusal <- function(train, directory, ...) {
 test_that("rescale = 0 is refused by pykd", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   train <- ex$train
   dir <- ex$directory
   err <- catch_error(distill(t, s, train, dir, rescale = 0))
@@ -37,7 +37,7 @@ test_that("rescale = 0 is refused by pykd", {
 test_that("duplicate class names are refused by pykd", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   train <- ex$train
   dir <- ex$directory
   classes <- c("zero", "one", "zero", "one", "two")
@@ -49,7 +49,7 @@ test_that("duplicate class names are refused by pykd", {
 test_that("shift and zoom ranges of 1 or more are refused by pykd", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   train <- ex$train
   dir <- ex$directory
   # When the augmentation is made ...
@@ -65,7 +65,7 @@ test_that("shift and zoom ranges of 1 or more are refused by pykd", {
 test_that("one-hot columns listed in another order than classes are refused by pykd", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   val <- ex$validation
   dir <- ex$directory
   cols <- ex$classes
@@ -78,7 +78,7 @@ test_that("one-hot columns listed in another order than classes are refused by p
 test_that("a single class is refused by pykd", {
   t <- test_models()$teacher
   s <- test_models()$student
-  ex <- local_example_data()
+  ex <- shared_example_data()
   train <- ex$train
   dir <- ex$directory
   err <- catch_error(distill(t, s, train, dir, classes = "zero"))

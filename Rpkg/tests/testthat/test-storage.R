@@ -1,6 +1,6 @@
 test_that("a run reads its table and images, and keeps its caches, at tf.io.gfile URLs", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   gfile <- reticulate::import("tensorflow")$io$gfile
   # TensorFlow's in-memory filesystem stands for gs:// or s3:// here.
   root <- paste0("ram://rkd-", basename(tempfile()))

@@ -2,7 +2,7 @@
 
 test_that("class names that are digits are matched by name; colliding numbers are refused", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   train <- ex$train[!is.na(ex$train$label), ][1:20, ]
   models <- test_models()
   names <- as.character(9:0)  # reversed: the name "9" is class id 0
@@ -21,7 +21,7 @@ test_that("class names that are digits are matched by name; colliding numbers ar
 
 test_that("a checkpoint is never overwritten, and resume refuses changed settings", {
   skip_if_no_pykd()
-  ex <- local_example_data()
+  ex <- shared_example_data()
   checkpoints <- withr::local_tempdir()
   run <- function(epochs, ...) {
     student <- rkd_example_models(seed = 2)$student
