@@ -59,11 +59,11 @@ python_tests() {  # [paths and pytest options; by default the whole suite]
 
 bench_tests() {
   echo "==> pytest -m bench (a one-round miniature of make bench)"
-  "$ROOT/.venv/bin/python" -m pytest tests -q -p no:cacheprovider -m bench
+  "$ROOT/.venv/bin/python" -m pytest tests/test_bench.py -q -p no:cacheprovider -m bench
 }
 
 # Tests the R stream runs after its own, so that the two streams end at about the same time.
-LATE_TESTS="tests/test_workers.py"
+LATE_TESTS="tests/test_workers.py tests/test_teachers.py"
 
 timed() {  # a stage, then how long it took; its exit status kept
   local started=$SECONDS rc=0

@@ -25,7 +25,8 @@ def test_distill_on_real_jpegs_learns_and_reports_every_column(digits):
         classes=digits["classes"], epochs=2, steps_per_epoch=5, batch_size=16, seed=0, verbose=0,
     )
     frame = history.to_frame()
-    assert list(frame.columns) == ["epoch", "loss", "student_loss", "distillation_loss", "accuracy", "val_loss", "val_accuracy"]
+    assert list(frame.columns) == ["epoch", "loss", "student_loss", "distillation_loss", "accuracy", "val_loss", "val_accuracy",
+                                   "learning_rate"]
     assert frame["epoch"].tolist() == [1, 2]
     assert frame.notna().all().all() and (frame["distillation_loss"] > 0).all()
     assert not _weights_equal(student, type("W", (), {"get_weights": lambda self: before})())

@@ -261,6 +261,52 @@ def _bytes(path):
     return path.read_bytes() if path.exists() else None
 
 
+def test_a_checkpoint_dir_in_use_by_another_run_is_refused_naming_it(small, tmp_path):
+    # The other run holds the folder's lock (as a run started at the same time would) and has written nothing yet.
+    from pykd.run.claim import claimed
+
+    directory, table = small
+    ckpt = tmp_path / "c"
+    student = tiny_model(n_classes=3, seed=2)
+    weights = _weights(student)
+    with claimed(ckpt):
+        with pytest.raises(DataError, match=rf"checkpoint_dir '.*' is in use by another run \(process {os.getpid()} on "
+                                            r".*, started .*\): two runs would overwrite each other's checkpoints\. "
+                                            r"Wait for that run to end, or give this run another checkpoint_dir\."):
+            _distill(directory, table, student=student, checkpoint_dir=ckpt, seed=1)
+        assert not (ckpt / "pykd-checkpoint.npz").exists()
+    assert all(np.array_equal(a, b) for a, b in zip(weights, student.get_weights()))
+    _distill(directory, table, student=student, checkpoint_dir=ckpt, seed=1)  # released: the folder is free again
+    assert (ckpt / "pykd-checkpoint.npz").exists()
+
+
+def test_a_checkpoint_url_is_held_by_a_heartbeat_and_a_dead_runs_claim_expires(small):
+    import json
+    import time
+    import uuid
+
+    import tensorflow as tf
+
+    from pykd.run import claim
+
+    directory, table = small
+    url = f"ram://pykd-claim-{uuid.uuid4().hex[:8]}"
+    tf.io.gfile.makedirs(url)
+    owner = {"host": "elsewhere", "pid": 4321, "started": "2026-12-07 10:00:00", "token": "x", "directory": url}
+    with tf.io.gfile.GFile(f"{url}/{claim.OWNER}", "w") as f:
+        f.write(json.dumps({**owner, "beat": time.time()}))
+    with pytest.raises(DataError, match=r"in use by another run \(process 4321 on elsewhere, started 2026-12-07"):
+        _distill(directory, table, checkpoint_dir=url, seed=1)
+    with tf.io.gfile.GFile(f"{url}/{claim.OWNER}", "w") as f:  # that run died long ago: its claim is stale
+        f.write(json.dumps({**owner, "beat": time.time() - 2 * claim.STALE}))
+    _distill(directory, table, checkpoint_dir=url, seed=1)
+    assert not tf.io.gfile.exists(f"{url}/{claim.OWNER}")  # released as the run ended
+    # An owner file copied along with a checkpoint from another folder holds nothing here.
+    with tf.io.gfile.GFile(f"{url}/{claim.OWNER}", "w") as f:
+        f.write(json.dumps({**owner, "directory": f"{url}-elsewhere", "beat": time.time()}))
+    _distill(directory, table, checkpoint_dir=url, seed=1, resume=True, epochs=2)
+
+
 def test_a_checkpoint_is_never_overwritten_by_a_fresh_run(small, tmp_path):
     directory, table = small
     ckpt = tmp_path / "c"

@@ -37,8 +37,10 @@ def test_reduce_lr_on_plateau_lowers_the_students_learning_rate(small):
     student = tiny_model(n_classes=3, seed=2)
     # min_delta so large that no epoch counts as an improvement: the rate halves after each.
     reduce = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_delta=1e9, min_lr=1e-6)
-    _distill(small, student=student, learning_rate=0.01, callbacks=[reduce], epochs=3)
+    history = _distill(small, student=student, learning_rate=0.01, callbacks=[reduce], epochs=3)
     assert _learning_rate(student) == pytest.approx(0.01 * 0.5**2)
+    # The history records the rate as each epoch ends, before the callback lowers it (as fit() does).
+    assert history.history["learning_rate"] == pytest.approx([0.01, 0.01, 0.005])
 
 
 def test_learning_rate_scheduler_sets_the_rate_each_epoch(small):
@@ -46,8 +48,10 @@ def test_learning_rate_scheduler_sets_the_rate_each_epoch(small):
     seen = []
     schedule = keras.callbacks.LearningRateScheduler(lambda epoch: 0.001 * (epoch + 1))
     probe = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(_learning_rate(student)))
-    _distill(small, student=student, callbacks=[schedule, probe])
+    history = _distill(small, student=student, callbacks=[schedule, probe])
     assert seen == pytest.approx([0.001, 0.002, 0.003])
+    assert history.history["learning_rate"] == pytest.approx([0.001, 0.002, 0.003])
+    assert history.to_frame().columns[-1] == "learning_rate"
 
 
 def test_tensorboard_writes_event_files(small, tmp_path):
@@ -187,7 +191,8 @@ def test_a_loss_scale_optimizer_trains_like_its_inner_optimizer(small):
 def test_a_learning_rate_schedule_is_accepted(small):
     student = tiny_model(n_classes=3, seed=2)
     decay = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=1, decay_rate=0.5)
-    _distill(small, student=student, learning_rate=decay, epochs=1)
+    history = _distill(small, student=student, learning_rate=decay, epochs=1)
+    assert history.history["learning_rate"] == pytest.approx([0.01 * 0.5**3])  # the rate the next step would take
     assert _learning_rate(student) == pytest.approx(0.01 * 0.5**3)  # 3 steps of 8 rows
 
 

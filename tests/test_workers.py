@@ -6,7 +6,7 @@ has 85 rows in batches of 21, so each pass ends with a batch of one row: fewer r
 than replicas.
 
 A cluster's two processes run a list of jobs, one distill() call after another, so that
-the suite starts few processes: one cluster for the first runs, a cluster killed mid-run
+the suite starts few processes: one cluster for the first runs, killed mid-run in its last,
 and one cluster for the resumes; the one-process references run in the test's own process.
 """
 
@@ -143,13 +143,37 @@ def folders(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def first_runs(cluster, folders):
-    """Two workers: a seeded augmented run, a run whose teacher pass is shared, an unseeded run."""
-    return cluster.run({
+def first_cluster(cluster, folders):
+    """One cluster: a seeded augmented run, a run whose teacher pass is shared and an unseeded run; then the
+    seeded run again, held after its second epoch and killed with the whole cluster, as when a machine fails.
+    Returns ({name: [each worker's result]}, (the killed run's checkpoint_dir, how many epochs it held))."""
+    shared = folders / "killed"
+    finished = ("seeded", "teacher_once", "unseeded")
+    procs, outs = cluster.start({
         "seeded": {"settings": {**SEEDED, "checkpoint_dir": str(folders / "seeded")}},
         "teacher_once": {"settings": TEACHER_ONCE},
         "unseeded": {"settings": {**UNSEEDED, "epochs": 2, "checkpoint_dir": str(folders / "unseeded")}},
+        "killed": {"settings": {**SEEDED, "checkpoint_dir": str(shared), "hold_after": 2}},
     })
+
+    def held() -> bool:  # the first runs written, and the last one's second epoch checkpointed
+        meta = pykd.run.checkpoint.read_meta(shared) if shared.is_dir() else None
+        return meta is not None and len(meta["records"]) >= 2 and all(f.is_file() for n in finished for f in outs[n])
+
+    deadline = time.time() + 400
+    while time.time() < deadline and all(p.poll() is None for p in procs) and not held():
+        time.sleep(0.1)
+    for p in procs:  # the whole cluster goes down, and the job is restarted
+        p.send_signal(signal.SIGKILL)
+    logs = [p.communicate(timeout=60)[0] for p in procs]
+    assert held(), "the cluster ended before its last run was held:\n" + "\n".join(log[-3000:] for log in logs)
+    results = {name: [json.loads(f.read_text()) for f in outs[name]] for name in finished}
+    return results, (shared, len(pykd.run.checkpoint.read_meta(shared)["records"]))
+
+
+@pytest.fixture(scope="module")
+def first_runs(first_cluster):
+    return first_cluster[0]
 
 
 @pytest.fixture(scope="module")
@@ -160,21 +184,8 @@ def alone(cluster, folders):
 
 
 @pytest.fixture(scope="module")
-def killed(cluster, folders):
-    """The seeded run again, both workers killed after its second epoch, as when a machine fails:
-    (its checkpoint_dir, how many epochs the checkpoint held)."""
-    shared = folders / "killed"
-    procs, _ = cluster.start({"seeded": {"settings": {**SEEDED, "checkpoint_dir": str(shared), "hold_after": 2}}})
-    deadline = time.time() + 300
-    while time.time() < deadline and all(p.poll() is None for p in procs):
-        meta = pykd.run.checkpoint.read_meta(shared) if shared.is_dir() else None
-        if meta is not None and len(meta["records"]) >= 2:
-            break
-        time.sleep(0.1)
-    for p in procs:  # the whole cluster goes down, and the job is restarted
-        p.send_signal(signal.SIGKILL)
-        p.communicate(timeout=60)
-    return shared, len(pykd.run.checkpoint.read_meta(shared)["records"])
+def killed(first_cluster):
+    return first_cluster[1]
 
 
 @pytest.fixture(scope="module")

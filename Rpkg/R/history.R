@@ -61,8 +61,9 @@ plain_list <- function(x) {
 #' * `as.data.frame()` gives one row per epoch with columns `epoch`,
 #'   `loss` (the loss that was minimised), `student_loss` (the hard-label
 #'   cross-entropy), `distillation_loss` (the temperature-scaled divergence
-#'   from the teacher), `accuracy`, and, when there was a validation table,
-#'   `val_loss` and `val_accuracy`.
+#'   from the teacher), `accuracy`, when there was a validation table
+#'   `val_loss` and `val_accuracy`, then `learning_rate` (the optimizer's rate
+#'   as the epoch ended, as Keras' learning-rate callbacks log it).
 #' * `print()` shows what was trained and the final epoch.
 #' * `plot()` draws the losses and accuracies by epoch, one colour per
 #'   series, validation series dashed. In a run from scratch the loss is

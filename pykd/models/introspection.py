@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from .._tf import keras
-from ..core.errors import DataError, Setting, Words, few, kind, shown
+from ..core.errors import DataError, Setting, Words, few, kind, literal, shown, warn
 
 # The functions a fix names, in each language.
 LOAD_MODEL = Words("load_model()", "rkd_load_model()")
@@ -32,11 +32,13 @@ def _last_layer(model: keras.Model) -> keras.layers.Layer:
 
 def ends_in_softmax(model: keras.Model) -> bool:
     """True when the model's last layer applies softmax (its outputs are probabilities)."""
-    layer = _last_layer(model)
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    activation = getattr(layer, "activation", None)
-    return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+    return isinstance(_last_layer(model), keras.layers.Softmax) or _ends_in(model, "softmax")
+
+
+def _ends_in(model: keras.Model, activation: str) -> bool:
+    """True when the model's last layer has the activation named ("softmax", "sigmoid")."""
+    used = getattr(_last_layer(model), "activation", None)
+    return used is getattr(keras.activations, activation) or getattr(used, "__name__", "") == activation
 
 
 def outputs_are_probabilities(model: keras.Model, declared: str, role: str) -> bool:
@@ -50,24 +52,54 @@ def outputs_are_probabilities(model: keras.Model, declared: str, role: str) -> b
                     probabilities="probabilities")
 
 
-def output_kind(model: keras.Model, declared: str, role: str, sample) -> bool:
+# Rows on which outputs must all look like probabilities before a model without a softmax layer is read as giving them.
+PROBABILITY_ROWS = 256
+
+
+def output_kind(model: keras.Model, declared: str, role: str, sample, more_rows=None) -> bool:
     """Whether the model gives probabilities, from its last layer and from what it returns for `sample`.
 
-    "auto" also catches softmax applied by keras.ops.softmax or a Lambda layer, which
-    no layer type reveals: rows that are >= 0 and sum to 1 are probabilities. A
-    declared kind that the values contradict is refused rather than trusted.
+    "auto" also catches softmax applied by keras.ops.softmax or a Lambda layer, which no
+    layer type reveals: rows that are >= 0 and sum to 1 are probabilities, when every row
+    does, on `sample` and then on `more_rows()` (a few hundred rows, read only then); when
+    only some do, the outputs are read as logits and a warning says so. Scores in [0, 1]
+    that do not sum to 1 (a sigmoid) are refused: they are neither. A declared kind that
+    the values contradict is refused rather than trusted.
     """
     by_layer = outputs_are_probabilities(model, declared, role)
-    values = np.asarray(keras.ops.convert_to_numpy(model(sample, training=False)), np.float64)
-    looks = bool(np.isfinite(values).all() and (values >= 0).all() and np.allclose(values.sum(-1), 1.0, atol=1e-2))
+    looks = _probability_rows(model, sample, role, declared)
+    if declared == "auto" and not by_layer and looks.all() and more_rows is not None:
+        looks = _probability_rows(model, more_rows(), role, declared)
     if declared == "auto":
-        return by_layer or looks
-    if looks != by_layer:
-        seen = "probabilities (rows >= 0 summing to 1)" if looks else "not probabilities (rows do not sum to 1)"
+        if not by_layer and 0 < looks.sum() < len(looks):
+            setting = literal(Setting(f"{role}_outputs", "probabilities"))
+            warn(f"The {role}'s outputs look like probabilities (>= 0, summing to 1) on {int(looks.sum())} of "
+                 f"{len(looks)} rows, not all: they are read as logits. Pass {setting} if it gives probabilities.")
+        return by_layer or bool(looks.all())
+    if bool(looks.all()) != by_layer:
+        seen = "probabilities (rows >= 0 summing to 1)" if looks.all() else "not probabilities (rows do not sum to 1)"
         raise DataError(f"{{declared}}, but the {role} returns {seen} on the first images.",
                         "Leave {auto} to read it from the model, or fix the setting.",
                         declared=Setting(f"{role}_outputs", declared), auto=Setting(f"{role}_outputs", "auto"))
     return by_layer
+
+
+def _probability_rows(model: keras.Model, x, role: str, declared: str) -> np.ndarray:
+    """For each row of the model's outputs on `x`, whether it is >= 0 and sums to 1; sigmoid scores refused
+    (a last layer with a sigmoid, or any other last layer but a linear one giving scores in [0, 1])."""
+    values = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), np.float64)
+    finite = np.isfinite(values).all(-1)
+    rows = finite & (values >= 0).all(-1) & np.isclose(values.sum(-1), 1.0, atol=1e-2)
+    unit = finite.all() and (values >= 0).all() and (values <= 1).all()
+    # By the last layer, or by the values when the last layer is not a linear map (a Lambda, keras.ops.sigmoid):
+    # a linear head may give values in [0, 1] and be logits.
+    by_values = unit and not rows.all() and values.shape[-1] > 1 and not _ends_in(model, "linear")
+    if declared == "auto" and (_ends_in(model, "sigmoid") or by_values):
+        raise DataError(f"The {role} gives scores in [0, 1] that do not sum to 1 per image (a sigmoid?): pykd reads a "
+                        "model's outputs as logits or as softmax probabilities, one class per image.",
+                        "End the model in a Dense layer without activation (logits) or with softmax, or pass {logits} "
+                        "if these are logits.", logits=Setting(f"{role}_outputs", "logits"))
+    return rows
 
 
 def output_width(model: keras.Model) -> int:

@@ -21,7 +21,8 @@ class History:
     are over its labeled rows; distillation_loss is the mean T^2-scaled KL term
     (a scratch run has none); hint_loss, with a hint, is the mean weighted feature
     term (pykd.kd.hint). val_loss and val_accuracy are the student's
-    hard-label loss and accuracy. As in Keras, `history` maps each metric to its
+    hard-label loss and accuracy; learning_rate is the optimizer's rate as the epoch ends
+    (as Keras' learning-rate callbacks log it). As in Keras, `history` maps each metric to its
     values per epoch, `epoch` lists the epochs (from 0) and `model` is the student.
     """
 
@@ -39,7 +40,8 @@ class History:
         if self.params.get("hint") is not None:
             train.insert(train.index("accuracy"), "hint_loss")
         validated = any("val_loss" in r for r in self.records)
-        return train + (list(VALIDATION_COLUMNS) if validated else [])
+        rated = any("learning_rate" in r for r in self.records)  # (not in checkpoints written before it was)
+        return train + (list(VALIDATION_COLUMNS) if validated else []) + (["learning_rate"] if rated else [])
 
     @property
     def history(self) -> dict[str, list[float]]:

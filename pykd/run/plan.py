@@ -20,7 +20,7 @@ from ..data.images import ImageSpec
 from ..data.sources import as_tables
 from ..kd.teacher import ModelTeacher, TableTeacher, resolve_teacher
 from ..models.inputs import check_model_fits, image_spec
-from ..models.introspection import input_shape, output_kind, outputs_are_probabilities
+from ..models.introspection import PROBABILITY_ROWS, input_shape, output_kind, outputs_are_probabilities
 from ..models.loading import load_model
 from .features import FrozenPrefix
 from .inputs import class_count, labeled_table, sample_inputs
@@ -81,10 +81,12 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
                             "Give rows with labels, or distill from a teacher, which also teaches on unlabeled rows.")
     train_table, val_table = drop_bad_images([train_table, val_table], s.on_bad_image)
     sample = sample_inputs(train_table, spec)
-    probabilities = output_kind(student, s.student_outputs, "student", sample)
+    rows = lambda spec: lambda: sample_inputs(train_table, spec, PROBABILITY_ROWS)  # noqa: E731 (read only if needed)
+    probabilities = output_kind(student, s.student_outputs, "student", sample, rows(spec))
     if isinstance(source, ModelTeacher):
         teacher_sample = sample if teacher_spec == spec else sample_inputs(train_table, teacher_spec)
-        source.probabilities = [output_kind(m, s.teacher_outputs, "teacher", teacher_sample) for m in source.models]
+        source.probabilities = [output_kind(m, s.teacher_outputs, "teacher", teacher_sample, rows(teacher_spec))
+                                for m in source.models]
         source.settle_precision(teacher_sample)  # bfloat16 where it can, else float32 with a warning
     plan = Plan(mode=mode, settings=s, student=student, spec=spec, student_probabilities=probabilities,
                 train=train_table, validation=val_table, n_classes=n_classes, teacher=source, teacher_spec=teacher_spec)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from .._tf import keras
+from .._tf import keras, tf
 from . import checkpoint
 from .build import Run, build
+from .claim import claimed
 from .epochs import test_epoch, train_epoch
 from .feed import Feed
 from .history import History
@@ -27,9 +28,11 @@ def fit(mode: str, student, teacher, train, options: Options) -> History:
     """Prepare (check everything), build, then train; the user's student ends with the trained weights."""
     started = time.perf_counter()
     plan = prepare(mode, student, teacher, train, options)
-    resume_from = check_before_start(plan)  # still before anything changes
-    with build(plan, resume_from) as run:
-        history = Trainer(run, resume_from).fit()
+    s = plan.settings
+    with claimed(s.checkpoint_dir if is_chief(s.strategy) else None):  # one run at a time in a checkpoint_dir
+        resume_from = check_before_start(plan)  # still before anything changes
+        with build(plan, resume_from) as run:
+            history = Trainer(run, resume_from).fit()
     history.params["seconds"] = round(time.perf_counter() - started, 3)
     return history
 
@@ -76,6 +79,8 @@ class Trainer:
             if self.val_feed is not None:
                 val = test_epoch(run.step_functions, self.val_feed)
                 logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            # As Keras' learning-rate callbacks log it: the rate the optimizer holds as the epoch ends.
+            logs["learning_rate"] = _current_rate(run.optimizer)
             self.history.records.append({"epoch": epoch + 1, **logs})
             if s.checkpoint_dir is not None and is_chief(s.strategy):  # the chief alone writes it
                 self._save(done)  # before the callbacks, so a crash in one never loses the epoch
@@ -142,6 +147,12 @@ class Trainer:
             self.run.validation.stream.set_state(meta["val_stream"])
         self.history.records = meta["records"]
         return len(self.history.records)
+
+
+def _current_rate(optimizer) -> float:
+    """The optimizer's learning rate now (a schedule's value at its step), under a strategy too."""
+    rate = optimizer.learning_rate
+    return float(tf.convert_to_tensor(getattr(rate, "value", rate)).numpy())
 
 
 def _reads_batch_logs(callback) -> bool:
