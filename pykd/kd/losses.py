@@ -57,7 +57,8 @@ def soft_term(teacher_logits, student_logits, temperature: float) -> tf.Tensor:
     1/T: the textbook sum of p * d cancels to nothing (float32 from T = 1e4, float64 from
     T = 1e7). So, in float64: d is taken from delta = (t - s)/T, centred so that its weighted
     mean is 0, and KL = sum p * (d + exp(-d) - 1), whose every term is >= 0 (no cancellation
-    between classes) and, for small d, is computed as d + expm1(-d) (none within a term).
+    between classes) and is computed without cancelling within a term (_kl_terms). Within 1e-12
+    of 80-digit arithmetic from T = 1 to 1e30, its gradient too (tests/test_losses.py).
     """
     t = tf.cast(temperature, tf.float64)
     teacher, student = tf.cast(teacher_logits, tf.float64), tf.cast(student_logits, tf.float64)
