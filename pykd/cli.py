@@ -136,7 +136,7 @@ def _outputs(args: argparse.Namespace) -> tuple[str, str]:
     if not student.endswith((".keras", ".h5")):
         raise DataError("Save models to a .keras (or .h5) file, not {path}.", "End the file name in .keras.",
                         path=student)
-    if storage.exists(student) and not args.overwrite:
+    if storage.exists(student) and not (args.overwrite or getattr(args, "resume", False)):  # a resume continues it
         raise DataError("{path} already holds a student: a new run would replace it.",
                         "Pass --overwrite to replace it, or another --out or --save-student.", path=student)
     probe_writable(out, "out")
@@ -166,7 +166,7 @@ def run_train(args: argparse.Namespace) -> int:
             print("Interrupted before the first epoch ended: nothing written.", file=sys.stderr)
             return 130
         wrote = _write_outputs(student, history, out, saved)
-        resume = ("Run the same command with --resume true to continue." if given.get("checkpoint_dir")
+        resume = ("Run the same command with --resume to continue." if given.get("checkpoint_dir")
                   else "Pass --checkpoint-dir to be able to continue an interrupted run.")
         print(f"Interrupted after epoch {len(history)} of {history.params['epochs']}: {wrote}. {resume}", file=sys.stderr)
         return 130
@@ -175,7 +175,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _write_outputs(student, history, out: str, saved: str) -> str:
-    """Write the student, history.csv and history.png (each file whole, or not at all); says where."""
+    """Write the student, history.csv and history.png; says where."""
     from .core import storage
     from .models import save_model
 

@@ -426,6 +426,7 @@ def test_a_failed_write_leaves_no_partial_file_and_names_the_path(tmp_path):
     proc = subprocess.run([sys.executable, str(script), json.dumps(args)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     errors = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(errors) == len(cases)
     for (which, (prefix, _, _)), case, error in zip(FULL_DISK.items(), cases, errors):
         assert error is not None, f"the run did not fail when the {which} did not fit"
         assert "Could not write" in error["problem"] and "File too large" in error["problem"], which

@@ -26,8 +26,11 @@ def test_python_dash_m_pykd_interrupted_writes_the_finished_epochs_and_says_how_
     command = ["train-scratch", "--student", str(student), "--train", digits["train_csv"], "--directory",
                digits["directory"], "--epochs", "50", "--steps-per-epoch", "20", "--batch-size", "8", "--verbose", "0",
                "--checkpoint-dir", str(ckpt), "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-m", "pykd", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # Ctrl-C raises KeyboardInterrupt in the child even where this process was started ignoring SIGINT.
+    ctrl_c = "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); " \
+             "sys.argv[0] = 'pykd'; runpy.run_module('pykd', run_name='__main__')"
+    proc = subprocess.Popen([sys.executable, "-c", ctrl_c, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ENV)
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:  # Ctrl-C once the first epoch is checkpointed
         meta = pykd.run.checkpoint.read_meta(ckpt) if ckpt.is_dir() else None
@@ -38,16 +41,18 @@ def test_python_dash_m_pykd_interrupted_writes_the_finished_epochs_and_says_how_
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stdout + stderr
     assert re.search(r"Interrupted after epoch \d+ of 50: Saved the trained student to .*student.keras; wrote "
-                     r".*history.csv and .*history.png\. Run the same command with --resume true to continue\.", stderr)
+                     r".*history.csv and .*history.png\. Run the same command with --resume to continue\.", stderr)
     assert "Traceback" not in stderr and "oneDNN" not in stderr  # no raw traceback; TensorFlow's banner is filtered
     finished = pd.read_csv(out / "history.csv")
     assert 1 <= len(finished) < 50 and finished["epoch"].tolist() == list(range(1, len(finished) + 1))
     assert pykd.models.load_model(out / "student.keras").count_params() == tiny_model().count_params()
     assert (out / "history.png").stat().st_size > 5000
-    # The same command again would replace the student: refused, unless --overwrite.
+    # The same command again would replace the student: refused, unless --overwrite; with --resume it continues.
     before = (out / "student.keras").read_bytes()
     assert main(command) == 2
     assert (out / "student.keras").read_bytes() == before
+    assert main([*command, "--resume"]) == 0
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == list(range(1, 51))
 
 
 def test_the_outputs_of_a_training_command_may_be_urls(digits, tmp_path, capsys):

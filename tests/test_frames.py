@@ -51,7 +51,8 @@ def test_class_names_as_labels(folder):
         (pd.DataFrame({"image_id": [], "label": []}), {}, "is empty"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "a.jpg"], "label": [0, 1, 2]}), {}, r"duplicate image_id values \('a.jpg'\) in rows 1, 3"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "./a.jpg"], "label": [0, 1, 2]}), {}, r"duplicate image_id values \('a.jpg', './a.jpg'\) in rows 1, 3"),
-        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [True, False]}), {}, r"label column 'label' holds True/False values in rows 1, 2: true or false is not a class"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [True, False]}), {}, r"label column 'label' holds True/False values in rows 1, 2: true or false is no class id\. "
+                                                                                   r"Give class ids counted from 0, or name the classes \(e\.g\. classes=\['False', 'True'\]\)"),
         (pd.DataFrame({"image_id": ["a.jpg", "zz.jpg", "yy.jpg"], "label": [0, 1, 1]}), {}, r"2 of 3 image files .* missing .*'zz.jpg', 'yy.jpg'"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, 1.5]}), {}, r"not whole-number class ids \(1.5\) in row 2"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, "cat"]}), {}, r"'cat'"),
@@ -64,6 +65,14 @@ def test_class_names_as_labels(folder):
 def test_bad_tables_name_the_problem(folder, frame, kwargs, message):
     with pytest.raises(DataError, match=message):
         resolve_table(frame, directory=folder, **kwargs)
+
+
+def test_true_and_false_labels_are_matched_to_classes_by_name(folder):
+    frame = pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "label": [True, False, None]})
+    assert resolve_table(frame, directory=folder, classes=["False", "True"]).labels.tolist() == [1, 0, -1]
+    assert resolve_table(frame, directory=folder, classes=["TRUE", "FALSE"]).labels.tolist() == [0, 1, -1]  # from R
+    with pytest.raises(DataError, match=r"not whole-number class ids \('True', 'False'\)"):
+        resolve_table(frame, directory=folder, classes=["no", "yes"])
 
 
 def test_missing_directory_and_csv(folder):

@@ -295,8 +295,9 @@ def test_a_checkpoint_url_is_held_by_a_heartbeat_and_a_dead_runs_claim_expires(s
     owner = {"host": "elsewhere", "pid": 4321, "started": "2026-12-07 10:00:00", "token": "x", "directory": url}
     with tf.io.gfile.GFile(f"{url}/{claim.OWNER}", "w") as f:
         f.write(json.dumps({**owner, "beat": time.time()}))
-    with pytest.raises(DataError, match=r"in use by another run \(process 4321 on elsewhere, started 2026-12-07"):
-        _distill(directory, table, checkpoint_dir=url, seed=1)
+    for written in (url, url + "/"):  # however the path is written
+        with pytest.raises(DataError, match=r"in use by another run \(process 4321 on elsewhere, started 2026-12-07"):
+            _distill(directory, table, checkpoint_dir=written, seed=1)
     with tf.io.gfile.GFile(f"{url}/{claim.OWNER}", "w") as f:  # that run died long ago: its claim is stale
         f.write(json.dumps({**owner, "beat": time.time() - 2 * claim.STALE}))
     _distill(directory, table, checkpoint_dir=url, seed=1)

@@ -36,13 +36,17 @@ def _integer_labels(series: pd.Series, classes: Sequence[str] | None, name: str,
     labels = np.full(len(series), UNLABELED, dtype=np.int64)
     present = series[~missing]
     logical = present.map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool).to_numpy()
-    if logical.any():  # True would silently be class 1
+    if logical.any() and classes is None:  # True would silently be class 1
         mask = np.zeros(len(series), bool)
         mask[np.flatnonzero(~missing)[logical]] = True
         raise DataError(f"The {name} table's label column {{col}} holds {{logical}} values in {_rows(mask)}: "
-                        "true or false is not a class.",
-                        "Give class ids counted from 0, or class names listed in classes (e.g. {example}).",
-                        col=col, logical=Words("True/False", "TRUE/FALSE"), example=Setting("classes", ["no", "yes"]))
+                        "true or false is no class id.",
+                        "Give class ids counted from 0, or name the classes (e.g. {example}).",
+                        col=col, logical=Words("True/False", "TRUE/FALSE"), example=Setting("classes", ["False", "True"]))
+    if logical.any():  # matched by name, whatever the case of the class names ("TRUE" from R)
+        named = {str(c).lower(): c for c in classes}
+        present = present.map(lambda v: named.get(str(bool(v)).lower(), str(bool(v))) if isinstance(v, (bool, np.bool_))
+                              else v)
     numeric = pd.to_numeric(present, errors="coerce") if classes is None else _named_labels(present, classes, name, col)
     bad = numeric.isna() | (numeric != np.floor(numeric))
     if bad.any():

@@ -87,13 +87,15 @@ def output_kind(model: keras.Model, declared: str, role: str, sample, more_rows=
 def _probability_rows(model: keras.Model, x, role: str, declared: str) -> np.ndarray:
     """For each row of the model's outputs on `x`, whether it is >= 0 and sums to 1; sigmoid scores refused
     (a last layer with a sigmoid, or any other last layer but a linear one giving scores in [0, 1])."""
-    values = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), np.float64)
+    values = np.concatenate([np.asarray(keras.ops.convert_to_numpy(model(x[i:i + 32], training=False)), np.float64)
+                             for i in range(0, len(x), 32)])  # in batches: a large teacher reads 256 rows
     finite = np.isfinite(values).all(-1)
     rows = finite & (values >= 0).all(-1) & np.isclose(values.sum(-1), 1.0, atol=1e-2)
     unit = finite.all() and (values >= 0).all() and (values <= 1).all()
     # By the last layer, or by the values when the last layer is not a linear map (a Lambda, keras.ops.sigmoid):
     # a linear head may give values in [0, 1] and be logits.
-    by_values = unit and not rows.all() and values.shape[-1] > 1 and not _ends_in(model, "linear")
+    by_values = unit and not rows.all() and values.shape[-1] > 1 and not _ends_in(model, "linear") \
+        and not ends_in_softmax(model)
     if declared == "auto" and (_ends_in(model, "sigmoid") or by_values):
         raise DataError(f"The {role} gives scores in [0, 1] that do not sum to 1 per image (a sigmoid?): pykd reads a "
                         "model's outputs as logits or as softmax probabilities, one class per image.",

@@ -40,7 +40,7 @@ def claimed(directory) -> Iterator[None]:
     probe_writable(directory, "checkpoint_dir")  # a file, or a folder that cannot be written: said as such
     storage.makedirs(directory)
     owner = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-             "token": secrets.token_hex(8), "directory": str(directory)}
+             "token": secrets.token_hex(8), "directory": _folder(directory)}
     if storage.is_url(directory):
         with _claimed_url(directory, owner):
             yield
@@ -73,7 +73,13 @@ def _claimed_url(directory: str, owner: dict) -> Iterator[None]:
 
     def renew():
         while not stop.wait(HEARTBEAT):
-            beat()
+            held = _read_owner(directory)
+            if held is not None and held.get("token") != owner["token"]:
+                return  # taken over (this run was silent past STALE): never write over another run's claim
+            try:
+                beat()
+            except OSError:
+                continue  # tried again at the next beat
 
     thread = threading.Thread(target=renew, name="pykd-claim-heartbeat", daemon=True)
     thread.start()
@@ -95,7 +101,11 @@ def _read_owner(directory) -> dict | None:
         owner = json.loads(storage.read_text(storage.join(directory, OWNER)))
     except (OSError, ValueError):
         return None
-    return owner if owner.get("directory") == str(directory) else None
+    return owner if owner.get("directory") == _folder(directory) else None
+
+
+def _folder(directory) -> str:
+    return storage.tidy(directory).rstrip("/")
 
 
 def _refuse(directory, owner: dict | None) -> None:
