@@ -93,10 +93,10 @@ def test_a_frozen_backbone_trains_the_same_with_and_without_the_feature_cache(fr
 def test_unfreezing_the_top_blocks_moves_the_end_of_the_cached_prefix(teacher, images):
     # Fine-tuning at its usual small learning rate: at 1e-3 the unfrozen blocks amplify the
     # float rounding of features computed in other batches to ~1e-4 in two or three epochs.
-    with_cache, without = frozen_student("block6a_expand_conv"), frozen_student("block6a_expand_conv")
+    with_cache, without = frozen_student("block7a_expand_conv"), frozen_student("block7a_expand_conv")
     cached = run(teacher, with_cache, images, cache_features="auto", learning_rate=1e-4, epochs=2)
     uncached = run(teacher, without, images, cache_features=False, learning_rate=1e-4, epochs=2)
-    assert cached.params["feature_cache"]["ends_at"] == "block5c_add"
+    assert cached.params["feature_cache"]["ends_at"] == "block6d_add"
     assert_same_training(cached, uncached)
     assert_same_predictions(with_cache, without)
 
