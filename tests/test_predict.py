@@ -53,8 +53,16 @@ def test_shuffled_rows_and_a_short_last_batch_keep_the_tables_order(trained, dig
     np.testing.assert_allclose(probs(frame), whole.loc[table["image_id"]].drop(columns="label").to_numpy(), atol=1e-6)
 
 
-def test_without_classes_the_label_is_the_class_id(trained, digits, validation):
-    frame = pykd.predict(trained, validation[0].head(30), directory=digits["directory"])
+@pytest.fixture(scope="module")
+def unnamed(trained):
+    """The trained student as a model that does not know its classes (a trained one does: tests/test_classes.py)."""
+    model = keras.models.clone_model(trained)
+    model.set_weights(trained.get_weights())
+    return model
+
+
+def test_without_classes_the_label_is_the_class_id(unnamed, digits, validation):
+    frame = pykd.predict(unnamed, validation[0].head(30), directory=digits["directory"])
     assert list(frame.columns) == ["image_id", "label"] + [f"prob_{i}" for i in range(10)]
     assert frame["label"].dtype == np.int64 and frame["label"].tolist() == probs(frame).argmax(axis=1).tolist()
     plain = frame.to_dict(orient="list")  # what R reads: plain str, int and float values
@@ -143,10 +151,10 @@ def test_test_time_augmentation_is_seeded_and_averages_nearby_views(trained, dig
         (dict(directory="no/such/folder"), "The image directory 'no/such/folder' does not exist"),
     ],
 )
-def test_bad_arguments_are_refused_before_any_image_is_read(trained, digits, validation, kwargs, words):
+def test_bad_arguments_are_refused_before_any_image_is_read(unnamed, digits, validation, kwargs, words):
     arguments = dict(data=validation[0].head(5), directory=digits["directory"]) | kwargs
     with pytest.raises(pykd.DataError) as info:
-        pykd.predict(trained, **arguments)
+        pykd.predict(unnamed, **arguments)
     assert words in str(info.value)
 
 

@@ -358,14 +358,24 @@ def test_a_checkpoint_written_before_the_seed_was_in_the_resume_key_still_resume
     assert history.params["resumed_after_epoch"] == 1
 
 
-def test_resume_with_changed_labels_or_validation_is_refused(small, tmp_path):
+def test_resume_with_changed_labels_validation_layers_or_images_is_refused(small, tmp_path):
     directory, table = small
     ckpt = tmp_path / "c"
     _distill(directory, table, checkpoint_dir=ckpt, seed=1)
     with pytest.raises(DataError, match="from a different run: the labels changed"):
-        _distill(directory, table.assign(label=table.label[::-1].to_numpy()), checkpoint_dir=ckpt, resume=True)
+        _distill(directory, table.assign(label=table.label[::-1].to_numpy()), checkpoint_dir=ckpt, resume=True, seed=1)
     with pytest.raises(DataError, match="the validation table was added"):
-        _distill(directory, table, validation=table.iloc[:6], checkpoint_dir=ckpt, resume=True)
+        _distill(directory, table, validation=table.iloc[:6], checkpoint_dir=ckpt, resume=True, seed=1)
+    # The same variables, another activation: another model.
+    tanh_conv = tiny_model(n_classes=3, seed=2)
+    tanh_conv.layers[1].activation = pykd._tf.keras.activations.tanh
+    with pytest.raises(DataError, match=r"from a different run: the student's layers \(their kinds, settings or wiring\) "
+                                        "changed"):
+        _distill(directory, table, student=tanh_conv, checkpoint_dir=ckpt, resume=True, seed=1)
+    # Another picture under the same file name.
+    write_images(directory, 1, size=SIZE, seed=7)  # img_00000.jpg, rewritten
+    with pytest.raises(DataError, match="from a different run: the content of the image files changed"):
+        _distill(directory, table, checkpoint_dir=ckpt, resume=True, seed=1)
 
 
 def test_resume_with_another_student_is_refused_before_the_student_is_touched(small, tmp_path):

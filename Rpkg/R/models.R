@@ -157,6 +157,9 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
 #' @param pooling `"max"` (as in the tutorial) or `"avg"`.
 #' @param dropout Dropout rate before the last layer, in \[0, 1).
 #' @param seed Seed for the random weights and the dropout, or `NULL`.
+#' @param classes Optional class names in output order (`n_classes` of
+#'   them; a factor gives its levels). The model then knows them: see
+#'   [rkd_classes()].
 #' @return A Keras model (a Python object).
 #' @seealso [rkd_freeze()], [rkd_save_weights()], [distill()].
 #' @export
@@ -168,7 +171,7 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
 #' }
 rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
                            freeze_backbone = TRUE, pooling = "max",
-                           dropout = 0.5, seed = NULL) {
+                           dropout = 0.5, seed = NULL, classes = NULL) {
   py_call(
     pykd()$models$classifier,
     py_value(backbone),
@@ -179,8 +182,45 @@ rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
     pooling = py_value(pooling),
     dropout = py_value(dropout),
     seed = as_nullable_integer(seed),
+    classes = classes_arg(classes),
     .call = environment()
   )
+}
+
+#' The classes a model knows
+#'
+#' [distill()] and [train_scratch()] record the class names in the student,
+#' in the order of its outputs, and [rkd_classifier()] with `classes` in a
+#' new model. [rkd_save_model()], [rkd_save_weights()] and [rkd_export()]
+#' keep them in the file. [rkd_predict()] then names its labels by them, and
+#' [rkd_evaluate()], [rkd_compare()] and [distill()] match a table's labels
+#' to them by name: a `classes` argument or factor levels in another order
+#' are refused, naming both orders, rather than silently renaming every
+#' label.
+#'
+#' @param model A Keras model (a Python object).
+#' @param classes Class names in output order (a factor gives its levels),
+#'   or `NULL` to forget them.
+#' @return `rkd_classes()`: a character vector, or `NULL` when the model
+#'   does not know its classes. `rkd_set_classes()`: `model`, invisibly.
+#' @export
+#' @examples
+#' if (rkd_available()) {
+#'   student <- rkd_example_models(seed = 1)$student
+#'   rkd_set_classes(student, paste0("class_", 0:9))
+#'   rkd_classes(student)
+#' }
+rkd_classes <- function(model) {
+  known <- py_call(pykd()$models$classes_of, model, .call = environment())
+  if (is.null(known)) NULL else as.character(unlist(known))
+}
+
+#' @rdname rkd_classes
+#' @export
+rkd_set_classes <- function(model, classes) {
+  py_call(pykd()$models$set_classes, model, classes_arg(classes),
+          .call = environment())
+  invisible(model)
 }
 
 #' Save and load a model's weights

@@ -5,6 +5,7 @@ transfer-learning classifier on keras.applications backbones, and small example 
 """
 
 from .backbones import BACKBONES, ImagenetPreprocessing, classifier
+from .classes import classes_of, set_classes
 from .examples import example_student, example_teacher
 from .forward import clone_model
 from .freezing import set_trainable
@@ -13,4 +14,5 @@ from .loading import load_model, save_model
 from .weights import load_weights, save_weights
 
 __all__ = ["load_model", "save_model", "set_trainable", "count_params", "describe", "example_teacher", "example_student",
-           "classifier", "save_weights", "load_weights", "clone_model", "BACKBONES", "ImagenetPreprocessing"]
+           "classifier", "save_weights", "load_weights", "clone_model", "classes_of", "set_classes",
+           "BACKBONES", "ImagenetPreprocessing"]

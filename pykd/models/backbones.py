@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from .._tf import keras
 from ..core.errors import DataError, Setting, Text, kind, shown
 from ..core.validation import image_shape, one_of, real_number, whole_number
+from ..data.labels import check_classes
+from .classes import set_classes
 from .weights import load_weights
 
 # keras.applications constructors by snake-case name, with the ImageNet input scaling that
@@ -70,7 +73,8 @@ class ImagenetPreprocessing(keras.layers.Layer):
 
 
 def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backbone: bool = True,
-               pooling: str = "max", dropout: float = 0.5, seed: int | None = None) -> keras.Model:
+               pooling: str = "max", dropout: float = 0.5, seed: int | None = None,
+               classes: Sequence[str] | None = None) -> keras.Model:
     """The Cassava tutorial's transfer-learning design on any keras.applications backbone.
 
     The backbone without its top, global max (or average) pooling, BatchNormalization,
@@ -86,6 +90,8 @@ def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backb
         5 classes); unfreeze later with set_trainable(model, True, from_layer=...).
     pooling: "max" (as the tutorial) or "avg". dropout: the rate before the Dense layer, in [0, 1).
     seed: fixes the random weights and the dropout's random stream (None: a random start).
+    classes: the class names in output order (n_classes of them), which the model then knows:
+        distill() matches a table's labels to them by name and predict() names its labels by them.
     The backbone is the layer named "backbone"; its own layers keep Keras' names ("block5a_expand_conv").
     Its own dropout layers (EfficientNet's stochastic depth) are off: the backbone is a fixed
     feature extractor, so distill() computes a frozen backbone's output once per image.
@@ -96,6 +102,11 @@ def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backb
                         known=list(BACKBONES))
     constructor, mode = BACKBONES[backbone]
     n_classes = whole_number(n_classes, "n_classes", minimum=2)
+    classes = check_classes(classes)
+    if classes is not None and len(classes) != n_classes:
+        raise DataError("classes names {n} classes ({classes}), but n_classes is {n_classes}.",
+                        "Give one name per class, in output order.", n=len(classes), classes=list(classes),
+                        n_classes=n_classes)
     shape = image_shape(input_shape)
     one_of(pooling, "pooling", ("max", "avg"))
     dropout = real_number(dropout, "dropout")
@@ -128,7 +139,7 @@ def classifier(backbone: str, n_classes, input_shape, weights=None, freeze_backb
             # every epoch and distill() computes them once (cache_features).
             layer.rate = 0.0
     base.trainable = not freeze_backbone
-    return model
+    return set_classes(model, classes)
 
 
 def _backbone_weights(weights) -> str | None:

@@ -25,6 +25,14 @@ def update_digest(digest, model: keras.Model):
     return digest
 
 
+def layers_digest(model: keras.Model) -> str:
+    """A digest of the model's layers and wiring alone: what a resumed run must rebuild the same (not the weights)."""
+    digest = hasher()
+    digest.update(_architecture(model).encode())
+    digest.update(_wiring(model).encode())
+    return digest.hexdigest()[:32]
+
+
 def _architecture(model: keras.Model) -> str:
     """Each layer's kind and settings, without names (Keras numbers those per process: conv2d_3).
 

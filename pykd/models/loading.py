@@ -11,13 +11,12 @@ from pathlib import Path
 from .._tf import keras
 from ..core import storage
 from ..core.errors import DataError, Setting, Words, kind
+from .classes import classes_of, read_from_file, set_classes, write_to_file
 from .introspection import LOAD_MODEL, keras_model
 from .weights import refuse_weights_only
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVE_MODEL = Words("save_model()", "rkd_save_model()")
-
-
 
 
 def load_model(model, *, role: str = "model") -> keras.Model:
@@ -43,7 +42,7 @@ def load_model(model, *, role: str = "model") -> keras.Model:
                             "Save whole models with {save} to a .keras file.", path=str(path), save=SAVE_MODEL)
         refuse_weights_only(path, role)
         try:
-            return keras.models.load_model(path, compile=False)
+            return _read(path)
         except Exception as err:
             raise DataError(f"Could not load the {role} from {{path}}: {err}", path=str(path)) from err
     raise DataError(f"The {role} must be a Keras model or the path of a .keras or .h5 file, not {{value}}.",
@@ -60,16 +59,19 @@ def _load_from_url(url: str, role: str) -> keras.Model:
     try:
         with storage.local_copy(url) as local:
             refuse_weights_only(local, role, shown=url)
-            return keras.models.load_model(local, compile=False)
+            return _read(local)
     except DataError:
         raise
     except Exception as err:
         raise DataError(f"Could not load the {role} from {{path}}: {err}", path=url) from err
 
+def _read(path) -> keras.Model:
+    """The model in a local file, with the class names pykd saved beside its weights (pykd.models.classes)."""
+    return set_classes(keras.models.load_model(path, compile=False), read_from_file(path))
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> str:
-    """Save a whole model to a .keras (or legacy .h5) file; returns the path."""
+    """Save a whole model to a .keras (or legacy .h5) file, with its class names if it knows them; returns the path."""
     keras_model(model)
     if not isinstance(path, (str, os.PathLike)):
         raise DataError("The file to save to must be a path ending in .keras, not {value}.",
@@ -80,9 +82,11 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> str:
     storage.makedirs(storage.parent(path))
     if not storage.is_url(path):
         model.save(path)
+        write_to_file(path, classes_of(model))
         return path
     with tempfile.TemporaryDirectory(prefix="pykd-save-") as folder:  # Keras writes local files: uploaded after
         local = os.path.join(folder, storage.basename(path))
         model.save(local)
+        write_to_file(local, classes_of(model))
         storage.upload(local, path)
     return path

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .._tf import keras
 from ..core.errors import DataError, Text, Words
+from .classes import classes_of, read_from_file, set_classes, write_to_file
 
 WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5")
 # The functions a fix names, in each language.
@@ -64,6 +65,7 @@ def save_weights(model: keras.Model, path) -> str:
 
         with h5py.File(path, "w") as f:
             legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    write_to_file(path, classes_of(model))
     return str(path)
 
 
@@ -86,7 +88,8 @@ def load_weights(model: keras.Model, path) -> keras.Model:
         raise DataError("The weights in {path} do not fit the model {name}: {reason}",
                         "Build the model exactly as it was when the weights were saved.",
                         path=str(path), name=model.name, reason=Text(_mismatch(err))) from err
-    return model
+    known = read_from_file(path)
+    return set_classes(model, known) if known is not None else model
 
 
 def _mismatch(err: Exception) -> str:

@@ -24,6 +24,7 @@ from ..data.frames import resolve_table
 from ..data.images import FileImages
 from ..kd.logit_cache import compute_logits
 from ..kd.teacher import ModelTeacher, resolve_teacher
+from ..models.classes import check_given, classes_of
 from ..models.inputs import check_model_fits
 from ..models.introspection import output_width
 from ..run import options
@@ -51,7 +52,8 @@ def teacher_logits(
     teacher: a model, a path, or a list of them (ensemble). With `path`, the table
     is also written there as CSV (or as .npy plus a `.ids.txt` file for a .npy path).
     data: a table with an `x_col` column of image file names (labels are not needed).
-    The columns are named by `classes` (by default logit_0, logit_1, ...).
+    The columns are named by `classes`, else by the classes the teacher knows (pykd.models.classes_of),
+    else logit_0, logit_1, ...
 
     Options:
     """
@@ -67,6 +69,10 @@ def teacher_logits(
     if classes is not None and len(classes) != width:
         raise DataError(f"classes has {len(classes)} names but the teacher outputs {width} classes.",
                         "Give one name per teacher output, in class-id order.")
+    known = classes_of(source.models[0])
+    for model in source.models:
+        check_given(classes, classes_of(model), "teacher")
+    classes = classes if classes is not None else known  # columns named by the classes the teacher knows
     table = resolve_table(data, directory=o.directory, x_col=o.x_col, y_col=None, name="teacher")
     inputs = model_inputs(source.models[0], table, image_size=o.image_size, rescale=o.rescale,
                           on_bad_image=o.on_bad_image, role="teacher")

@@ -14,6 +14,7 @@ from ..data.bad_images import drop_bad_images
 from ..data.frames import Table, check_labels_fit, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
 from ..data.labels import label_layout
+from ..models.classes import check_given, in_order
 from ..models.inputs import check_model_fits, image_spec
 from ..models.introspection import output_width
 
@@ -33,6 +34,18 @@ def labeled_table(data, *, directory, x_col: str, y_col, classes, name: str) -> 
     frame = read_table(data, name=name)
     return resolve_table(frame, directory=directory, x_col=x_col, y_col=label_layout(frame, y_col, classes),
                          classes=classes, name=name)
+
+
+def table_in_model_order(data, known: tuple[str, ...] | None, *, directory, x_col: str, y_col, classes,
+                         name: str) -> Table:
+    """labeled_table() for a model that knows its classes (`known`, else None): text labels and one-hot
+    columns matched to them by name, class ids read in the model's order; a `classes` that contradicts
+    them, or a table naming other classes, refused."""
+    check_given(classes, known)
+    one_hot = not isinstance(y_col, str)  # columns named by the classes: matched by name after reading
+    table = labeled_table(data, directory=directory, x_col=x_col, y_col=y_col, name=name,
+                          classes=classes if classes is not None or one_hot else known)
+    return in_order(table, known)
 
 
 def class_count(table: Table, model) -> int:

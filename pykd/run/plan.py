@@ -13,15 +13,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._tf import keras
-from ..core.errors import DataError, few
+from ..core.errors import DataError, Words, few
 from ..data.bad_images import drop_bad_images
 from ..data.frames import Table, check_labels_fit, resolve_table
 from ..data.images import ImageSpec
 from ..data.sources import as_tables
 from ..kd.teacher import ModelTeacher, TableTeacher, resolve_teacher
+from ..models.classes import classes_of, in_order
 from ..models.inputs import check_model_fits, image_spec
 from ..models.introspection import PROBABILITY_ROWS, input_shape, output_kind, outputs_are_probabilities
 from ..models.loading import load_model
+from .agreement import warn_if_reordered
 from .features import FrozenPrefix
 from .inputs import class_count, labeled_table, sample_inputs
 from .options import Options, checked
@@ -79,6 +81,7 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
         if len(train_table) == 0:
             raise DataError("The train table has no labeled rows: a scratch student needs labels.",
                             "Give rows with labels, or distill from a teacher, which also teaches on unlabeled rows.")
+    train_table, val_table = _in_class_order(student, source, train_table, val_table)
     train_table, val_table = drop_bad_images([train_table, val_table], s.on_bad_image)
     sample = sample_inputs(train_table, spec)
     rows = lambda spec: lambda: sample_inputs(train_table, spec, PROBABILITY_ROWS)  # noqa: E731 (read only if needed)
@@ -92,6 +95,7 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
                 train=train_table, validation=val_table, n_classes=n_classes, teacher=source, teacher_spec=teacher_spec)
     check_combinations(plan)
     warn_about_likely_mistakes(plan)
+    warn_if_reordered(plan)
     return replace(plan, features=cached_prefix(plan, sample[:4]))
 
 
@@ -105,6 +109,24 @@ def _tables(train, s: Options) -> tuple[Table, Table | None]:
         raise DataError("The validation table has no labeled rows to measure accuracy on.",
                         "Give validation rows with labels, or leave validation out.")
     return train_table, val_table
+
+
+def _in_class_order(student, source, *tables: Table | None) -> list[Table | None]:
+    """The tables with their class ids in the order of the classes the models know (pykd.models.classes),
+    matched by name; models that know different orders are refused."""
+    teachers = source.models if isinstance(source, ModelTeacher) else []
+    known = [(role, classes) for role, classes in [("student", classes_of(student)),
+                                                   *[("teacher", classes_of(m)) for m in teachers]] if classes]
+    if not known:
+        return list(tables)
+    (role, order), *others = known
+    for other, classes in others:
+        if classes != order:
+            raise DataError(f"The {role} knows the classes {{order}}, the {other} {{classes}}.",
+                            "Give models trained on the same classes in the same order, or let the student forget "
+                            "its own with {forget}.", order=list(order), classes=list(classes),
+                            forget=Words("pykd.models.set_classes(student, None)", "rkd_set_classes(student, NULL)"))
+    return [None if table is None else in_order(table, order, role) for table in tables]
 
 
 def _teacher(teacher, s: Options, spec: ImageSpec, n_classes: int):

@@ -1,7 +1,7 @@
 """Which checkpoint a run may continue, decided before the first step.
 
-A checkpoint records what its run was: data, labels, loss, optimizer, teacher
-and augmentation. A run with resume=True must be that run (only `epochs` may
+A checkpoint records what its run was: data (the image files' contents too), labels,
+loss, optimizer, teacher, the student's layers and augmentation. A run with resume=True must be that run (only `epochs` may
 grow), and is refused naming every setting that differs with its old and new
 value; a run with resume=False never overwrites a checkpoint; resume=True with
 no checkpoint says that it starts fresh. Folders that will be written are tried
@@ -23,9 +23,11 @@ import numpy as np
 
 from .._tf import keras
 from ..core import storage
+from ..core.content import digest_of, file_digests
 from ..core.errors import DataError, Setting, Words, few, literal, warn
 from ..data.augmentation import BATCH_MIXING
 from ..kd.teacher import ModelTeacher, TableTeacher
+from ..models.fingerprint import layers_digest
 from . import checkpoint
 from .options import OPTIONS
 from .plan import Plan
@@ -49,6 +51,8 @@ def run_key(plan: Plan) -> dict:
         "validation": None if plan.validation is None else digest(
             [*plan.validation.ids, *plan.validation.labels.tolist()]),
         "image": plan.spec.key(), "teacher": _teacher(plan),
+        "student": layers_digest(plan.student),  # a layer's activation or settings changed: not the same run
+        "images": digest_of(*file_digests([*plan.train.paths, *(plan.validation.paths if plan.validation else ())])),
     }  # fmt: skip
     for name in dict.fromkeys(option.resume for option in OPTIONS if option.resume):
         value = _KEYED[name](plan) if name in _KEYED else getattr(s, name)
@@ -120,13 +124,13 @@ def check_before_start(plan: Plan) -> checkpoint.Saved | None:
     if saved is None:
         warn(f"resume=True, but {s.checkpoint_dir} holds no checkpoint yet: starting fresh.")
         return None
-    _same_run(saved.meta.get("run_key", {}), run_key(plan), s.checkpoint_dir)
     checkpoint.check_shapes(plan.student.variables, saved.values.get("student", []), "student")  # before it is compiled
+    _same_run(saved.meta.get("run_key", {}), run_key(plan), s.checkpoint_dir)
     return saved
 
 
 # Entries added to the key after checkpoints were first written: a checkpoint without one still resumes.
-_RECORDED_LATER = {"seed"}
+_RECORDED_LATER = {"seed", "student", "images"}
 
 
 def _same_run(saved: dict, now: dict, directory) -> None:
@@ -141,7 +145,8 @@ def _same_run(saved: dict, now: dict, directory) -> None:
 
 
 _FINGERPRINTS = {"ids": "the image ids", "labels": "the labels", "validation": "the validation table",
-                 "teacher": "the teacher"}
+                 "teacher": "the teacher", "student": "the student's layers (their kinds, settings or wiring)",
+                 "images": "the content of the image files"}
 
 
 def _changes(name: str, then, now) -> list[Words]:

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict
 
 from .._tf import keras, tf
+from ..models.classes import set_classes
 from . import checkpoint
 from .build import Run, build
 from .claim import claimed
@@ -46,6 +47,8 @@ class Trainer:
         self.resume_from = resume_from
         self.history = History(params=run_params(run), model=run.user_student)
         self.train_feed = self.val_feed = None  # made when training starts (pykd.run.feed.Feed)
+        # What a checkpoint must agree on to be continued: taken once (it hashes every image file).
+        self.key = run_key(run.plan) if run.plan.settings.checkpoint_dir is not None else None
 
     def fit(self) -> History:
         """Train the remaining epochs. On KeyboardInterrupt (Ctrl-C) the student keeps what it
@@ -95,6 +98,8 @@ class Trainer:
         run = self.run
         if run.student is not run.user_student:
             run.user_student.set_weights(run.student.get_weights())
+        if run.plan.train.classes is not None:  # the student now knows its classes (pykd.models.classes)
+            set_classes(run.user_student, run.plan.train.classes)
         self.history.params["stopped_early"] = len(self.history.records) < run.plan.settings.epochs
         # The training rows this process read: not those a run that stopped early had queued.
         unread = 0 if self.train_feed is None else self.train_feed.unread_rows
@@ -129,7 +134,7 @@ class Trainer:
         """Checkpoint the epoch just finished, the `done`-th of this call (from 0)."""
         run = self.run
         checkpoint.save(run.plan.settings.checkpoint_dir, parts=self._parts(), meta={
-            "run_key": run_key(run.plan),
+            "run_key": self.key,
             "records": self.history.records,
             # The streams run ahead of training: their states at the end of this epoch.
             "train_stream": self.train_feed.end_states[done],

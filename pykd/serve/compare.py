@@ -17,6 +17,7 @@ from ..core import storage
 from ..core.errors import DataError, Setting, Text
 from ..data.frames import Table
 from ..data.images import FileImages, ImageSpec
+from ..models.classes import check_given, in_order
 from ..run import options
 from ..run.inputs import Inputs, labeled_table, model_inputs
 from .predict import probabilities
@@ -55,12 +56,18 @@ def compare(
                         value=Text(type(models).__name__),
                         example=Setting("models", {"teacher": "teacher.keras", "student": "student.tflite"}))
     o = options.checked_call("compare", locals())
-    table = labeled_table(data, directory=o.directory, x_col=o.x_col, y_col=o.y_col, classes=o.classes, name="comparison")
+    runs = {name: runner(model) for name, model in models.items()}
+    known = [run.classes for run in runs.values() if run.classes is not None]
+    for run in runs.values():
+        check_given(o.classes, run.classes, f"model {run.name}")
+    # Each model reads the labels by its own class names (two students trained in different orders compare fairly).
+    one_hot = not isinstance(o.y_col, str)
+    table = labeled_table(data, directory=o.directory, x_col=o.x_col, y_col=o.y_col, name="comparison",
+                          classes=o.classes or (None if one_hot or not known else known[0]))
     rows = []
-    for name, model in models.items():
-        run = runner(model)
-        inputs = model_inputs(run.graph, table, image_size=o.image_size, rescale=o.rescale, on_bad_image="error",
-                              labeled=True)
+    for (name, model), run in zip(models.items(), runs.values()):
+        inputs = model_inputs(run.graph, in_order(table, run.classes, f"model {run.name}"), image_size=o.image_size,
+                              rescale=o.rescale, on_bad_image="error", labeled=True)
         x = _timing_batch(inputs.table, inputs.spec, o.batch_size)
         rows.append({
             "model": str(name),

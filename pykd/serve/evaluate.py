@@ -10,11 +10,12 @@ from typing import Literal
 
 from ..data.images import FileImages
 from ..data.stream import BatchStream
+from ..models.classes import classes_of
 from ..models.introspection import outputs_are_probabilities
 from ..models.loading import load_model
 from ..run import options
 from ..run.epochs import run_test
-from ..run.inputs import labeled_table, model_inputs
+from ..run.inputs import model_inputs, table_in_model_order
 from ..run.steps import StepFunctions, StepSettings
 
 
@@ -35,6 +36,8 @@ def evaluate(
     """The model's hard-label loss and accuracy over the labeled rows of `data`.
 
     model: a Keras model or a .keras/.h5 path. data: a DataFrame, CSV path or dict of columns.
+    A model that knows its classes (trained by pykd, or classifier(classes=)) reads the labels
+    by name; a `classes` in another order is refused.
     Returns {"loss": float, "accuracy": float, "n": labeled rows}; the same numbers
     distill() reports as val_loss and val_accuracy on the same rows.
 
@@ -42,7 +45,8 @@ def evaluate(
     """
     o = options.checked_call("evaluate", locals())
     model = load_model(model)
-    table = labeled_table(data, directory=o.directory, x_col=o.x_col, y_col=o.y_col, classes=o.classes, name="evaluation")
+    table = table_in_model_order(data, classes_of(model), directory=o.directory, x_col=o.x_col, y_col=o.y_col,
+                                 classes=o.classes, name="evaluation")
     inputs = model_inputs(model, table, image_size=o.image_size, rescale=o.rescale, on_bad_image=o.on_bad_image,
                           labeled=True)
     settings = StepSettings(temperature=1.0, alpha=1.0, distilling=False,

@@ -14,6 +14,7 @@ from .._tf import keras, tf
 from ..core import storage
 from ..core.errors import DataError, Setting, Text, Words
 from ..core.validation import one_of
+from ..models.classes import classes_of, tflite_with_classes
 from ..models.introspection import input_shape
 from ..models.loading import load_model
 from ..models.precision import computing_in
@@ -25,6 +26,8 @@ def export(model, path: str | os.PathLike, format: str | None = None) -> str:
     A .tflite file (float32, no quantization) runs on phones and edge devices with
     the TFLite interpreter, and predict() and compare() read it back; a SavedModel
     folder serves with TF Serving or tf.saved_model.load(). The model runs in float32.
+    A model that knows its classes (pykd.models.classes_of) keeps them: in the .tflite
+    file's metadata (entry "pykd_classes", JSON), or as assets.extra/labels.txt, one per line.
     model: a Keras model or a .keras/.h5 path.
     path: a file ending in .tflite, or a folder for a SavedModel.
     format: "tflite" or "saved_model"; None picks "tflite" for a .tflite path, else "saved_model".
@@ -51,8 +54,12 @@ def export(model, path: str | os.PathLike, format: str | None = None) -> str:
     with computing_in([model], "float32"):  # traced in float32 whatever the model's policy, which is left as it was
         if format == "saved_model":
             model.export(path, format="tf_saved_model", verbose=False)
+            if classes_of(model) is not None:
+                storage.makedirs(storage.join(path, "assets.extra"))
+                labels = "".join(f"{name}\n" for name in classes_of(model)).encode()
+                storage.write_bytes_atomic(storage.join(path, "assets.extra", "labels.txt"), labels)
         else:
-            storage.write_bytes_atomic(path, tflite_bytes(model))
+            storage.write_bytes_atomic(path, tflite_with_classes(tflite_bytes(model), classes_of(model)))
     return path
 
 

@@ -21,6 +21,7 @@ from ..core.errors import DataError, Setting, few
 from ..data.augmentation import Augmentation, build_augmenter
 from ..data.frames import Table, image_folder, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
+from ..models.classes import check_given
 from ..run import options
 from ..run.inputs import model_inputs
 from .runners import _View, runner
@@ -54,14 +55,16 @@ def predict(
     model: a Keras model, a .keras/.h5 path, or a .tflite file written by export().
     data: a DataFrame, CSV path or dict of columns naming the images in `x_col` (other
         columns are ignored); None predicts every image file in `directory`, sorted by name.
-    With `classes` the label is the class name and the columns are named by the classes;
-    an unreadable image left out with on_bad_image="skip" has no row.
+    The label is the class name, and the columns are named by the classes, when the model knows
+    them (trained by pykd, or classifier(classes=)) or `classes` names them; a `classes` that
+    contradicts the model's is refused. An unreadable image left out with on_bad_image="skip" has no row.
 
     Options:
     """
     o = options.checked_call("predict", locals())
     run = runner(model, o.model_outputs)
-    table = prediction_table(data, o.directory, o.x_col, o.classes)
+    check_given(o.classes, run.classes)
+    table = prediction_table(data, o.directory, o.x_col, o.classes or run.classes)
     names = list(table.classes) if table.classes else None
     clash = [n for n in names or () if n in (o.x_col, "label")]
     if clash:

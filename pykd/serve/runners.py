@@ -13,6 +13,7 @@ from .._tf import keras, tf
 from ..core import storage
 from ..core.errors import DataError, Setting, Text
 from ..core.validation import one_of
+from ..models.classes import classes_of, tflite_classes
 from ..models.forward import Forward
 from ..models.introspection import input_shape, output_kind, outputs_are_probabilities
 from ..models.loading import load_model
@@ -36,6 +37,7 @@ class _Runner:
 
     declared = "auto"
     probabilities_out: bool | None = None
+    classes: tuple[str, ...] | None = None  # the class names the model was trained with, when it knows them
 
     def probabilities(self, x) -> np.ndarray:
         x = tf.convert_to_tensor(x, tf.float32)
@@ -55,6 +57,7 @@ class KerasRunner(_Runner):
         outputs_are_probabilities(self.model, model_outputs, "model")  # refuses an unknown setting now
         self.declared = model_outputs
         self.params = int(self.model.count_params())
+        self.classes = classes_of(self.model)
         batch = tf.TensorSpec((None, *input_shape(self.model)), tf.float32)  # one trace for every batch size
         # bfloat16 rounds near-equal probabilities into ties, whose label is then arbitrary.
         self._forward = tf.function(Forward(self.model, compute_dtype="float32"), input_signature=[batch])
@@ -99,6 +102,7 @@ class TFLiteRunner(_Runner):
         self.declared = model_outputs
         self.softmax_last = bool(ops) and ops[-1]["op_name"] == "SOFTMAX"
         self.params = _constant_elements(self.interpreter, ops)
+        self.classes = tflite_classes(storage.read_bytes(str(path)))
         self._batch = None
 
     def raw(self, x) -> np.ndarray:

@@ -127,6 +127,20 @@ test_that("a factor label column gives the classes by its levels", {
   expect_equal(history$params$classes, levels)
   scores <- rkd_evaluate(student, labeled, ex$directory, rescale = 1 / 255)
   expect_equal(unname(scores["n"]), nrow(labeled))
+  # The student knows its classes: predictions are named by them, a saved
+  # model keeps them, and levels in another order are refused, naming both.
+  expect_equal(rkd_classes(student), levels)
+  p <- rkd_predict(student, head(labeled, 8), ex$directory, rescale = 1 / 255)
+  expect_named(p, c("image_id", "label", levels))
+  path <- rkd_save_model(student, withr::local_tempfile(fileext = ".keras"))
+  expect_equal(rkd_classes(rkd_load_model(path)), levels)
+  relevelled <- labeled
+  relevelled$label <- factor(as.character(labeled$label), levels = ex$classes)
+  err <- catch_error(rkd_evaluate(student, relevelled, ex$directory, rescale = 1 / 255))
+  expect_match(flat_message(err), paste0(
+    "classes is c(", paste0('"', ex$classes, '"', collapse = ", "), "), but the model was trained with the ",
+    "classes c(", paste0('"', levels, '"', collapse = ", "), ") (the same names in another order)"
+  ), fixed = TRUE)
 })
 
 test_that("a swapped teacher is refused in R, and validation rows that are training rows warn", {

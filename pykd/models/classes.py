@@ -1,0 +1,140 @@
+"""A model's class names, in the order of its outputs.
+
+distill() and train_scratch() record them in the student, classifier(classes=) in a new
+model; save_model()/load_model(), save_weights()/load_weights() and export() keep them in
+the file (an entry of the .keras zip, an attribute of the .h5 file, the .tflite file's
+metadata), so that predictions carry names and a table whose classes are in another order
+is matched by name or refused, never silently renamed. Keras itself reads none of these
+places: a file written by pykd loads in plain Keras as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._tf import keras
+from ..core.errors import DataError, Setting
+from ..data.frames import Table
+from ..data.labels import check_classes
+from .introspection import output_width
+
+_ATTRIBUTE = "_pykd_classes"
+KERAS_ENTRY = "pykd.json"  # in a .keras file, beside Keras' config.json and model.weights.h5
+H5_ATTRIBUTE = "pykd_classes"  # on the root group of an .h5 or .weights.h5 file
+TFLITE_METADATA = "pykd_classes"  # a named metadata buffer of a .tflite flatbuffer
+
+
+def classes_of(model) -> tuple[str, ...] | None:
+    """The class names `model` was trained with, in output order; None when it does not know them."""
+    return getattr(model, _ATTRIBUTE, None)
+
+
+def set_classes(model: keras.Model, classes: Sequence[str] | None) -> keras.Model:
+    """Record the class names of `model`'s outputs (None forgets them); returns the model."""
+    classes = check_classes(classes)
+    if classes is not None:
+        width = output_width(model)
+        if width is not None and width != len(classes):
+            raise DataError(f"The model {{name}} has {width} outputs, but {{n}} class names were given: {{classes}}.",
+                            "Give one class name per output, in output order.", name=model.name,
+                            n=len(classes), classes=list(classes))
+    object.__setattr__(model, _ATTRIBUTE, classes)  # not a Keras-tracked attribute: no weights, no config
+    return model
+
+
+def write_to_file(path: str | os.PathLike, classes: Sequence[str] | None) -> None:
+    """Add the class names to a local .keras, .h5 or .weights.h5 file Keras has just written."""
+    if classes is None:
+        return
+    path = os.fspath(path)
+    if path.lower().endswith(".keras"):
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(KERAS_ENTRY, json.dumps({"classes": list(classes)}))
+    else:
+        import h5py
+
+        with h5py.File(path, "a") as f:
+            f.attrs[H5_ATTRIBUTE] = json.dumps(list(classes))
+
+
+def read_from_file(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """The class names in a local model or weights file pykd wrote, or None."""
+    path = os.fspath(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                if KERAS_ENTRY not in archive.namelist():
+                    return None
+                return tuple(json.loads(archive.read(KERAS_ENTRY))["classes"])
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            value = f.attrs.get(H5_ATTRIBUTE)
+        return None if value is None else tuple(json.loads(value))
+    except (OSError, KeyError, ValueError):  # not a file pykd wrote: no names
+        return None
+
+
+def tflite_with_classes(flatbuffer: bytes, classes: Sequence[str] | None) -> bytes:
+    """A .tflite flatbuffer with the class names in its metadata (as the converter keeps its own there)."""
+    if classes is None:
+        return flatbuffer
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(list(classes)).encode(), dtype=np.uint8)
+    model.buffers = [*(model.buffers or []), buffer]
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = TFLITE_METADATA, len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), entry]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def tflite_classes(flatbuffer: bytes) -> tuple[str, ...] | None:
+    """The class names export() wrote into a .tflite flatbuffer, or None."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() is not None and entry.Name().decode() == TFLITE_METADATA:
+            return tuple(json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()))
+    return None
+
+
+def check_given(given: Sequence[str] | None, known: tuple[str, ...] | None, what: str = "model") -> None:
+    """Refuse `classes=` (or R's factor levels) that contradict the classes the model was trained with."""
+    given = check_classes(given)
+    if given is None or known is None or given == known:
+        return
+    raise DataError(f"classes is {{given}}, but the {what} was trained with the classes {{known}}"
+                    + (" (the same names in another order)." if set(given) == set(known) else "."),
+                    "Leave classes out to use the model's own, or give them in its order ({example}).",
+                    given=list(given), known=list(known), example=Setting("classes", list(known)))
+
+
+def in_order(table: Table, known: tuple[str, ...] | None, what: str = "model") -> Table:
+    """`table` with its class ids in the order `known` (the model's classes), matched by name.
+
+    A table without names takes the model's (its labels are then class ids in the model's
+    order); one naming other classes is refused, naming both.
+    """
+    if known is None or table.classes == known:
+        return table
+    if table.classes is None:
+        return Table(ids=table.ids, paths=table.paths, labels=table.labels, classes=known, name=table.name)
+    if set(table.classes) != set(known):
+        raise DataError(f"The {table.name} table's classes are {{table}}, but the {what} was trained with {{known}}.",
+                        f"Give the {table.name} table the {what}'s classes, or a {what} trained on these.",
+                        table=list(table.classes), known=list(known))
+    position = {name: i for i, name in enumerate(known)}
+    remap = np.array([position[name] for name in table.classes], dtype=np.int64)
+    labels = np.where(table.labels >= 0, remap[np.maximum(table.labels, 0)], table.labels)
+    return Table(ids=table.ids, paths=table.paths, labels=labels, classes=known, name=table.name)
