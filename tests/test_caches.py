@@ -449,3 +449,44 @@ def test_partial_files_of_killed_runs_are_cleared_but_not_those_being_written(tm
         out.write(b"x")
         raise RuntimeError("disk gone")
     assert not target.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
+
+
+GAIN = 1.0  # a module global the Lambda teacher below reads
+
+
+def lambda_teacher(shift: float = 0.0, reads=None):
+    """A real teacher whose Lambda reads the global GAIN, the closure value `shift` and, optionally, an object."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    extra = (lambda x: x) if reads is None else (lambda x: x * reads.scale)
+    return keras.Sequential([
+        keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(8, 3, strides=2),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Lambda(lambda x: extra(x * GAIN + shift)), keras.layers.Dense(10),
+    ], name="lambda_teacher")
+
+
+def test_a_lambda_is_cached_by_the_values_it_reads(tmp_path, monkeypatch):
+    directory = tmp_path / "images"
+    table = labelled(directory, write_images(directory, 16, size=16))
+    cache = tmp_path / "cache"
+
+    def run(teacher, cache_dir):
+        return pykd.distill(teacher, tiny_model(seed=2), table, directory=str(directory), epochs=1, batch_size=16,
+                            seed=3, verbose=0, cache_dir=cache_dir, larger_student=True).to_frame()
+
+    run(lambda_teacher(), cache)
+    monkeypatch.setattr(sys.modules[__name__], "GAIN", 5.0)  # the global changed: the cached logits are stale
+    pd.testing.assert_frame_equal(run(lambda_teacher(), cache), run(lambda_teacher(), None))
+    pd.testing.assert_frame_equal(run(lambda_teacher(shift=2.0), cache), run(lambda_teacher(shift=2.0), None))
+    assert len(list(cache.glob("teacher-*.npz"))) == 3  # one per (GAIN, shift): none served another's logits
+
+    class Scale:  # an object pykd cannot look into: its logits are not kept, and the run says so
+        scale = 3.0
+
+    with pytest.warns(UserWarning, match=r"not kept in cache_dir: the Lambda layer 'lambda\w*' reads a "
+                                         r".*Scale object, whose content pykd cannot fingerprint"):
+        kept = run(lambda_teacher(reads=Scale()), cache)
+    pd.testing.assert_frame_equal(kept, run(lambda_teacher(reads=Scale()), None))
+    assert len(list(cache.glob("teacher-*.npz"))) == 3

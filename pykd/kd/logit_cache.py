@@ -16,6 +16,7 @@ from ..core.errors import DataError, Setting, Text, few, warn
 from ..data.frames import Table
 from ..data.image_cache import DecodedImages
 from ..data.images import FileImages, ImageSpec
+from ..models.fingerprint import Unfingerprintable
 from ..models.forward import compiled
 from .teacher import ModelTeacher
 
@@ -56,9 +57,15 @@ def cached_logits(
         if len(bad_rows):
             raise not_finite(teacher, images.spec, table.ids, bad_rows)
         return logits
-    digests = getattr(images, "digests", None) or file_digests(table.paths)  # a kept decoded copy has them
     rounded = isinstance(images, DecodedImages) and images.exact is not True
-    path = storage.join(cache_dir, f"teacher-{teacher.fingerprint(images.spec, rounded=rounded)}.npz")
+    try:
+        fingerprint = teacher.fingerprint(images.spec, rounded=rounded)
+    except Unfingerprintable as err:  # a kept answer could be stale: computed for this run only
+        warn(f"The teacher's logits are not kept in cache_dir: {err}, whose content pykd cannot fingerprint, so a "
+             "kept answer could be stale. They are computed for this run.")
+        return cached_logits(teacher, table, images, batch_size, None, progress)
+    digests = getattr(images, "digests", None) or file_digests(table.paths)  # a kept decoded copy has them
+    path = storage.join(cache_dir, f"teacher-{fingerprint}.npz")
     width = teacher.n_outputs[0]
     known, problem = _read_cache(path, width)
     if problem is not None:

@@ -1,10 +1,21 @@
-"""A model's fingerprint for the caches: its layers' kinds and settings, its wiring
-and its weights, without the names Keras numbers per process.
+"""A model's fingerprint for the caches: its layers' kinds and settings, its wiring,
+its weights and the Python functions its Lambda layers run, without the names Keras
+numbers per process.
+
+A Lambda's function is fingerprinted by what it computes with: its code, its defaults,
+the values in its closure and the module globals it reads (a threshold or a table of
+constants changed between two runs changes the fingerprint). A value that cannot be
+fingerprinted (an arbitrary object) raises Unfingerprintable: the disk caches then
+leave that model out rather than risk a stale answer.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import sysconfig
+import types
 
 import numpy as np
 
@@ -13,11 +24,20 @@ from ..core.content import hasher
 from .introspection import _containers
 
 
-def update_digest(digest, model: keras.Model):
-    """`digest` (a content.hasher(), or None for a new one) updated with the model's layers and weights."""
+class Unfingerprintable(Exception):
+    """A Lambda layer's function reads a value whose content cannot be fingerprinted (str(err) says which)."""
+
+
+def update_digest(digest, model: keras.Model, *, strict: bool = True):
+    """`digest` (a content.hasher(), or None for a new one) updated with the model's layers, functions and weights.
+
+    strict: raise Unfingerprintable for a Lambda reading a value that cannot be fingerprinted;
+    False writes such a value's type instead (for the resume key, which must always be made).
+    """
     digest = hasher() if digest is None else digest
     digest.update(_architecture(model).encode())
     digest.update(_wiring(model).encode())
+    digest.update(_functions(model, strict).encode())
     for weight in model.weights:
         value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
         digest.update(f"|{value.dtype}{value.shape}|".encode())
@@ -69,3 +89,101 @@ def _wiring(model: keras.Model) -> str:
                 parts.append(f"{kind}{inputs}{json.dumps(others, default=repr)}")
                 known.update({id(x): len(known) for x in node.outputs})
     return "\n".join(parts)
+
+
+def _functions(model: keras.Model, strict: bool) -> str:
+    """What each Lambda layer's function computes with (see the module's docstring)."""
+    parts = []
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Lambda):
+            where = f"the Lambda layer {layer.name!r}"
+            parts.append(_value(layer.function, where, strict, set()) + _value(layer.arguments or {}, where, strict, set()))
+    return "\n".join(parts)
+
+
+_LIBRARY_FOLDERS = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def _in_a_library(fn) -> bool:
+    """Installed code (Keras, NumPy, the standard library): named, not read, as it does not change under a run."""
+    try:
+        return inspect.getfile(fn).startswith(_LIBRARY_FOLDERS)
+    except TypeError:  # a builtin
+        return True
+
+
+def _value(value, where: str, strict: bool, seen: set) -> str:
+    """A text that changes whenever `value`'s content does."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return repr(value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.ascontiguousarray(value)
+        return f"array{array.dtype}{array.shape}:{_hex(array.tobytes())}" if array.dtype != object \
+            else _value(array.tolist(), where, strict, seen)
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}[{','.join(_value(v, where, strict, seen) for v in value)}]"
+    if isinstance(value, (set, frozenset)):
+        return f"set[{','.join(sorted(_value(v, where, strict, seen) for v in value))}]"
+    if isinstance(value, dict):
+        return "dict{" + ",".join(sorted(f"{_value(k, where, strict, seen)}:{_value(v, where, strict, seen)}"
+                                         for k, v in value.items())) + "}"
+    if isinstance(value, types.ModuleType):
+        return f"module {value.__name__}"
+    if isinstance(value, type):
+        return f"class {value.__module__}.{value.__qualname__}"
+    if isinstance(value, functools.partial):
+        return f"partial({_value(value.func, where, strict, seen)},{_value(value.args, where, strict, seen)}," \
+               f"{_value(value.keywords, where, strict, seen)})"
+    if callable(value) and (isinstance(value, types.BuiltinFunctionType) or
+                            (isinstance(value, types.FunctionType) and _in_a_library(value))):
+        return f"function {getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
+    if isinstance(value, types.FunctionType):
+        return _function(value, where, strict, seen)
+    if hasattr(value, "numpy") and hasattr(value, "dtype") and hasattr(value, "shape"):  # a tensor or a variable
+        return _value(np.asarray(keras.ops.convert_to_numpy(value)), where, strict, seen)
+    if strict:
+        raise Unfingerprintable(f"{where} reads a {type(value).__qualname__} object")
+    return f"object {type(value).__module__}.{type(value).__qualname__}"
+
+
+def _function(fn: types.FunctionType, where: str, strict: bool, seen: set) -> str:
+    """A Python function by its code, defaults, closure values and the globals it reads (functions it calls too)."""
+    if id(fn) in seen:  # a recursive function, or two that call each other
+        return f"function {fn.__qualname__} (again)"
+    seen.add(id(fn))
+    code = fn.__code__
+    closure = {name: cell.cell_contents for name, cell in zip(code.co_freevars, fn.__closure__ or ())
+               if _has_contents(cell)}
+    read = {name: fn.__globals__[name] for name in _global_names(code) if name in fn.__globals__}
+    return (f"function {fn.__qualname__} code {_code(code)} defaults {_value(fn.__defaults__, where, strict, seen)} "
+            f"{_value(fn.__kwdefaults__, where, strict, seen)} closure {_value(closure, where, strict, seen)} "
+            f"globals {_value(read, where, strict, seen)}")
+
+
+def _hex(data: bytes) -> str:
+    digest = hasher()
+    digest.update(data)
+    return digest.hexdigest()[:32]
+
+
+def _has_contents(cell) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018  (an empty cell: a name assigned later in the enclosing function)
+    except ValueError:
+        return False
+    return True
+
+
+def _code(code: types.CodeType) -> str:
+    """A code object's bytecode and constants, nested functions' code included."""
+    consts = [_code(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts]
+    return _hex(code.co_code + repr((consts, code.co_names, code.co_varnames)).encode())
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """The names a function and the functions defined inside it look up outside themselves."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names

@@ -29,9 +29,9 @@ import numpy as np
 from .._tf import keras
 from ..core import storage
 from ..core.content import digest_of, file_digests, unchanged
-from ..core.errors import DataError, Setting, Text, Words
+from ..core.errors import DataError, Setting, Text, Words, warn
 from ..data.image_cache import DecodedImages, RowFile, verified, write_rows
-from ..models.fingerprint import update_digest
+from ..models.fingerprint import Unfingerprintable, update_digest
 from ..models.forward import compiled
 
 _FORMAT = "1"
@@ -189,6 +189,15 @@ def prefix_features(
     spec = images.spec
     shape = tuple(int(d) for d in split.prefix.compute_output_shape((1, spec.height, spec.width, spec.channels))[1:])
     row_bytes = split.row_bytes(spec)
+    rounded = isinstance(images, DecodedImages) and images.exact is not True
+    fingerprint = None
+    if cache_dir is not None:
+        try:
+            fingerprint = split.fingerprint(spec, rounded)
+        except Unfingerprintable as err:  # a kept answer could be stale: computed for this run only
+            warn(f"The student's frozen-prefix features are not kept in cache_dir: {err}, whose content pykd cannot "
+                 "fingerprint, so a kept answer could be stale. They are computed for this run.")
+            cache_dir = None
     if cache_dir is None:
         path = Path(tempfile.mkdtemp(prefix="pykd-features-"), "features.f32")
         try:
@@ -198,8 +207,7 @@ def prefix_features(
             raise
         return Features(path, len(paths), shape, np.float32, temporary=True)
     digests = getattr(images, "digests", None) or file_digests(paths)
-    rounded = isinstance(images, DecodedImages) and images.exact is not True
-    name = digest_of("pykd prefix features", _FORMAT, split.fingerprint(spec, rounded), "\n".join(digests))
+    name = digest_of("pykd prefix features", _FORMAT, fingerprint, "\n".join(digests))
     path = storage.join(cache_dir, f"features-{name}.f32")
     if not verified(path, len(paths) * row_bytes, _MAGIC, "prefix-feature cache", "the features are computed again"):
         _write(split, images, len(paths), path, batch_size, progress,

@@ -97,7 +97,7 @@ def _optimizer(optimizer, learning_rate) -> dict:
 
 def _teacher(plan: Plan) -> str | None:
     if isinstance(plan.teacher, ModelTeacher):
-        return plan.teacher.fingerprint(plan.spec)
+        return plan.teacher.fingerprint(plan.spec, strict=False)
     if isinstance(plan.teacher, TableTeacher):
         return digest(plan.teacher.lookup(plan.train))
     return None
