@@ -121,27 +121,35 @@ def test_a_bfloat16_model_is_run_in_float32(trained, digits, validation):
     assert half.layers[1].compute_dtype == "bfloat16"  # the user's model is left as it was
 
 
-def test_test_time_augmentation_is_seeded_and_averages_nearby_views(trained, digits, validation):
-    table = validation[0].head(64)
-    plain = pykd.predict(trained, table, directory=digits["directory"])
+def test_test_time_augmentation_always_includes_the_image_and_follows_the_image_not_its_batch(trained, digits,
+                                                                                             validation):
+    table = validation[0].head(40)
+    names = table["image_id"].tolist()
+    x = pixels(digits["directory"], names)
+    softmax = lambda v: keras.ops.convert_to_numpy(keras.ops.softmax(trained(v)))  # noqa: E731
+    # True: the image and its mirror image, averaged.
+    mirrored = pykd.predict(trained, table, directory=digits["directory"], tta=True)
+    np.testing.assert_allclose(probs(mirrored), (softmax(x) + softmax(x[:, :, ::-1])) / 2, atol=1e-5)
+    # Random views: the same for an image whatever its batch, its row or the rest of the table (3.0 is R's 3).
     views = pykd.predict(trained, table, directory=digits["directory"], tta=3)
-    pd.testing.assert_frame_equal(views, pykd.predict(trained, table, directory=digits["directory"], tta=3.0))
-    assert not np.allclose(probs(views), probs(plain), atol=1e-3)
+    again = pykd.predict(trained, table.iloc[::-1].head(25), directory=digits["directory"], tta=3.0, batch_size=7)
+    pd.testing.assert_frame_equal(again.set_index("image_id"), views.set_index("image_id").loc[again["image_id"]])
+    assert not np.allclose(probs(views), softmax(x), atol=1e-3)
     np.testing.assert_allclose(probs(views).sum(axis=1), 1.0, atol=1e-5)
     # A model of the mean colour ignores flips and hardly sees 10% shifts: the views are the same image, moved.
     keras.utils.set_random_seed(0)
     colour = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
                                keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
     still = probs(pykd.predict(colour, table, directory=digits["directory"]))
-    moved = probs(pykd.predict(colour, table, directory=digits["directory"], tta=4))
+    moved = probs(pykd.predict(colour, table, directory=digits["directory"], tta=pykd.Augmentation(zoom_range=0.1)))
     np.testing.assert_allclose(moved, still, atol=0.02)
 
 
 @pytest.mark.parametrize(
     "kwargs, words",
     [
-        (dict(tta=-1), "tta must be >= 0"),
-        (dict(tta=1.5), "tta must be a whole number"),
+        (dict(tta=-1), "tta must be True (the image and its mirror image), a number of views or an augmentation"),
+        (dict(tta=1.5), "tta must be True (the image and its mirror image), a number of views or an augmentation"),
         (dict(batch_size=0), "batch_size must be >= 1"),
         (dict(model_outputs="softmax"), "model_outputs must be one of"),
         (dict(x_col="file"), "has no column 'file'"),

@@ -18,23 +18,28 @@
 #'   ignored). `NULL` predicts every image file in `directory`, sorted by
 #'   name.
 #' @param classes Class names in class-id order (a factor gives its
-#'   levels). `NULL` names the classes by their ids.
+#'   levels). `NULL` takes the classes the model knows ([rkd_classes()]),
+#'   else names the classes by their ids. Names in another order than the
+#'   model's are refused.
 #' @param image_size Height and width the images are resized to; `NULL`
 #'   uses the model's input size.
 #' @param rescale Factor the pixel values are multiplied by, as in
 #'   training; `NULL` leaves them as they are (0 to 255).
 #' @param batch_size Images per batch.
-#' @param tta Test-time augmentation: `0` predicts each image as it is; `k`
-#'   averages the probabilities of `k` random views of it (a left-right flip
-#'   half of the time and shifts of up to 10%, the same views on every
-#'   call). Use it only when a flipped image keeps its class.
+#' @param tta Test-time augmentation: `FALSE` predicts each image as it is;
+#'   `TRUE` averages the probabilities of the image and its mirror image; a
+#'   number `k` of the image and `k - 1` random views (a flip half of the
+#'   time, shifts of up to 10%); an [augmentation()] of the image and 4 views
+#'   of it. The image itself is always a view, and each image gets the same
+#'   views whatever its batch or table. Flip only when a mirror image keeps
+#'   its class (leaves, not digits).
 #' @param on_bad_image `"error"` (the default) to stop at an unreadable
 #'   image, naming it; `"skip"` to leave such images out with a warning.
 #' @param ... `r options_doc("predict", own = names(formals(rkd_predict)))`
 #' @return A data frame with one row per image, in the order of `df`: the
-#'   `x_col` column, `label` (the class name when `classes` is given, else
-#'   the class id counted from 0) and one probability column per class
-#'   (named by `classes`, else `prob_0`, `prob_1`, ...).
+#'   `x_col` column, `label` (the class name when the classes are known,
+#'   else the class id counted from 0) and one probability column per class
+#'   (named by the classes, else `prob_0`, `prob_1`, ...).
 #' @seealso [rkd_evaluate()] for loss and accuracy on a labeled table,
 #'   [rkd_export()], [rkd_compare()].
 #' @export
@@ -51,14 +56,14 @@
 #' }
 rkd_predict <- function(model, df = NULL, directory, x_col = "image_id",
                         classes = NULL, image_size = NULL, rescale = NULL,
-                        batch_size = 32, tta = 0, on_bad_image = "error",
+                        batch_size = 32, tta = FALSE, on_bad_image = "error",
                         ...) {
   call <- environment()
   table <- if (!is.null(df)) table_arg(df, "df", call = call)
   args <- c(
     list(pykd()$predict, model_arg(model), table),
     image_args(directory, x_col, classes, image_size, rescale, batch_size),
-    list(tta = as_nullable_integer(tta), on_bad_image = py_value(on_bad_image)),
+    list(tta = tta_arg(tta), on_bad_image = py_value(on_bad_image)),
     check_options(list(...), "predict", call = call),
     list(.call = call, .convert = FALSE)
   )
@@ -68,6 +73,12 @@ rkd_predict <- function(model, df = NULL, directory, x_col = "image_id",
     out$label <- as.integer(out$label)
   }
   out
+}
+
+# tta as pykd takes it: TRUE/FALSE as they are, an augmentation() as its
+# settings, a number of views as an integer.
+tta_arg <- function(tta) {
+  if (is.logical(tta) || is.list(tta)) augment_arg(tta) else as_nullable_integer(tta)
 }
 
 #' Export a model for serving

@@ -21,6 +21,7 @@ from types import SimpleNamespace
 from ..core.errors import DataError, Setting, Text, Words, every, few, literal
 from ..core.validation import alpha_setting, rescale_setting, temperature_setting, verbosity
 from ..data.augmentation import Augmentation
+from ..data.tta import TtaViews
 from ..kd.hint import Hint
 from ..models.precision import PRECISIONS
 from . import kinds
@@ -115,9 +116,13 @@ OPTIONS: tuple[Option, ...] = (
            "reuses them every epoch when there is no augmentation; True insists, False never caches.", (DISTILL,)),
     Option("student_outputs", "auto", kinds.Choice(values=("auto", "logits", "probabilities")), "\"auto\" (read from the "
            "last layer), \"logits\" or \"probabilities\"."),
-    Option("tta", 0, kinds.Whole(minimum=0), "0 predicts each image as it is; k >= 1 averages the probabilities of k "
-           "random views (a left-right flip half of the time and shifts of up to 10%, the same views on every call). "
-           "Use it only when a flipped image keeps its class (leaves, not digits).", ("predict",)),
+    Option("tta", False, kinds.Coerced(coerce=TtaViews.coerce, hint="bool | int | Augmentation | dict",
+                                       flag={"metavar": "true|K"}),
+           "test-time augmentation: False predicts each image as it is; True averages the probabilities of the image "
+           "and its mirror image; k >= 2 of the image and k - 1 random views (a flip half of the time, shifts of up "
+           "to 10%); an augmentation, of the image and 4 views of it. The image itself is always a view, and each "
+           "image gets the same views whatever its batch or table. Flip only when a mirror image keeps its class "
+           "(leaves, not digits).", ("predict",)),
     Option("model_outputs", "auto", kinds.Choice(values=("auto", "logits", "probabilities")), "\"auto\" (probabilities when "
            "the model ends in softmax or its rows on the first images are >= 0 and sum to 1), \"logits\" or "
            "\"probabilities\".", ("evaluate", "predict")),

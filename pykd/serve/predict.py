@@ -15,21 +15,19 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .._tf import tf
 from ..core import storage
 from ..core.errors import DataError, Setting, few
-from ..data.augmentation import Augmentation, build_augmenter
+from ..data.augmentation import Augmentation
 from ..data.frames import Table, image_folder, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
+from ..data.tta import TtaViews
 from ..models.classes import check_given
 from ..run import options
 from ..run.inputs import model_inputs
-from .runners import _View, runner
+from .runners import runner
+from .views import Averaged
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-# Test-time augmentation: each view is a random left-right flip and a shift of up to 10%.
-TTA_AUGMENTATION = Augmentation(width_shift_range=0.1, height_shift_range=0.1, horizontal_flip=True)
-TTA_SEED = 0  # the same views on every call, so predictions repeat
 
 
 def predict(
@@ -43,7 +41,7 @@ def predict(
     rescale: float | None = None,
     batch_size: int = 32,
     on_bad_image: Literal["error", "skip"] = "error",
-    tta: int = 0,
+    tta: bool | int | Augmentation | dict = False,
     model_outputs: Literal["auto", "logits", "probabilities"] = "auto",
 ) -> pd.DataFrame:
     """Class probabilities and the predicted label of every image, as a plain DataFrame.
@@ -100,17 +98,13 @@ def image_files(directory) -> list[str]:
     return names
 
 
-def probabilities(run, paths, spec: ImageSpec, batch_size: int, tta: int = 0) -> np.ndarray:
-    """(images, classes) float32 probabilities, in the order of `paths`; tta > 0 averages random views."""
+def probabilities(run, paths, spec: ImageSpec, batch_size: int, tta: TtaViews | None = None) -> np.ndarray:
+    """(images, classes) float32 probabilities, in the order of `paths`; averaged over the `tta` views if given."""
     n = len(paths)
     batches = [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-    augmenter = build_augmenter(TTA_AUGMENTATION, TTA_SEED) if tta else None
-    view = tf.function(_View(augmenter), reduce_retracing=True) if tta else None
+    average = Averaged(run, tta, paths) if tta is not None else None
     parts = []
-    for _, pixels in FileImages(paths, spec).dataset(batches):
+    for rows, pixels in zip(batches, (pixels for _, pixels in FileImages(paths, spec).dataset(batches))):
         x = spec.to_inputs(pixels)
-        if view is None:
-            parts.append(run.probabilities(x))
-        else:
-            parts.append(np.mean([run.probabilities(view(x)) for _ in range(tta)], axis=0, dtype=np.float32))
+        parts.append(run.probabilities(x) if average is None else average(rows, x))
     return np.concatenate(parts).astype(np.float32)

@@ -70,16 +70,6 @@ class KerasRunner(_Runner):
             return output_kind(self.model, self.declared, "model", x)
 
 
-class _View:
-    """One random test-time view of a batch (a callable object for tf.function, as models.Forward)."""
-
-    def __init__(self, augmenter):
-        self.augmenter = augmenter
-
-    def __call__(self, x):
-        return self.augmenter(x, training=True)
-
-
 class TFLiteRunner(_Runner):
     """An exported .tflite file run by tf.lite.Interpreter (float32 in and out), batch by batch."""
 
