@@ -104,6 +104,7 @@ option_value <- function(value, conversion, name, call) {
     path = py_path(value),
     table = table_arg(value, name, call = call),
     callbacks = if (is_py_object(value)) list(value) else py_value(value),
+    named = if (is.atomic(value) && !is.null(names(value))) py_value(as.list(value)) else py_value(value),
     py_value(value)
   )
 }

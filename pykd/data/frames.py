@@ -29,6 +29,7 @@ from .labels import (
     check_classes,
     label_columns,
 )
+from .weights import weight_column
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Table:
     labels: np.ndarray
     classes: tuple[str, ...] | None
     name: str = "train"
+    weights: np.ndarray | None = None  # per-row weights (weight_col), None: every row weighs 1
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -56,6 +58,7 @@ class Table:
             labels=self.labels[rows],
             classes=self.classes,
             name=self.name,
+            weights=None if self.weights is None else self.weights[rows],
         )
 
 
@@ -135,6 +138,7 @@ def resolve_table(
     classes: Sequence[str] | None = None,
     name: str = "train",
     check_files: bool = True,
+    weight_col: str | None = None,
 ) -> Table:
     """Validate `data` and return a Table; raise DataError naming what is wrong."""
     if not isinstance(x_col, str):
@@ -182,7 +186,8 @@ def resolve_table(
     paths = tuple(storage.join(directory, i) for i in ids)
     if check_files:
         _check_files(ids, paths, directory, name, x_col)
-    return Table(ids=tuple(ids), paths=paths, labels=labels, classes=classes, name=name)
+    return Table(ids=tuple(ids), paths=paths, labels=labels, classes=classes, name=name,
+                 weights=weight_column(frame, weight_col, name))
 
 
 def _same_file(image_id: str) -> str:

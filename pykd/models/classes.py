@@ -14,6 +14,7 @@ import json
 import os
 import zipfile
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def in_order(table: Table, known: tuple[str, ...] | None, what: str = "model") -
     if known is None or table.classes == known:
         return table
     if table.classes is None:
-        return Table(ids=table.ids, paths=table.paths, labels=table.labels, classes=known, name=table.name)
+        return replace(table, classes=known)
     if set(table.classes) != set(known):
         raise DataError(f"The {table.name} table's classes are {{table}}, but the {what} was trained with {{known}}.",
                         f"Give the {table.name} table the {what}'s classes, or a {what} trained on these.",
@@ -137,4 +138,4 @@ def in_order(table: Table, known: tuple[str, ...] | None, what: str = "model") -
     position = {name: i for i, name in enumerate(known)}
     remap = np.array([position[name] for name in table.classes], dtype=np.int64)
     labels = np.where(table.labels >= 0, remap[np.maximum(table.labels, 0)], table.labels)
-    return Table(ids=table.ids, paths=table.paths, labels=labels, classes=known, name=table.name)
+    return replace(table, labels=labels, classes=known)

@@ -98,7 +98,7 @@ def build(plan: Plan, resume_from: checkpoint.Saved | None = None) -> Run:
             student, optimizer, StepSettings(temperature=s.temperature, alpha=s.alpha if plan.distilling else 1.0,
                                              student_probabilities=plan.student_probabilities,
                                              distilling=plan.distilling, teacher_sees_original=s.teacher_view == "clean"),
-            plan.spec, train_labels=plan.train.labels,
+            plan.spec, train_labels=plan.train.labels, train_weights=plan.train.weights,
             test_labels=None if plan.validation is None else plan.validation.labels, targets=sources.targets,
             views=Views(augmenter, build_batch_mixing(s.augment, view_seed)), strategy=s.strategy,
             run_eagerly=s.run_eagerly, forward=None if sources.split is None else sources.split.rest,

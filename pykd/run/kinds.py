@@ -18,7 +18,7 @@ class Kind:
     """Any value, checked where it is used (a table, a model part); no command-line flag."""
 
     hint: str = "object"
-    r: str = "value"  # R's conversion: value, integer, path, table or callbacks (Rpkg/R/checks.R)
+    r: str = "value"  # R's conversion: value, integer, path, table, callbacks or named (Rpkg/R/checks.R)
 
     def check(self, value, name: str):
         return value

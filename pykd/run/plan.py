@@ -18,6 +18,7 @@ from ..data.bad_images import drop_bad_images
 from ..data.frames import Table, check_labels_fit, resolve_table
 from ..data.images import ImageSpec
 from ..data.sources import as_tables
+from ..data.weights import class_weights, row_weights
 from ..kd.teacher import ModelTeacher, TableTeacher, resolve_teacher
 from ..models.classes import classes_of, in_order
 from ..models.inputs import check_model_fits, image_spec
@@ -69,6 +70,9 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
     outputs_are_probabilities(student, s.student_outputs, "student")  # a valid setting
     train_table, val_table = _tables(train, s)
     n_classes = class_count(train_table, student)
+    # Per row (before any reordering of class ids): weight_col times class_weight, as fit() weighs rows.
+    train_table = replace(train_table, weights=row_weights(train_table, class_weights(s.class_weight, n_classes,
+                                                                                      train_table.classes)))
     check_model_fits(student, spec, n_classes, "student")
     for table in (train_table, val_table):
         if table is not None:
@@ -100,7 +104,8 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
 
 
 def _tables(train, s: Options) -> tuple[Table, Table | None]:
-    train_table = resolve_table(train, directory=s.directory, x_col=s.x_col, y_col=s.y_col, classes=s.classes, name="train")
+    train_table = resolve_table(train, directory=s.directory, x_col=s.x_col, y_col=s.y_col, classes=s.classes,
+                                name="train", weight_col=s.weight_col)
     if s.validation is None:
         return train_table, None
     val_table = labeled_table(s.validation, directory=s.directory, x_col=s.x_col, y_col=s.y_col,

@@ -71,6 +71,7 @@ _KEYED = {
     "teacher_view": lambda plan: plan.settings.teacher_view
     if plan.distilling and plan.settings.teacher_view != "same" else _OMITTED,
     "hint": lambda plan: _OMITTED if plan.settings.hint is None else asdict(plan.settings.hint),
+    "weights": lambda plan: _OMITTED if plan.train.weights is None else digest(plan.train.weights),
 }
 
 
@@ -134,8 +135,9 @@ _RECORDED_LATER = {"seed", "student", "images"}
 
 
 def _same_run(saved: dict, now: dict, directory) -> None:
-    compared = [k for k in now if k in saved or k not in _RECORDED_LATER]
-    shown = [change for k in compared if saved.get(k) != now[k] for change in _changes(k, saved.get(k), now[k])]
+    # Entries a key leaves out when unset (hint, weights) count as changed either way.
+    compared = [k for k in {**saved, **now} if (k in saved and k in now) or k not in _RECORDED_LATER]
+    shown = [change for k in compared if saved.get(k) != now.get(k) for change in _changes(k, saved.get(k), now.get(k))]
     if shown:
         raise DataError(
             "The checkpoint in {directory} comes from a different run: {changes}.",
@@ -146,7 +148,7 @@ def _same_run(saved: dict, now: dict, directory) -> None:
 
 _FINGERPRINTS = {"ids": "the image ids", "labels": "the labels", "validation": "the validation table",
                  "teacher": "the teacher", "student": "the student's layers (their kinds, settings or wiring)",
-                 "images": "the content of the image files"}
+                 "images": "the content of the image files", "weights": "the row weights"}
 
 
 def _changes(name: str, then, now) -> list[Words]:

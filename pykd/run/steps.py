@@ -74,6 +74,7 @@ class StepFunctions:
         spec: ImageSpec,
         *,
         train_labels: np.ndarray | None = None,
+        train_weights: np.ndarray | None = None,
         test_labels: np.ndarray | None = None,
         targets: Targets = Targets(),
         views: Views = Views(),
@@ -93,6 +94,8 @@ class StepFunctions:
         self.views = views
         self.hint = targets.hint
         self.train_labels = None if train_labels is None else tf.constant(train_labels, tf.int32)
+        # Each row's loss weight (weight_col times class_weight), as Keras' sample_weight; None: all 1.
+        self.train_weights = None if train_weights is None else tf.constant(train_weights, tf.float32)
         self.test_labels = None if test_labels is None else tf.constant(test_labels, tf.int32)
         self.cache = None if targets.cached_logits is None else tf.constant(targets.cached_logits, tf.float32)
         self.strategy = strategy
@@ -166,6 +169,8 @@ class StepFunctions:
         variables = self.trained_variables
         with tf.GradientTape() as tape:
             terms = self._terms(x, labels, mask, teacher, teacher_feature, counted, mixed)
+            if self.train_weights is not None:  # the loss is weighted as fit() weights it; the other metrics are not
+                terms = terms._replace(per_row=terms.per_row * tf.gather(self.train_weights, rows))
             # Divided by the rows of the whole (global) batch: replicas' gradients are summed.
             loss = tf.reduce_sum(terms.per_row) / global_rows
             # As compile() does: a LossScaleOptimizer scales the loss here and unscales the

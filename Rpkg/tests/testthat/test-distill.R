@@ -285,3 +285,19 @@ test_that("user callbacks and a tf.distribute strategy pass through", {
   expect_match(paste(msgs, collapse = ""), "Epoch 2/2: loss")
   expect_equal(nrow(as.data.frame(history)), 2)
 })
+
+test_that("class_weight takes a named vector or list, by class name or id, as Keras does", {
+  skip_if_no_pykd()
+  ex <- shared_example_data()
+  labeled <- head(ex$train[!is.na(ex$train$label), ], 16)
+  run <- function(class_weight) {
+    student <- rkd_example_models(seed = 1)$student
+    h <- train_scratch(student, labeled, ex$directory, classes = ex$classes,
+                       rescale = 1 / 255, batch_size = 16, epochs = 1,
+                       seed = 1, verbose = FALSE, class_weight = class_weight)
+    as.data.frame(h)$loss
+  }
+  by_name <- run(stats::setNames(c(3, 0.5), ex$classes[1:2]))
+  expect_equal(run(list("0" = 3, "1" = 0.5)), by_name, tolerance = 1e-6)
+  expect_false(isTRUE(all.equal(run(NULL), by_name)))
+})
