@@ -58,6 +58,12 @@ def test_class_names_as_labels(folder):
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, "cat"]}), {}, r"'cat'"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, 5]}), {"classes": ["x", "y"]}, r"outside the classes \(5; expected 0..1\) in row 2"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, -3]}), {}, r"outside the classes \(-3"),
+        # Huge labels as given, not wrapped around to another integer.
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, 10**20]}), {},
+         r"outside the classes \(100000000000000000000; expected 0 or more\)"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "label": [0, 1e20]}), {}, r"outside the classes \(1e\+20;"),
+        (pd.DataFrame({"image_id": ["a.jpg", "b.jpg", "c.jpg"], "label": [0, None, 7]}), {"classes": ["x", "y"]},
+         r"outside the classes \(7; expected 0..1\)"),
         (pd.DataFrame({"image_id": ["a.jpg", "b.jpg"], "A": [1, 1], "B": [0, 1]}), {"y_col": ["A", "B"]}, r"more than one 1 \(row 2\)"),
         (pd.DataFrame({"image_id": ["a.jpg"], "A": [2], "B": [0]}), {"y_col": ["A", "B"]}, "only 0 and 1"),
     ],
@@ -100,3 +106,17 @@ def test_class_names_that_are_digits_are_matched_by_name_never_by_position(folde
     # With class names that are words, text ids still read as positions.
     assert resolve_table(as_text.assign(label=["0", "1", "1", None]), directory=folder,
                          classes=["CBB", "CMD"]).labels.tolist() == [0, 1, 1, -1]
+
+
+def test_an_image_over_pils_decompression_bomb_limit_names_the_setting_that_lifts_it(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from pykd.data import bad_images
+
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4,096 pixels: over twice the limit, as a real bomb is
+    monkeypatch.setattr(bad_images, "_LOOKED", {})
+    with pytest.raises(DataError, match=r"huge.png \(Image size \(4096 pixels\) exceeds limit of 2000 pixels.*"
+                                             r"raise PIL.Image.MAX_IMAGE_PIXELS \(None lifts the limit\) to read it\)"):
+        bad_images.drop_bad_images([resolve_table(pd.DataFrame({"image_id": ["huge.png"], "label": [0]}),
+                                                  directory=tmp_path)], "error")

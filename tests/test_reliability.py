@@ -484,3 +484,21 @@ def test_ids_without_their_extension_get_a_fix_naming_it(small):
     bare = table.assign(image_id=table.image_id.str.replace(".jpg", "", regex=False))
     with pytest.raises(DataError, match=r"The folder has them with the extension '.jpg' \(img_00000.jpg\): add it"):
         _distill(directory, bare)
+
+
+def test_a_checkpoint_dir_without_room_for_two_checkpoints_is_refused_before_the_first_epoch(small, tmp_path,
+                                                                                                monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    directory, table = small
+    student = tiny_model(n_classes=3, seed=2)
+    weights = _weights(student)
+    usage = namedtuple("usage", "total used free")
+    # The disk as a nearly full one reports itself (a real full disk needs privileges to make).
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(DataError, match=r"checkpoint_dir '.*' has 1.0 KB free, but each checkpoint of this run takes "
+                                        r"about 1.\d KB \(the student's weights and the optimizer's state\)"):
+        _distill(directory, table, student=student, checkpoint_dir=tmp_path / "c")
+    assert not list((tmp_path / "c").glob("pykd-checkpoint*"))
+    assert all(np.array_equal(a, b) for a, b in zip(weights, student.get_weights()))

@@ -156,6 +156,15 @@ def test_models_saved_loaded_exported_and_predicted_on_urls(digits, tmp_path):
     assert pykd.serve.compare.size_mb(f"{url}/models/student.tflite") > 0
     with pytest.raises(DataError, match=f"The model file '{url}/models/none.keras' does not exist"):
         pykd.models.load_model(f"{url}/models/none.keras")
+    # Weights files too, the URL kept as written (not "ram:/...") and the classes kept with them.
+    pykd.models.set_classes(model, list("abcdefghij"))
+    weights = f"{url}/models/student.weights.h5"
+    assert pykd.models.save_weights(model, weights) == weights and gfile.exists(weights)
+    rebuilt = pykd.models.load_weights(tiny_model(seed=5), weights)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), rebuilt.get_weights()))
+    assert pykd.models.classes_of(rebuilt) == tuple("abcdefghij")
+    with pytest.raises(DataError, match=f"The weights file '{url}/models/none.weights.h5' does not exist"):
+        pykd.models.load_weights(model, f"{url}/models/none.weights.h5")
 
 
 def test_a_folder_of_class_subfolders_and_arrays_with_a_url_cache_dir(tmp_path):

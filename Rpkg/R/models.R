@@ -33,7 +33,13 @@ rkd_save_model <- function(model, path, overwrite = TRUE) {
     ), call = call)
   }
   saved <- py_call(pykd()$models$save_model, model, py_path(path), .call = call)
-  invisible(normalizePath(saved))
+  invisible(saved_path(saved))
+}
+
+# A saved file's path as R shows it: local paths made absolute, URLs
+# (gs://...) as they are.
+saved_path <- function(path) {
+  if (grepl("^[A-Za-z][A-Za-z0-9+.-]*://", path)) path else normalizePath(path)
 }
 
 #' Freeze or unfreeze a model's layers
@@ -249,7 +255,7 @@ rkd_set_classes <- function(model, classes) {
 rkd_save_weights <- function(model, path) {
   saved <- py_call(pykd()$models$save_weights, model, py_path(path),
                    .call = environment())
-  invisible(normalizePath(saved))
+  invisible(saved_path(saved))
 }
 
 #' @rdname rkd_save_weights

@@ -25,6 +25,7 @@ import os
 import posixpath
 import re
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -383,3 +384,11 @@ def locked(path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def free_bytes(directory) -> int:
+    """Free space on the local disk that holds `directory` (or would hold it, once created)."""
+    directory = Path(directory)
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    return shutil.disk_usage(directory).free

@@ -65,6 +65,9 @@ def _look(path: str, decode: bool = True) -> _Look:
                 return _Look(None, size)
             image.load()  # a full decode: catches truncated files that verify() lets through
             return _Look(_not_for_tensorflow(image), size)
+    except Image.DecompressionBombError as err:  # a genuine huge image, or a bomb: say how to let it through
+        return _Look(f"{str(err).rstrip('.')}; if it is genuine, raise PIL.Image.MAX_IMAGE_PIXELS (None lifts the "
+                     "limit) to read it", None)
     except Exception as err:  # PIL raises many types for bad files
         return _Look(f"{type(err).__name__}: {err}", None if decode else size)
 

@@ -281,11 +281,6 @@ def fits_on_disk(directory, payload: int) -> bool:
     if storage.is_url(directory):
         return True
     directory = Path(tempfile.gettempdir()) if directory is None else Path(directory)
-    return payload <= _free_bytes(directory) * _FREE_SPACE_SHARE
+    return payload <= storage.free_bytes(directory) * _FREE_SPACE_SHARE
 
 
-def _free_bytes(directory: Path) -> int:
-    """Free space on the disk that holds `directory` (or would hold it, once created)."""
-    while not directory.exists() and directory != directory.parent:
-        directory = directory.parent
-    return shutil.disk_usage(directory).free

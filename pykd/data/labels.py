@@ -31,6 +31,9 @@ def label_layout(frame, y_col, classes):
     return y_col
 
 
+MAX_CLASSES = 2**31  # class ids are int32 in the training step
+
+
 def _integer_labels(series: pd.Series, classes: Sequence[str] | None, name: str, col: str) -> np.ndarray:
     missing = _is_missing(series)
     labels = np.full(len(series), UNLABELED, dtype=np.int64)
@@ -60,19 +63,21 @@ def _integer_labels(series: pd.Series, classes: Sequence[str] | None, name: str,
             col=col, bad=few(present[bad.to_numpy()].tolist()), example=Setting("classes", ["CBB", "CMD"]),
             classes=few(classes or ()),
         )
-    labels[~missing] = numeric.to_numpy(dtype=np.float64).astype(np.int64)
+    values = numeric.to_numpy(dtype=np.float64)
     n_classes = len(classes) if classes is not None else None
-    outside = (labels < UNLABELED) | (labels == UNLABELED) & ~missing
-    if n_classes is not None:
-        outside |= labels >= n_classes
+    # Checked before the cast to integers, which would wrap a huge label into another number.
+    outside = (values < 0) | (values >= (n_classes if n_classes is not None else MAX_CLASSES))
     if outside.any():
+        mask = np.zeros(len(series), bool)
+        mask[np.flatnonzero(~missing)[outside]] = True
         allowed = f"0..{n_classes - 1}" if n_classes else "0 or more"
         raise DataError(
             f"The {name} table's label column {{col}} has labels outside the classes "
-            f"({{bad}}; expected {allowed}) in {_rows(outside)}.",
+            f"({{bad}}; expected {allowed}) in {_rows(mask)}.",
             "Fix those labels, or give classes with every class name.",
-            col=col, bad=few(labels[outside].tolist()),
+            col=col, bad=few([_as_given(v) for v in present[outside].tolist()]),
         )
+    labels[~missing] = values.astype(np.int64)
     return labels
 
 
@@ -90,6 +95,14 @@ def label_ids(values, classes: Sequence[str] | None = None, name: str = "train",
         many = isinstance(values, (Sequence, np.ndarray)) and not isinstance(values, str)
         series = pd.Series(list(values) if many else [values], dtype=object)
     return _integer_labels(series, check_classes(classes), name, col).tolist()
+
+
+def _as_given(value):
+    """A label as the table shows it: 7, not 7.0 (a column with missing labels is float); 1e+20, not the integer
+    it would wrap to."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
 
 
 def _named_labels(present: pd.Series, classes: Sequence[str], name: str, col: str) -> pd.Series:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
 from .._tf import keras
+from ..core import storage
 from ..core.errors import DataError, Text, Words
 from .classes import classes_of, read_from_file, set_classes, write_to_file
 
@@ -53,10 +55,23 @@ def refuse_weights_only(path, role: str = "model", shown: str | None = None) -> 
 def save_weights(model: keras.Model, path) -> str:
     """Save only the weights (small, no architecture), to load into a rebuilt model; returns the path.
 
-    model: the Keras model. path: a .weights.h5 file (Keras 3), or .h5 for Keras 2's layout.
+    model: the Keras model. path: a .weights.h5 file (Keras 3), or .h5 for Keras 2's layout; a local
+    path or a URL (gs://...).
     """
-    path = _weights_file(path)
+    _weights_file(path)
+    if storage.is_url(path):  # Keras and h5py write local files: written here, then uploaded
+        with tempfile.TemporaryDirectory(prefix="pykd-weights-") as folder:
+            local = os.path.join(folder, storage.basename(path))
+            _save_local(model, Path(local))
+            storage.upload(local, path)
+        return path
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _save_local(model, path)
+    return str(path)
+
+
+def _save_local(model: keras.Model, path: Path) -> None:
     if path.name.lower().endswith(".weights.h5"):
         model.save_weights(path)
     else:
@@ -66,7 +81,6 @@ def save_weights(model: keras.Model, path) -> str:
         with h5py.File(path, "w") as f:
             legacy_h5_format.save_weights_to_hdf5_group(f, model)
     write_to_file(path, classes_of(model))
-    return str(path)
 
 
 def load_weights(model: keras.Model, path) -> keras.Model:
@@ -75,9 +89,19 @@ def load_weights(model: keras.Model, path) -> keras.Model:
     model: the Keras model to fill (in place; also returned).
     path: a .weights.h5 file, or a legacy .h5 (Keras 2 weights or a whole .h5 model).
     """
-    path = _weights_file(path)
+    _weights_file(path)
+    if storage.is_url(path):
+        if not storage.isfile(path):
+            raise DataError("The weights file {path} does not exist.", "Check the path.", path=path)
+        with storage.local_copy(path) as local:  # Keras and h5py read local files
+            return _load_local(model, Path(local), shown=path)
+    path = Path(path)
     if not path.is_file():
         raise DataError("The weights file {path} does not exist.", "Check the path.", path=str(path))
+    return _load_local(model, path, shown=str(path))
+
+
+def _load_local(model: keras.Model, path: Path, shown: str) -> keras.Model:
     before = model.get_weights()
     try:
         with warnings.catch_warnings():  # Keras warns per nested layer before it raises
@@ -87,7 +111,7 @@ def load_weights(model: keras.Model, path) -> keras.Model:
         model.set_weights(before)
         raise DataError("The weights in {path} do not fit the model {name}: {reason}",
                         "Build the model exactly as it was when the weights were saved.",
-                        path=str(path), name=model.name, reason=Text(_mismatch(err))) from err
+                        path=shown, name=model.name, reason=Text(_mismatch(err))) from err
     known = read_from_file(path)
     return set_classes(model, known) if known is not None else model
 

@@ -24,7 +24,7 @@ import numpy as np
 from .._tf import keras
 from ..core import storage
 from ..core.content import digest_of, file_digests
-from ..core.errors import DataError, Setting, Words, few, literal, warn
+from ..core.errors import DataError, Setting, Text, Words, few, literal, warn
 from ..data.augmentation import BATCH_MIXING
 from ..kd.teacher import ModelTeacher, TableTeacher
 from ..models.fingerprint import layers_digest
@@ -112,6 +112,7 @@ def check_before_start(plan: Plan) -> checkpoint.Saved | None:
             probe_writable(getattr(s, name), name)
     if s.checkpoint_dir is None:
         return None
+    probe_room(plan)
     path = storage.join(s.checkpoint_dir, checkpoint.FILENAME)
     if not s.resume:
         if storage.exists(path):
@@ -167,6 +168,31 @@ def _changes(name: str, then, now) -> list[Words]:
 def _short(value, language: str) -> str:
     text = literal(value, language)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def checkpoint_bytes(plan: Plan) -> int:
+    """About what one checkpoint of the run takes: the student's variables, and two optimizer slots (Adam's
+    moments) per trainable one."""
+    size = lambda variables: sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)  # noqa: E731
+    return size(plan.student.variables) + 2 * size(plan.student.trainable_variables)
+
+
+def probe_room(plan: Plan) -> None:
+    """Refuse a local checkpoint_dir without room for two checkpoints (the next is written beside the last,
+    then renamed over it), before the first epoch rather than after it."""
+    folder = plan.settings.checkpoint_dir
+    if storage.is_url(folder):  # object stores report no free space
+        return
+    need, free = 2 * checkpoint_bytes(plan), storage.free_bytes(folder)
+    if free < need:
+        raise DataError("checkpoint_dir {folder} has {free} free, but each checkpoint of this run takes about {size} "
+                        "(the student's weights and the optimizer's state), written beside the last one.",
+                        "Free some space on that disk, or give a checkpoint_dir on a disk with room.",
+                        folder=str(folder), free=Text(_megabytes(free)), size=Text(_megabytes(need // 2)))
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n / 2**10:,.1f} KB"
 
 
 def probe_writable(folder, name: str) -> None:
