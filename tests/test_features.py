@@ -265,3 +265,21 @@ def test_auto_does_not_cache_features_larger_than_the_images(random_images):
     assert scratch(wide_then_trained(), directory, table, validation=None).params["feature_cache"] is None
     forced = scratch(wide_then_trained(), directory, table, validation=None, cache_features=True)
     assert forced.params["feature_cache"]["ends_at"] == "wide"
+
+
+def test_checking_the_prefix_in_training_mode_leaves_the_student_as_it_was(images, teacher):
+    from pykd.run import options
+    from pykd.run.plan import prepare
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, trainable=False, name="frozen_conv")(x)
+    x = keras.layers.BatchNormalization(center=False, scale=False, name="weightless_bn")(x)  # moves in training
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    student = keras.Model(inputs, keras.layers.Dense(10)(x))
+    before = [v.numpy().copy() for v in student.variables]
+    given = options.given("distill", {**options.defaults("distill"), "directory": images["directory"],
+                                      "classes": images["classes"], "verbose": 0})
+    prepare("distill", student, teacher, images["train"], given)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, student.variables))

@@ -52,8 +52,14 @@ class FrozenPrefix:
         return int(np.prod(shape)) * 4
 
     def same_in_training(self, x) -> bool:
-        """Whether the prefix computes the same for `x` in training as in inference."""
-        first, second = (np.asarray(self.prefix(x, training=training)) for training in (True, False))
+        """Whether the prefix computes the same for `x` in training as in inference; the prefix is left as it
+        was (a BatchNormalization run in training moves its statistics, a Dropout its random state)."""
+        state = [(v, v.numpy()) for v in self.prefix.non_trainable_variables]
+        try:
+            first, second = (np.asarray(self.prefix(x, training=training)) for training in (True, False))
+        finally:
+            for variable, value in state:
+                variable.assign(value)
         return bool(np.allclose(first, second, rtol=1e-6, atol=1e-6))
 
     def fingerprint(self, spec, rounded: bool) -> str:
