@@ -57,7 +57,7 @@ def run(teacher, model, train, **options):
         warnings.simplefilter("always")
         history = pykd.distill(teacher, model, train, epochs=1, steps_per_epoch=2, batch_size=12, seed=0,
                                verbose=0, **options)
-    return history, [str(w.message) for w in caught if "classes in another order" in str(w.message)]
+    return history, [str(w.message) for w in caught if "classes in different orders" in str(w.message)]
 
 
 def test_a_teacher_trained_in_another_order_is_caught_before_the_first_step(colours):
@@ -65,11 +65,19 @@ def test_a_teacher_trained_in_another_order_is_caught_before_the_first_step(colo
     _, said = run(oracle(), student(), colours["folder"])
     assert len(said) == 1
     assert "agrees with the labels on 33% of the first 36 labeled rows (chance: 33%), but on 100%" in said[0]
-    assert "classes=['red', 'green', 'blue']" in said[0]
+    assert "pykd.models.set_classes(teacher, ['red', 'green', 'blue'])" in said[0]
     # Following the advice, nothing is said, and the student knows the order it was taught in.
+    model = student()
+    _, said = run(set_classes(oracle(), CSV_ORDER), model, colours["folder"])
+    assert said == [] and classes_of(model) == tuple(CSV_ORDER)
+    # So too with the classes given in the teacher's order, for a teacher and a student that know none.
     model = student()
     _, said = run(oracle(), model, colours["folder"], classes=CSV_ORDER)
     assert said == [] and classes_of(model) == tuple(CSV_ORDER)
+    # A teacher that knows its classes, and labels that are ids in another order: which class each id is.
+    ids = colours["table"].assign(label=colours["table"]["label"].map({"blue": 0, "green": 1, "red": 2}))
+    _, said = run(set_classes(oracle(), CSV_ORDER), student(), ids, directory=colours["folder"])
+    assert len(said) == 1 and "classes=['blue', 'green', 'red'] (in the order of the ids)" in said[0]
 
 
 def test_a_teacher_that_knows_its_classes_reorders_the_table_by_name(colours):
@@ -85,6 +93,11 @@ def test_a_teacher_that_knows_its_classes_reorders_the_table_by_name(colours):
                                              r"\['red', 'green', 'blue'\]"):
         run(teacher, other, colours["folder"])
     assert all(np.array_equal(a, b) for a, b in zip(before, other.get_weights()))
+    # A student that knows its classes and a teacher that does not: the teacher's outputs follow the table.
+    with pytest.raises(pykd.DataError, match=r"The student knows its classes in the order \['red', 'green', 'blue'\], "
+                                             r"but the teacher does not know its own, so its outputs are read in the "
+                                             r"table's order \['blue', 'green', 'red'\]"):
+        run(oracle(), set_classes(student(), CSV_ORDER), colours["folder"])
     with pytest.raises(pykd.DataError, match=r"The train table's classes are \['red', 'green', 'cyan'\], but the "
                                              r"teacher was trained with \['red', 'green', 'blue'\]"):
         run(teacher, student(), colours["table"].replace("blue", "cyan"), directory=colours["folder"],
@@ -132,7 +145,9 @@ def test_every_file_pykd_writes_keeps_the_classes(colours, taught, tmp_path):
         assert classes_of(keras.models.load_model(path)) is None  # plain Keras reads the file as before
     weights = pykd.models.save_weights(taught, tmp_path / "student.weights.h5")
     assert classes_of(pykd.models.load_weights(student(seed=1), weights)) == tuple(CSV_ORDER)
+    assert classes_of(str(tmp_path / "student.keras")) == tuple(CSV_ORDER)  # read from the file itself
     lite = pykd.export(taught, tmp_path / "student.tflite")
+    assert classes_of(lite) == tuple(CSV_ORDER)
     frame = pykd.predict(lite, colours["table"], directory=colours["folder"])
     assert list(frame.columns) == ["image_id", "label", *CSV_ORDER]
     assert (frame["label"] == colours["table"]["label"]).all()

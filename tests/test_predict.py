@@ -130,6 +130,8 @@ def test_test_time_augmentation_always_includes_the_image_and_follows_the_image_
     # True: the image and its mirror image, averaged.
     mirrored = pykd.predict(trained, table, directory=digits["directory"], tta=True)
     np.testing.assert_allclose(probs(mirrored), (softmax(x) + softmax(x[:, :, ::-1])) / 2, atol=1e-5)
+    flip = pykd.predict(trained, table, directory=digits["directory"], tta=pykd.Augmentation(horizontal_flip=True))
+    pd.testing.assert_frame_equal(flip, mirrored)  # a flip's one other view is the mirror image
     # Random views: the same for an image whatever its batch, its row or the rest of the table (3.0 is R's 3).
     views = pykd.predict(trained, table, directory=digits["directory"], tta=3)
     again = pykd.predict(trained, table.iloc[::-1].head(25), directory=digits["directory"], tta=3.0, batch_size=7)
@@ -150,6 +152,7 @@ def test_test_time_augmentation_always_includes_the_image_and_follows_the_image_
     [
         (dict(tta=-1), "tta must be True (the image and its mirror image), a number of views or an augmentation"),
         (dict(tta=1.5), "tta must be True (the image and its mirror image), a number of views or an augmentation"),
+        (dict(tta={"mixup": 0.2}), "tta takes views of one image; mixup=0.2 mixes images of a batch"),
         (dict(batch_size=0), "batch_size must be >= 1"),
         (dict(model_outputs="softmax"), "model_outputs must be one of"),
         (dict(x_col="file"), "has no column 'file'"),

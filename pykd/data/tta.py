@@ -46,8 +46,14 @@ class TtaViews:
             return cls(flip=False, random=int(value) - 1, augment=RANDOM_VIEWS)
         if isinstance(value, (Augmentation, dict)):
             augment = Augmentation.coerce(value)
-            if augment is None or augment.is_identity:
+            if augment is not None and augment.batch_mixing is not None:
+                raise DataError("tta takes views of one image; {mixing} mixes images of a batch.",
+                                "Leave mixup and cutmix out of the test-time augmentation.",
+                                mixing=Setting(augment.batch_mixing, getattr(augment, augment.batch_mixing)))
+            if augment is None or not augment.moves_pixels:
                 return None
+            if augment == Augmentation(horizontal_flip=True, fill_mode=augment.fill_mode):
+                return cls(flip=True, random=0)  # the one other view a flip has: the mirror image, as True
             return cls(flip=False, random=VIEWS_OF_AN_AUGMENTATION - 1, augment=augment)
         raise DataError("tta must be True (the image and its mirror image), a number of views or an augmentation, "
                         "not {value}.", "For example {example}.", value=kind(value), example=Setting("tta", True))

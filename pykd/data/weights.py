@@ -42,7 +42,7 @@ def class_weights(class_weight, n_classes: int, classes: Sequence[str] | None) -
     if isinstance(class_weight, Mapping):
         for key, value in class_weight.items():
             weights[_class_id(key, n_classes, classes)] = _weight(value, key)
-    elif isinstance(class_weight, Sequence) and not isinstance(class_weight, str):
+    elif isinstance(class_weight, (Sequence, np.ndarray)) and not isinstance(class_weight, str):
         if len(class_weight) != n_classes:
             raise DataError(f"class_weight gives {len(class_weight)} weights for {n_classes} classes.",
                             "Give one weight per class in class-id order, or a dict of class to weight.")
@@ -54,10 +54,14 @@ def class_weights(class_weight, n_classes: int, classes: Sequence[str] | None) -
 
 
 def _class_id(key, n_classes: int, classes) -> int:
-    if classes is not None and str(key) in classes:
-        return list(classes).index(str(key))
+    """A number is a class id (as Keras' class_weight); text is a class name, or an id written as text (R's
+    names are always text: "0", "1") when no class has that name."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < n_classes:
+        return int(key)
+    if isinstance(key, str) and classes is not None and key in classes:
+        return list(classes).index(key)
     text = str(key).strip()
-    if text.lstrip("-").isdigit() and 0 <= int(text) < n_classes:  # R's names are text: "0", "1"
+    if isinstance(key, str) and text.isdigit() and 0 <= int(text) < n_classes:
         return int(text)
     raise DataError("class_weight names the class {key}, which is not among the classes ({known}).",
                     "Name classes by their id (0 to {last}) or by their names.", key=key,

@@ -19,6 +19,7 @@ from dataclasses import replace
 import numpy as np
 
 from .._tf import keras
+from ..core import storage
 from ..core.errors import DataError, Setting
 from ..data.frames import Table
 from ..data.labels import check_classes
@@ -31,7 +32,18 @@ TFLITE_METADATA = "pykd_classes"  # a named metadata buffer of a .tflite flatbuf
 
 
 def classes_of(model) -> tuple[str, ...] | None:
-    """The class names `model` was trained with, in output order; None when it does not know them."""
+    """The class names `model` was trained with, in output order; None when it does not know them.
+
+    model: a Keras model, or the path of a file pykd wrote (.keras, .h5, .weights.h5, .tflite; local or a URL).
+    """
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not storage.isfile(path):
+            raise DataError("The model file {path} does not exist.", "Check the path.", path=path)
+        if path.lower().endswith(".tflite"):
+            return tflite_classes(storage.read_bytes(path))
+        with storage.local_copy(path) as local:
+            return read_from_file(local)
     return getattr(model, _ATTRIBUTE, None)
 
 

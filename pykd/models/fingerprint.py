@@ -11,9 +11,11 @@ leave that model out rather than risk a stale answer.
 
 from __future__ import annotations
 
+import dis
 import functools
 import inspect
 import json
+import site
 import sysconfig
 import types
 
@@ -101,7 +103,9 @@ def _functions(model: keras.Model, strict: bool) -> str:
     return "\n".join(parts)
 
 
-_LIBRARY_FOLDERS = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+# Where installed code lives: the standard library, and site-packages or Debian's dist-packages (user installs too).
+_LIBRARY_FOLDERS = tuple({*(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")),
+                          *site.getsitepackages(), site.getusersitepackages()})
 
 
 def _in_a_library(fn) -> bool:
@@ -134,8 +138,8 @@ def _value(value, where: str, strict: bool, seen: set) -> str:
     if isinstance(value, functools.partial):
         return f"partial({_value(value.func, where, strict, seen)},{_value(value.args, where, strict, seen)}," \
                f"{_value(value.keywords, where, strict, seen)})"
-    if callable(value) and (isinstance(value, types.BuiltinFunctionType) or
-                            (isinstance(value, types.FunctionType) and _in_a_library(value))):
+    if isinstance(value, (types.BuiltinFunctionType, np.ufunc)) or \
+            (isinstance(value, types.FunctionType) and _in_a_library(value)):
         return f"function {getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
     if isinstance(value, types.FunctionType):
         return _function(value, where, strict, seen)
@@ -176,13 +180,16 @@ def _has_contents(cell) -> bool:
 
 def _code(code: types.CodeType) -> str:
     """A code object's bytecode and constants, nested functions' code included."""
-    consts = [_code(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts]
+    consts = [_code(c) if isinstance(c, types.CodeType) else
+              repr(sorted(c, key=repr)) if isinstance(c, frozenset) else repr(c)  # a set's order changes per process
+              for c in code.co_consts]
     return _hex(code.co_code + repr((consts, code.co_names, code.co_varnames)).encode())
 
 
 def _global_names(code: types.CodeType) -> set[str]:
-    """The names a function and the functions defined inside it look up outside themselves."""
-    names = set(code.co_names)
+    """The global names a function and the functions defined inside it read (not attribute names: the
+    `image` of tf.image.resize is no global)."""
+    names = {op.argval for op in dis.get_instructions(code) if op.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _global_names(const)

@@ -72,6 +72,10 @@ def teacher_logits(
     known = classes_of(source.models[0])
     for model in source.models:
         check_given(classes, classes_of(model), "teacher")
+        if classes_of(model) != known:  # averaging outputs that name other classes
+            raise DataError("The teachers of the ensemble know their classes in different orders: {a} and {b}.",
+                            "Give an ensemble whose members were trained on the same classes in the same order.",
+                            a=list(known or ()), b=list(classes_of(model) or ()))
     classes = classes if classes is not None else known  # columns named by the classes the teacher knows
     table = resolve_table(data, directory=o.directory, x_col=o.x_col, y_col=None, name="teacher")
     inputs = model_inputs(source.models[0], table, image_size=o.image_size, rescale=o.rescale,
@@ -126,8 +130,12 @@ def out_of_fold_logits(
     Unlabeled rows get the average logits of all fold teachers (none of them saw those labels).
     """
     folds = whole_number(folds, "folds", minimum=2)
-    table = resolve_table(train, directory=directory, x_col=x_col, y_col=y_col, classes=classes, name="train")
+    weight_col = train_options.get("weight_col")
+    table = resolve_table(train, directory=directory, x_col=x_col, y_col=y_col, classes=classes, name="train",
+                          weight_col=weight_col)
     frame = pd.DataFrame({x_col: list(table.ids), "label": table.labels})
+    if table.weights is not None:  # the fold teachers' rows keep their weights
+        frame[weight_col] = table.weights
     fold_of = np.random.default_rng(seed).permutation(len(frame)) % folds
     pieces, unlabeled = [], []
     unlabeled_rows = frame[frame.label < 0]
@@ -137,7 +145,8 @@ def out_of_fold_logits(
         fit_rows = frame[(fold_of != k) & (frame.label >= 0)]
         held = frame[(fold_of == k) & (frame.label >= 0)]
         teacher = build_teacher()
-        train_scratch(teacher, fit_rows, directory=directory, x_col=x_col, seed=seed + k, **train_options)
+        train_scratch(teacher, fit_rows, directory=directory, x_col=x_col, classes=table.classes, seed=seed + k,
+                      **train_options)
         if len(held):
             pieces.append(teacher_logits(teacher, held[[x_col]], directory=directory, x_col=x_col, classes=classes,
                                          **scoring))

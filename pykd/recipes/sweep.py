@@ -13,6 +13,7 @@ from ..core.errors import DataError, Setting, Words, kind
 from ..core.validation import loss_settings, one_of
 from ..data.augmentation import Augmentation
 from ..kd.teacher import is_logits_table
+from ..models.classes import classes_of, set_classes
 from ..models.loading import load_model
 from ..run.options import declared
 from .precompute import teacher_logits
@@ -60,7 +61,7 @@ def sweep(
     rows, best, best_weights = [], None, None
     optimizer = options.get("optimizer")
     for temperature, alpha in pairs:
-        fresh = keras.models.clone_model(student)
+        fresh = set_classes(keras.models.clone_model(student), classes_of(student))  # a clone forgets them
         fresh.set_weights(initial)
         if isinstance(optimizer, keras.optimizers.Optimizer):
             # Each setting its own copy: one object would carry its step count (the schedule's
@@ -96,8 +97,12 @@ def _shared_teacher(teacher, train, directory, x_col: str, options: dict):
     hint = options.get("hint") is not None  # a hint reads a teacher layer every step: the model itself
     if is_logits_table(teacher) or hint or not (augment is None or augment.is_identity or original):
         return teacher
+    ensemble = isinstance(teacher, (list, tuple))
+    members = [load_model(m, role="teacher") for m in (teacher if ensemble else [teacher])]
+    if any(classes_of(m) is not None for m in members):
+        return members if ensemble else members[0]  # it knows its classes: distill() matches the table to them
     shared = {o.name: options[o.name] for o in declared("teacher_logits") if o.name in options}
-    logits = teacher_logits(teacher, train, directory=directory, x_col=x_col, **shared)
+    logits = teacher_logits(members if ensemble else members[0], train, directory=directory, x_col=x_col, **shared)
     for name in [name for name in shared if name.startswith("teacher_")]:  # the table has them in it now
         options.pop(name)
     return logits

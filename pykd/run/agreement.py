@@ -15,8 +15,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .._tf import tf
-from ..core.errors import Setting, literal, warn
+from ..core.errors import Setting, Text, literal, warn
 from ..kd.teacher import ModelTeacher
+from ..models.classes import classes_of
 from .inputs import sample_inputs
 
 AGREEMENT_ROWS = 64  # labeled rows the teacher reads (the first ones of the table)
@@ -50,7 +51,8 @@ def measure(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> Agreem
     """How often `predicted` (the teacher's top classes) names `labels`, as named and as best renamed."""
     counts = np.zeros((n_classes, n_classes), dtype=np.int64)  # label x teacher's top class
     np.add.at(counts, (labels, predicted), 1)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
+    # Ties (classes no row was read of) broken towards the names as they are, so no move is made up.
+    rows, cols = linear_sum_assignment(counts + 0.5 * np.eye(n_classes), maximize=True)
     n = len(labels)
     return Agreement(n=n, as_named=float(np.trace(counts)) / n, renamed=float(counts[rows, cols].sum()) / n,
                      majority=float(np.bincount(labels, minlength=n_classes).max()) / n,
@@ -66,7 +68,9 @@ def teacher_agreement(plan) -> Agreement | None:
         return None
     table = plan.train.subset(labeled)
     x = sample_inputs(table, plan.teacher_spec or plan.spec, len(table))
-    predicted = tf.argmax(plan.teacher.logits(tf.constant(x, tf.float32)), axis=-1).numpy()  # one batch
+    step = plan.settings.batch_size  # as large a batch as the run's own, for a large teacher's memory
+    predicted = np.concatenate([tf.argmax(plan.teacher.logits(tf.constant(x[i:i + step], tf.float32)), axis=-1).numpy()
+                                for i in range(0, len(x), step)])
     return measure(table.labels, predicted, plan.n_classes)
 
 
@@ -75,18 +79,26 @@ def warn_if_reordered(plan) -> None:
     found = teacher_agreement(plan)
     if found is None or not found.looks_reordered:
         return
-    names = plan.train.classes or [str(i) for i in range(plan.n_classes)]
-    moved = ", ".join(f"{names[label]} as output {output}" for label, output in sorted(found.renaming.items())[:6])
-    fix = ("pass the classes in the teacher's order" if plan.train.classes else "give the labels in the teacher's order")
+    names = list(plan.train.classes) if plan.train.classes else None
+    shown = names or [str(i) for i in range(plan.n_classes)]
+    moved = ", ".join(f"{shown[label]} as output {output}" for label, output in sorted(found.renaming.items())[:6])
     warn(f"The teacher agrees with the labels on {found.as_named:.0%} of the first {found.n} labeled rows "
          f"(chance: {1 / plan.n_classes:.0%}), but on {found.renamed:.0%} if its outputs are renamed ({moved}): "
-         f"it was most likely trained with the classes in another order. To distill what it knows, {fix}"
-         + (f" ({literal(Setting('classes', _teacher_order(names, found.renaming)))})." if plan.train.classes else "."))
+         f"the teacher and the labels most likely name the classes in different orders. {_fix(plan, names, found)}")
 
 
-def _teacher_order(names, renaming: dict) -> list[str]:
-    """The class names in the order of the teacher's outputs, under the renaming measured."""
-    order = list(names)
-    for label, output in renaming.items():
-        order[output] = names[label]
-    return order
+def _fix(plan, names, found: Agreement) -> str:
+    """What to do, by what names the run has: the teacher's own, the table's, or none."""
+    teacher_names = [classes_of(m) for m in plan.teacher.models]
+    if names is not None and all(known is not None for known in teacher_names):
+        # The table was matched to the teacher's names: its class ids say other classes than meant.
+        meant = [names[found.renaming.get(label, label)] for label in range(len(names))]
+        return (f"If the labels are class ids, say which class each is: "
+                f"{literal(Setting('classes', meant))} (in the order of the ids).")
+    if names is not None:
+        order = list(names)
+        for label, output in found.renaming.items():
+            order[output] = names[label]
+        setting = literal(Text(f"pykd.models.set_classes(teacher, {order!r})"))
+        return f"Name the teacher's outputs so that they are matched by name: {setting}."
+    return "Give the labels in the teacher's order, or name the classes of both."

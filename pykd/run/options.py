@@ -67,15 +67,16 @@ OPTIONS: tuple[Option, ...] = (
            "`classes`; NA = unlabeled) or a list of one-hot columns (an all-zero row = unlabeled).",
            (*TRAINING, "evaluate", "compare")),
     Option("classes", None, kinds.Columns(hint="Sequence[str] | None"), "class names in class-id order; by default "
-           "the one-hot column names, or numbers. At least two, each once.", (*TRAINING, *SCORING)),
+           "the classes the model knows (pykd.models.classes_of), else the one-hot column names, or numbers. At "
+           "least two, each once.", (*TRAINING, *SCORING)),
     Option("weight_col", None, kinds.Text(hint="str | None"), "a column of per-row weights (numbers >= 0, "
            "as Keras' sample_weight): each training row's loss is multiplied by its weight. None: every row weighs 1.",
            resume="weights"),
     Option("class_weight", None, kinds.Coerced(coerce=lambda v: v, hint="dict | Sequence[float] | None", r="named"),
-           "weights by "
-           "class, as Keras' class_weight: a dict of class id or name to weight (classes left out weigh 1), or one "
-           "weight per class in class-id order. A labeled row's loss is multiplied by its class's weight (times its "
-           "weight_col weight); unlabeled rows weigh 1.", resume="weights"),
+           "weights by class, as Keras' class_weight: a dict of class id (a number, as the table's labels give it) "
+           "or class name (text) to weight (classes left out weigh 1), or one weight per class in class-id order. A "
+           "labeled row's loss is multiplied by its class's weight (times its weight_col weight); unlabeled rows "
+           "weigh 1.", resume="weights"),
     Option("image_size", None, kinds.Pair(), "(height, width) the images are resized to; by default the model's "
            "input size.", (*TRAINING, *SCORING)),
     Option("rescale", None, kinds.Number(rule=rescale_setting, none=True, hint="float | None"), "a factor pixels (0..255) "

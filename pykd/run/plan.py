@@ -66,17 +66,19 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
     s = checked(options)
     train, s = as_tables(train, s)  # a folder of class subfolders, or arrays
     student = load_model(student, role="student")
+    if s.classes is None and isinstance(s.y_col, str):  # text labels are then read by the names the models know
+        s = replace(s, classes=_known_classes(student, teacher))
     spec = image_spec(student, s.image_size, s.rescale)
     outputs_are_probabilities(student, s.student_outputs, "student")  # a valid setting
     train_table, val_table = _tables(train, s)
     n_classes = class_count(train_table, student)
-    # Per row (before any reordering of class ids): weight_col times class_weight, as fit() weighs rows.
-    train_table = replace(train_table, weights=row_weights(train_table, class_weights(s.class_weight, n_classes,
-                                                                                      train_table.classes)))
     check_model_fits(student, spec, n_classes, "student")
     for table in (train_table, val_table):
         if table is not None:
             check_labels_fit(table, n_classes)
+    # Per row (before any reordering of class ids): weight_col times class_weight, as fit() weighs rows.
+    train_table = replace(train_table, weights=row_weights(train_table, class_weights(s.class_weight, n_classes,
+                                                                                      train_table.classes)))
     source = teacher_spec = None
     if mode == "distill":
         source, teacher_spec = _teacher(teacher, s, spec, n_classes)
@@ -116,6 +118,13 @@ def _tables(train, s: Options) -> tuple[Table, Table | None]:
     return train_table, val_table
 
 
+def _known_classes(student, teacher) -> tuple[str, ...] | None:
+    """The classes the student knows, else those a teacher model passed as an object knows (paths load later)."""
+    members = teacher if isinstance(teacher, (list, tuple)) else [teacher]
+    return classes_of(student) or next((classes_of(m) for m in members if isinstance(m, keras.Model)
+                                        and classes_of(m) is not None), None)
+
+
 def _in_class_order(student, source, *tables: Table | None) -> list[Table | None]:
     """The tables with their class ids in the order of the classes the models know (pykd.models.classes),
     matched by name; models that know different orders are refused."""
@@ -125,12 +134,22 @@ def _in_class_order(student, source, *tables: Table | None) -> list[Table | None
     if not known:
         return list(tables)
     (role, order), *others = known
+    forget = Words("pykd.models.set_classes(student, None)", "rkd_set_classes(student, NULL)")
     for other, classes in others:
         if classes != order:
             raise DataError(f"The {role} knows the classes {{order}}, the {other} {{classes}}.",
                             "Give models trained on the same classes in the same order, or let the student forget "
-                            "its own with {forget}.", order=list(order), classes=list(classes),
-                            forget=Words("pykd.models.set_classes(student, None)", "rkd_set_classes(student, NULL)"))
+                            "its own with {forget}.", order=list(order), classes=list(classes), forget=forget)
+    named = tables[0].classes
+    unnamed_teacher = source is not None and (not teachers or any(classes_of(m) is None for m in teachers))
+    if unnamed_teacher and named is not None and named != order:
+        # Its outputs are read in the table's order: reordering the table would mismatch them.
+        raise DataError("The student knows its classes in the order {order}, but the teacher does not know its "
+                        "own, so its outputs are read in the table's order {named}.",
+                        "Name the teacher's outputs with {name_teacher}, or let the student forget its classes "
+                        "with {forget}.", order=list(order), named=list(named), forget=forget,
+                        name_teacher=Words("pykd.models.set_classes(teacher, [...])",
+                                           "rkd_set_classes(teacher, c(...))"))
     return [None if table is None else in_order(table, order, role) for table in tables]
 
 

@@ -168,9 +168,8 @@ class StepFunctions:
         teacher, teacher_feature = self._teacher_targets(rows, original if self.settings.teacher_sees_original else x)
         variables = self.trained_variables
         with tf.GradientTape() as tape:
-            terms = self._terms(x, labels, mask, teacher, teacher_feature, counted, mixed)
-            if self.train_weights is not None:  # the loss is weighted as fit() weights it; the other metrics are not
-                terms = terms._replace(per_row=terms.per_row * tf.gather(self.train_weights, rows))
+            weights = None if self.train_weights is None else tf.gather(self.train_weights, rows)
+            terms = self._terms(x, labels, mask, teacher, teacher_feature, counted, mixed, weights)
             # Divided by the rows of the whole (global) batch: replicas' gradients are summed.
             loss = tf.reduce_sum(terms.per_row) / global_rows
             # As compile() does: a LossScaleOptimizer scales the loss here and unscales the
@@ -188,8 +187,12 @@ class StepFunctions:
         x, partner, weight = self.views.mixing(x, rows, draw)
         return x, (partner, weight)
 
-    def _terms(self, x, labels, mask, teacher, teacher_feature, counted, mixed) -> _Terms:
-        """The student's forward pass on its view and each row's loss terms and correctness."""
+    def _terms(self, x, labels, mask, teacher, teacher_feature, counted, mixed, weights=None) -> _Terms:
+        """The student's forward pass on its view and each row's loss terms and correctness.
+
+        weights: each row's weight (weight_col times class_weight), which multiplies its loss as fit()'s
+        sample_weight does; the student's own losses (regularizers) are not weighted, nor the other metrics.
+        """
         s = self.settings
         if self.hint is None:
             logits, hint = self._student_logits(x, training=True), None
@@ -206,10 +209,12 @@ class StepFunctions:
         correct = _correct(logits, labels, mask)
         if mixed is not None:
             hard, correct = _mixed(hard, correct, logits, labels, mask, *mixed)
-        per_row = combine(hard, soft, s.alpha)
+        per_row = combine(hard, soft, s.alpha) if hint is None else combine(hard, soft, s.alpha) + hint
+        if weights is not None:
+            per_row = per_row * weights
         if own is not None:  # each row carries it, so the loss and its mean over any rows include it once
             per_row = per_row + own * (tf.ones_like(per_row) if counted is None else counted)
-        return _Terms(per_row if hint is None else per_row + hint, hard, soft, correct, hint)
+        return _Terms(per_row, hard, soft, correct, hint)
 
     def _all_finite(self, loss, grads):
         """Whether the loss and every gradient are finite, on every replica alike."""
