@@ -78,6 +78,11 @@ def test_a_teacher_trained_in_another_order_is_caught_before_the_first_step(colo
     ids = colours["table"].assign(label=colours["table"]["label"].map({"blue": 0, "green": 1, "red": 2}))
     _, said = run(set_classes(oracle(), CSV_ORDER), student(), ids, directory=colours["folder"])
     assert len(said) == 1 and "classes=['blue', 'green', 'red'] (in the order of the ids)" in said[0]
+    # The same ids with the classes given in another order: the advice names the order the ids really have.
+    ids_in_csv_order = colours["table"].assign(label=colours["table"]["label"].map({"red": 0, "green": 1, "blue": 2}))
+    _, said = run(set_classes(oracle(), CSV_ORDER), student(), ids_in_csv_order, directory=colours["folder"],
+                  classes=FOLDER_ORDER)
+    assert len(said) == 1 and "classes=['red', 'green', 'blue'] (in the order of the ids)" in said[0]
 
 
 def test_a_teacher_that_knows_its_classes_reorders_the_table_by_name(colours):

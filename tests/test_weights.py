@@ -51,7 +51,7 @@ def test_the_loss_is_each_rows_loss_times_its_weight_averaged_over_the_rows(labe
 
 
 @pytest.mark.parametrize("options, words", [
-    ({"weight_col": "weight", "bad": [-1.0]}, r"weights in 'weight' must be numbers >= 0; rows 1 hold -1.0"),
+    ({"weight_col": "weight", "bad": [-1.0]}, r"weights in 'weight' must be numbers >= 0; row 1 holds -1.0"),
     ({"weight_col": "w"}, r"has no column 'w' of row weights"),
     ({"class_weight": {5: 2.0}}, r"class_weight names the class 5, which is not among the classes"),
     ({"class_weight": [1.0, 2.0]}, r"class_weight gives 2 weights for 3 classes"),

@@ -40,7 +40,7 @@ def call(function, *args, **kwargs):
             raise
         finally:
             _running -= 1
-            _last.warnings = [str(w.message) for w in caught]
+            _last.warnings = [getattr(w.message, "r", None) or str(w.message) for w in caught]  # R's own wording
 
 
 def last_warnings() -> list[str]:

@@ -245,9 +245,23 @@ class NonFiniteLossError(FloatingPointError):
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
-def warn(message: str, category: type[Warning] = UserWarning) -> None:
-    """warnings.warn() shown at the user's line: the first caller outside pykd."""
+class WordedWarning(UserWarning):
+    """A warning whose text differs by language: `r` is what R shows (c(...), TRUE, rkd_ functions)."""
+
+    def __init__(self, message: str, r: str):
+        super().__init__(message)
+        self.r = r
+
+
+def warn(message: str, category: type[Warning] = UserWarning, *, r: str | None = None) -> None:
+    """warnings.warn() shown at the user's line: the first caller outside pykd.
+
+    r: the message as R shows it, when it names code (the bridge gives R this text).
+    """
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level + 1)
+    if r is not None:
+        warnings.warn(WordedWarning(message, r), stacklevel=level + 1)
+    else:
+        warnings.warn(message, category, stacklevel=level + 1)

@@ -55,5 +55,6 @@ class TtaViews:
             if augment == Augmentation(horizontal_flip=True, fill_mode=augment.fill_mode):
                 return cls(flip=True, random=0)  # the one other view a flip has: the mirror image, as True
             return cls(flip=False, random=VIEWS_OF_AN_AUGMENTATION - 1, augment=augment)
-        raise DataError("tta must be True (the image and its mirror image), a number of views or an augmentation, "
-                        "not {value}.", "For example {example}.", value=kind(value), example=Setting("tta", True))
+        raise DataError("tta must be {true} (the image and its mirror image), a number of views or an augmentation, "
+                        "not {value}.", "For example {example}.", true=True, value=kind(value),
+                        example=Setting("tta", True))

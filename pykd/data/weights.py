@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..core.errors import DataError, Setting, few, kind
+from ..core.errors import DataError, Setting, few, kind, plural
 
 
 def weight_column(frame: pd.DataFrame, weight_col: str | None, name: str) -> np.ndarray | None:
@@ -27,7 +27,8 @@ def weight_column(frame: pd.DataFrame, weight_col: str | None, name: str) -> np.
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         rows = (np.flatnonzero(bad) + 1).tolist()
-        raise DataError(f"The {name} table's weights in {{col}} must be numbers >= 0; rows {{rows}} hold {{values}}.",
+        raise DataError(f"The {name} table's weights in {{col}} must be numbers >= 0; "
+                        f"{plural(len(rows), 'row {rows} holds', 'rows {rows} hold')} {{values}}.",
                         "Give every row a weight (0 leaves a row out of the loss).", col=weight_col, rows=few(rows),
                         values=few(frame[weight_col][bad].tolist()))
     return values
@@ -49,7 +50,8 @@ def class_weights(class_weight, n_classes: int, classes: Sequence[str] | None) -
         weights = np.array([_weight(v, i) for i, v in enumerate(class_weight)])
     else:
         raise DataError("class_weight must be a dict of class to weight or one weight per class, not {value}.",
-                        "For example {example}.", value=kind(class_weight), example=Setting("class_weight", {0: 1.0, 1: 5.0}))
+                        "For example {example}.", value=kind(class_weight),
+                        example=Setting("class_weight", {"CBB": 1.0, "CMD": 5.0}))
     return weights
 
 

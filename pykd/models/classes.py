@@ -20,7 +20,7 @@ import numpy as np
 
 from .._tf import keras
 from ..core import storage
-from ..core.errors import DataError, Setting
+from ..core.errors import DataError, Setting, Words
 from ..data.frames import Table
 from ..data.labels import check_classes
 from .introspection import output_width
@@ -127,10 +127,12 @@ def check_given(given: Sequence[str] | None, known: tuple[str, ...] | None, what
     given = check_classes(given)
     if given is None or known is None or given == known:
         return
-    raise DataError(f"classes is {{given}}, but the {what} was trained with the classes {{known}}"
+    raise DataError(f"{{named}} {{given}}, but the {what} was trained with the classes {{known}}"
                     + (" (the same names in another order)." if set(given) == set(known) else "."),
-                    "Leave classes out to use the model's own, or give them in its order ({example}).",
-                    given=list(given), known=list(known), example=Setting("classes", list(known)))
+                    "Leave classes out to use the model's own, or give them in its order ({example}){factor}.",
+                    named=Words("classes is", "classes (or the levels of a factor label column) is"),
+                    given=list(given), known=list(known), example=Setting("classes", list(known)),
+                    factor=Words("", "; relevel a factor with factor(x, levels = rkd_classes(model))"))
 
 
 def in_order(table: Table, known: tuple[str, ...] | None, what: str = "model") -> Table:

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .._tf import tf
-from ..core.errors import Setting, Text, literal, warn
+from ..core.errors import Setting, literal, warn
 from ..kd.teacher import ModelTeacher
 from ..models.classes import classes_of
 from .inputs import sample_inputs
@@ -82,23 +82,28 @@ def warn_if_reordered(plan) -> None:
     names = list(plan.train.classes) if plan.train.classes else None
     shown = names or [str(i) for i in range(plan.n_classes)]
     moved = ", ".join(f"{shown[label]} as output {output}" for label, output in sorted(found.renaming.items())[:6])
-    warn(f"The teacher agrees with the labels on {found.as_named:.0%} of the first {found.n} labeled rows "
-         f"(chance: {1 / plan.n_classes:.0%}), but on {found.renamed:.0%} if its outputs are renamed ({moved}): "
-         f"the teacher and the labels most likely name the classes in different orders. {_fix(plan, names, found)}")
+    said = (f"The teacher agrees with the labels on {found.as_named:.0%} of the first {found.n} labeled rows "
+            f"(chance: {1 / plan.n_classes:.0%}), but on {found.renamed:.0%} if its outputs are renamed ({moved}): "
+            "the teacher and the labels most likely name the classes in different orders. ")
+    warn(said + _fix(plan, names, found, "python"), r=said + _fix(plan, names, found, "r"))
 
 
-def _fix(plan, names, found: Agreement) -> str:
+def _fix(plan, names, found: Agreement, language: str) -> str:
     """What to do, by what names the run has: the teacher's own, the table's, or none."""
     teacher_names = [classes_of(m) for m in plan.teacher.models]
     if names is not None and all(known is not None for known in teacher_names):
-        # The table was matched to the teacher's names: its class ids say other classes than meant.
-        meant = [names[found.renaming.get(label, label)] for label in range(len(names))]
+        # The table was matched to the teacher's names by the classes given for its ids (`given`, position i
+        # naming id i): the class each id must name is the one the teacher sees in its rows.
+        given = list(plan.settings.classes or names)
+        position = [names.index(name) for name in given]
+        meant = [names[found.renaming.get(p, p)] for p in position]
         return (f"If the labels are class ids, say which class each is: "
-                f"{literal(Setting('classes', meant))} (in the order of the ids).")
+                f"{literal(Setting('classes', meant), language)} (in the order of the ids).")
     if names is not None:
         order = list(names)
         for label, output in found.renaming.items():
             order[output] = names[label]
-        setting = literal(Text(f"pykd.models.set_classes(teacher, {order!r})"))
-        return f"Name the teacher's outputs so that they are matched by name: {setting}."
+        call = f"rkd_set_classes(teacher, {literal(order, 'r')})" if language == "r" else \
+            f"pykd.models.set_classes(teacher, {order!r})"
+        return f"Name the teacher's outputs so that they are matched by name: {call}."
     return "Give the labels in the teacher's order, or name the classes of both."

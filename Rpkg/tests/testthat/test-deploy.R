@@ -138,7 +138,8 @@ test_that("a factor label column gives the classes by its levels", {
   relevelled$label <- factor(as.character(labeled$label), levels = ex$classes)
   err <- catch_error(rkd_evaluate(student, relevelled, ex$directory, rescale = 1 / 255))
   expect_match(flat_message(err), paste0(
-    "classes is c(", paste0('"', ex$classes, '"', collapse = ", "), "), but the model was trained with the ",
+    "classes (or the levels of a factor label column) is c(", paste0('"', ex$classes, '"', collapse = ", "),
+    "), but the model was trained with the ",
     "classes c(", paste0('"', levels, '"', collapse = ", "), ") (the same names in another order)"
   ), fixed = TRUE)
 })
