@@ -15,6 +15,7 @@ from .core.errors import DataError, NonFiniteLossError
 from .data import datasets, sources
 from .data.augmentation import Augmentation
 from .kd.hint import Hint
+from .kd.keras_loss import LogitsDistillation
 from .kd.losses import distillation_loss
 from .recipes.noisy import noisy_student
 from .recipes.precompute import out_of_fold_logits, teacher_logits
@@ -41,6 +42,7 @@ __all__ = [
     "export",
     "compare",
     "distillation_loss",
+    "LogitsDistillation",
     "teacher_logits",
     "out_of_fold_logits",
     "sweep",

@@ -6,6 +6,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+import pykd
 from pykd import distillation_loss
 from pykd._tf import tf
 from pykd.kd.losses import soft_term
@@ -136,3 +137,28 @@ def test_the_soft_term_takes_logits_far_apart():
     t, s = np.array([[1000.0, 0.0, -1000.0]]), np.array([[-1000.0, 0.0, 1000.0]])
     np.testing.assert_allclose(soft_term(t, s, 1.0).numpy(), [2000.0])  # sum p (log p - log q): 1 * (0 - -2000)
     assert np.isfinite(distillation_loss([0], s, t, temperature=1.0, alpha=0.5))
+
+
+def test_logits_distillation_gives_keras_distiller_pykds_loss():
+    """pykd.LogitsDistillation in Keras' own Distiller: its total loss on a batch is pykd's distillation_loss."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 8)).astype("float32"), rng.integers(0, 4, 16)
+    keras.utils.set_random_seed(0)
+    teacher = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+    student = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+    soft = pykd.LogitsDistillation(temperature=4.0)
+    one_batch = soft.compute_loss(teacher(x), student(x))
+    unlabeled = np.full(16, -1)  # alpha = 0 and no labels: distillation_loss is the soft term's mean
+    np.testing.assert_allclose(float(one_batch), float(pykd.distillation_loss(unlabeled, student(x), teacher(x),
+                                                                            temperature=4.0, alpha=0.0)), rtol=1e-6)
+    distiller = keras.distillation.Distiller(teacher=teacher, student=student, distillation_losses=soft,
+                                             student_loss_weight=0.1)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.0), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = distiller.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    expected = pykd.distillation_loss(y, student(x), teacher(x), temperature=4.0, alpha=0.1)
+    np.testing.assert_allclose(history.history["loss"][0], float(expected), rtol=1e-5)
+    assert pykd.LogitsDistillation.from_config(soft.get_config()).temperature == 4.0
+    with pytest.raises(pykd.DataError, match="temperature must be a number > 0"):
+        pykd.LogitsDistillation(temperature=0)
