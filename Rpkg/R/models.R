@@ -204,7 +204,9 @@ rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
 #' are refused, naming both orders, rather than silently renaming every
 #' label.
 #'
-#' @param model A Keras model (a Python object).
+#' @param model A Keras model (a Python object); for `rkd_classes()` also
+#'   the path of a file rkd wrote (`.keras`, `.h5`, `.weights.h5`,
+#'   `.tflite`).
 #' @param classes Class names in output order (a factor gives its levels),
 #'   or `NULL` to forget them.
 #' @return `rkd_classes()`: a character vector, or `NULL` when the model

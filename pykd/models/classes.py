@@ -23,7 +23,7 @@ from ..core import storage
 from ..core.errors import DataError, Setting, Words
 from ..data.frames import Table
 from ..data.labels import check_classes
-from .introspection import output_width
+from .introspection import keras_model, output_width
 
 _ATTRIBUTE = "_pykd_classes"
 KERAS_ENTRY = "pykd.json"  # in a .keras file, beside Keras' config.json and model.weights.h5
@@ -49,6 +49,7 @@ def classes_of(model) -> tuple[str, ...] | None:
 
 def set_classes(model: keras.Model, classes: Sequence[str] | None) -> keras.Model:
     """Record the class names of `model`'s outputs (None forgets them); returns the model."""
+    keras_model(model)  # a path or another object is refused, saying what to pass
     classes = check_classes(classes)
     if classes is not None:
         width = output_width(model)

@@ -104,8 +104,11 @@ def _teacher(plan: Plan) -> str | None:
     return None
 
 
-def check_before_start(plan: Plan) -> checkpoint.Saved | None:
-    """The checkpoint to continue from, read once (None: start fresh), or a DataError naming why not."""
+def check_before_start(plan: Plan, key: dict | None = None) -> checkpoint.Saved | None:
+    """The checkpoint to continue from, read once (None: start fresh), or a DataError naming why not.
+
+    key: the run's run_key(plan), when the caller has it (it hashes every image file).
+    """
     s = plan.settings
     for name in ("checkpoint_dir", "cache_dir"):
         if getattr(s, name) is not None:
@@ -127,7 +130,7 @@ def check_before_start(plan: Plan) -> checkpoint.Saved | None:
         warn(f"resume=True, but {s.checkpoint_dir} holds no checkpoint yet: starting fresh.")
         return None
     checkpoint.check_shapes(plan.student.variables, saved.values.get("student", []), "student")  # before it is compiled
-    _same_run(saved.meta.get("run_key", {}), run_key(plan), s.checkpoint_dir)
+    _same_run(saved.meta.get("run_key", {}), run_key(plan) if key is None else key, s.checkpoint_dir)
     return saved
 
 

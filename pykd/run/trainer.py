@@ -31,9 +31,11 @@ def fit(mode: str, student, teacher, train, options: Options) -> History:
     plan = prepare(mode, student, teacher, train, options)
     s = plan.settings
     with claimed(s.checkpoint_dir if is_chief(s.strategy) else None):  # one run at a time in a checkpoint_dir
-        resume_from = check_before_start(plan)  # still before anything changes
+        # What a checkpoint must agree on to be continued: taken once (it hashes every image file).
+        key = run_key(plan) if s.checkpoint_dir is not None else None
+        resume_from = check_before_start(plan, key)  # still before anything changes
         with build(plan, resume_from) as run:
-            history = Trainer(run, resume_from).fit()
+            history = Trainer(run, resume_from, key).fit()
     history.params["seconds"] = round(time.perf_counter() - started, 3)
     return history
 
@@ -41,14 +43,14 @@ def fit(mode: str, student, teacher, train, options: Options) -> History:
 class Trainer:
     """The epoch loop over a built Run."""
 
-    def __init__(self, run: Run, resume_from: checkpoint.Saved | None = None):
-        """resume_from: the checkpoint to continue, as resume.check_before_start read and checked it."""
+    def __init__(self, run: Run, resume_from: checkpoint.Saved | None = None, key: dict | None = None):
+        """resume_from: the checkpoint to continue, as resume.check_before_start read and checked it.
+        key: the run's resume.run_key, written into each checkpoint (None: made here when checkpointing)."""
         self.run = run
         self.resume_from = resume_from
         self.history = History(params=run_params(run), model=run.user_student)
         self.train_feed = self.val_feed = None  # made when training starts (pykd.run.feed.Feed)
-        # What a checkpoint must agree on to be continued: taken once (it hashes every image file).
-        self.key = run_key(run.plan) if run.plan.settings.checkpoint_dir is not None else None
+        self.key = key if key is not None or run.plan.settings.checkpoint_dir is None else run_key(run.plan)
 
     def fit(self) -> History:
         """Train the remaining epochs. On KeyboardInterrupt (Ctrl-C) the student keeps what it
