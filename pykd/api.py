@@ -15,6 +15,7 @@ from typing import Literal
 import pandas as pd
 
 from ._tf import keras, tf
+from .core.hints import ModelLike, TableLike, TeacherLike
 from .data.augmentation import Augmentation
 from .kd.hint import Hint
 from .run import options
@@ -23,9 +24,9 @@ from .run.trainer import fit
 
 
 def distill(
-    teacher,
-    student,
-    train,
+    teacher: TeacherLike,
+    student: ModelLike,
+    train: TableLike,
     *,
     directory: str | os.PathLike | None = None,
     validation: pd.DataFrame | str | os.PathLike | Mapping | tuple | None = None,
@@ -89,8 +90,8 @@ def distill(
 
 
 def train_scratch(
-    student,
-    train,
+    student: ModelLike,
+    train: TableLike,
     *,
     directory: str | os.PathLike | None = None,
     validation: pd.DataFrame | str | os.PathLike | Mapping | tuple | None = None,

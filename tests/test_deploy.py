@@ -134,3 +134,18 @@ def test_a_damaged_or_quantized_tflite_file_is_refused(digits, tmp_path):
         (tmp_path / "int8.tflite").write_bytes(converter.convert())
     with pytest.raises(pykd.DataError, match="is quantized"):
         pykd.predict(tmp_path / "int8.tflite", directory=digits["directory"])
+
+
+def test_a_quantized_tflite_file_is_smaller_and_predicts_alike(trained, digits, tmp_path):
+    table = pd.read_csv(digits["validation_csv"]).head(64)
+    plain = pykd.export(trained, tmp_path / "plain.tflite")
+    sizes = {}
+    for quantize in ("dynamic", "float16"):
+        path = pykd.export(trained, tmp_path / f"{quantize}.tflite", quantize=quantize)
+        sizes[quantize] = os.path.getsize(path)
+        frame = pykd.predict(path, table, directory=digits["directory"])
+        reference = pykd.predict(plain, table, directory=digits["directory"])
+        assert (frame["label"] == reference["label"]).mean() >= 0.95, quantize
+    assert sizes["dynamic"] < sizes["float16"] < os.path.getsize(plain)
+    with pytest.raises(pykd.DataError, match="quantize='dynamic' applies to a .tflite file"):
+        pykd.export(trained, tmp_path / "saved", quantize="dynamic")

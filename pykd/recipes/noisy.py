@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from ..api import distill
 from ..core.errors import DataError, Setting
+from ..core.hints import ModelLike, TableLike, TeacherLike
 from ..core.storage import join
 from ..core.validation import whole_number
 from ..data.augmentation import Augmentation
@@ -22,7 +23,8 @@ NOISE = Augmentation(rotation_range=10, width_shift_range=0.1, height_shift_rang
                      horizontal_flip=True)
 
 
-def noisy_student(teacher, student, train, *, rounds: int = 1, augment=NOISE, **options) -> list[History]:
+def noisy_student(teacher: TeacherLike, student: ModelLike, train: TableLike, *, rounds: int = 1,
+                  augment: Augmentation | dict | None = NOISE, **options: object) -> list[History]:
     """Distill `teacher` into `student` with noise on the student only; returns one History per round.
 
     Every round shows the student augmented images (and runs its own dropout) while its

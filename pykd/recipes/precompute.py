@@ -19,6 +19,7 @@ from .._tf import keras
 from ..api import train_scratch
 from ..core import storage
 from ..core.errors import DataError, few
+from ..core.hints import TableLike, TeacherLike
 from ..core.validation import whole_number
 from ..data.frames import resolve_table
 from ..data.images import FileImages
@@ -32,8 +33,8 @@ from ..run.inputs import model_inputs, sample_inputs
 
 
 def teacher_logits(
-    teacher,
-    data,
+    teacher: TeacherLike,
+    data: TableLike,
     *,
     directory: str | os.PathLike | None = None,
     x_col: str = "image_id",
@@ -109,16 +110,16 @@ def _write(frame: pd.DataFrame, path: str, x_col: str) -> None:
 
 def out_of_fold_logits(
     build_teacher: Callable[[], keras.Model],
-    train,
+    train: TableLike,
     *,
-    directory,
+    directory: str | os.PathLike,
     folds: int = 4,
     x_col: str = "image_id",
-    y_col="label",
+    y_col: str | Sequence[str] = "label",
     classes: Sequence[str] | None = None,
     seed: int = 0,
     path: str | os.PathLike | None = None,
-    **train_options,
+    **train_options: object,
 ) -> pd.DataFrame:
     """Train `folds` teachers, each without one fold; return every row's logits from the one that did not see it.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 from .._tf import keras
 from ..api import distill
 from ..core.errors import DataError, Setting, Words, kind
+from ..core.hints import ModelLike, TableLike, TeacherLike
 from ..core.validation import loss_settings, one_of
 from ..data.augmentation import Augmentation
 from ..kd.teacher import is_logits_table
@@ -20,18 +22,18 @@ from .precompute import teacher_logits
 
 
 def sweep(
-    teacher,
-    student,
-    train,
+    teacher: TeacherLike,
+    student: ModelLike,
+    train: TableLike,
     *,
-    directory,
+    directory: str | os.PathLike | None,
     temperatures: Sequence[float] = (1.0, 2.0, 4.0, 8.0),
     alphas: Sequence[float] = (0.1, 0.5),
     x_col: str = "image_id",
     classes: Sequence[str] | None = None,
     verbose: int = 0,
     keep_best: bool = False,
-    **options,
+    **options: object,
 ) -> pd.DataFrame:
     """Distill a fresh copy of `student` (same initial weights) for every (temperature, alpha).
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..core import storage
 from ..core.errors import DataError, Setting, Text
+from ..core.hints import ModelLike, TableLike
 from ..data.frames import Table
 from ..data.images import FileImages, ImageSpec
 from ..models.classes import check_given, in_order
@@ -27,8 +28,8 @@ MB = 2**20  # size_mb counts mebibytes
 
 
 def compare(
-    models,
-    data,
+    models: Mapping[str, ModelLike],
+    data: TableLike,
     *,
     directory: str | os.PathLike | None = None,
     x_col: str = "image_id",

@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from typing import Literal
 
+from ..core.hints import ModelLike, TableLike
 from ..data.images import FileImages
 from ..data.stream import BatchStream
 from ..models.classes import classes_of
@@ -20,8 +21,8 @@ from ..run.steps import StepFunctions, StepSettings
 
 
 def evaluate(
-    model,
-    data,
+    model: ModelLike,
+    data: TableLike,
     *,
     directory: str | os.PathLike | None = None,
     x_col: str = "image_id",

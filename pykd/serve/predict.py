@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..core import storage
 from ..core.errors import DataError, Setting, few
+from ..core.hints import ModelLike, TableLike
 from ..data.augmentation import Augmentation
 from ..data.frames import Table, image_folder, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
@@ -31,8 +32,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
 def predict(
-    model,
-    data=None,
+    model: ModelLike,
+    data: TableLike | None = None,
     *,
     directory: str | os.PathLike | None = None,
     x_col: str = "image_id",

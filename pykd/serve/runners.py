@@ -151,7 +151,8 @@ def _constant_elements(interpreter, ops) -> int | None:
     inputs = {d["index"] for d in interpreter.get_input_details()}
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     constants = {t for op in ops for t in op["inputs"] if t >= 0 and t not in produced and t not in inputs}
-    return int(sum(np.prod(details[t]["shape"]) for t in constants if np.issubdtype(details[t]["dtype"], np.floating)))
+    weights = [t for t in constants if np.issubdtype(details[t]["dtype"], np.floating) or details[t]["dtype"] == np.int8]
+    return int(sum(np.prod(details[t]["shape"]) for t in weights))  # float weights, or int8 ones (quantized)
 
 
 def runner(model, model_outputs: str = "auto"):

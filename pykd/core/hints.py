@@ -1,0 +1,17 @@
+"""Type hints for what the entry points take: models, teachers and tables, in every form accepted."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from .._tf import keras
+
+# A Keras model, or the path of a .keras/.h5 file (local or a URL); predict() and compare() also take a .tflite path.
+ModelLike = keras.Model | str | os.PathLike
+# A model, an ensemble of them, or a table of precomputed logits (a DataFrame or a CSV/.npy path).
+TeacherLike = ModelLike | Sequence[ModelLike] | pd.DataFrame
+# A DataFrame, a CSV path or a dict of columns; distill() also takes a folder of class subfolders or (x, y) arrays.
+TableLike = pd.DataFrame | str | os.PathLike | Mapping | tuple
