@@ -141,6 +141,14 @@ def test_evaluate_and_compare_read_labels_by_the_models_names(colours, taught):
     folder_order.set_weights([w[..., [2, 1, 0]] for w in taught.get_weights()])  # the same student, outputs reversed
     result = pykd.compare({"csv": taught, "folder": folder_order}, table, directory=folder)
     assert result["accuracy"].tolist() == [1.0, 1.0]
+    # The inputs distill() takes: a folder of class subfolders (read in the model's order), and (x, y) arrays.
+    assert pykd.evaluate(taught, folder)["accuracy"] == 1.0
+    assert pykd.compare({"csv": taught, "folder": folder_order}, folder)["accuracy"].tolist() == [1.0, 1.0]
+    x = np.stack([np.asarray(Image.open(os.path.join(folder, i))) for i in table["image_id"]])
+    y = table["label"].map({name: i for i, name in enumerate(CSV_ORDER)}).to_numpy()
+    assert pykd.evaluate(taught, (x, y))["accuracy"] == 1.0
+    logits = pykd.teacher_logits(taught, folder)
+    assert list(logits.columns) == ["image_id", *CSV_ORDER] and len(logits) == len(table)
 
 
 def test_every_file_pykd_writes_keeps_the_classes(colours, taught, tmp_path):

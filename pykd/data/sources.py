@@ -186,3 +186,16 @@ def _write_pngs(x: np.ndarray, folder: str, ids: list[str]) -> None:
         for image, name in zip(x, ids):
             storage.write_bytes_atomic(storage.join(folder, name), tf.io.encode_png(image).numpy())
         storage.write_bytes_atomic(done, f"{len(ids)} images\n".encode())
+
+
+def as_table(data, *, directory, classes, name: str):
+    """(data, directory, classes, own) for a table to score or run over: a folder of class subfolders or
+    (x, y) arrays as their table and folder (own=True: its columns are image_id and label), anything else
+    as it is."""
+    if not (is_class_folder(data) or is_arrays(data)):
+        return data, directory, classes, False
+    if directory is not None:
+        raise DataError(f"directory is for a table of image files; the {name} data (a folder or arrays) already "
+                        "says where its images are.", "Leave directory out.")
+    table, folder, found = _table(data, classes, None, name)
+    return table, folder, found, True

@@ -23,6 +23,7 @@ from ..core.hints import TableLike, TeacherLike
 from ..core.validation import whole_number
 from ..data.frames import resolve_table
 from ..data.images import FileImages
+from ..data.sources import as_table
 from ..kd.logit_cache import compute_logits
 from ..kd.teacher import ModelTeacher, resolve_teacher
 from ..models.classes import check_given, classes_of
@@ -52,7 +53,8 @@ def teacher_logits(
 
     teacher: a model, a path, or a list of them (ensemble). With `path`, the table
     is also written there as CSV (or as .npy plus a `.ids.txt` file for a .npy path).
-    data: a table with an `x_col` column of image file names (labels are not needed).
+    data: a table with an `x_col` column of image file names (labels are not needed), or a folder of
+        class subfolders or (x, y) arrays as distill() takes them (then without directory).
     The columns are named by `classes`, else by the classes the teacher knows (pykd.models.classes_of),
     else logit_0, logit_1, ...
 
@@ -78,7 +80,9 @@ def teacher_logits(
                             "Give an ensemble whose members were trained on the same classes in the same order.",
                             a=list(known or ()), b=list(classes_of(model) or ()))
     classes = classes if classes is not None else known  # columns named by the classes the teacher knows
-    table = resolve_table(data, directory=o.directory, x_col=o.x_col, y_col=None, name="teacher")
+    data, directory, _, own = as_table(data, directory=o.directory, classes=classes, name="teacher")
+    x_col = "image_id" if own else o.x_col  # a folder's or arrays' table names its images so
+    table = resolve_table(data, directory=directory, x_col=x_col, y_col=None, name="teacher")
     inputs = model_inputs(source.models[0], table, image_size=o.image_size, rescale=o.rescale,
                           on_bad_image=o.on_bad_image, role="teacher")
     table, spec = inputs.table, inputs.spec

@@ -14,6 +14,7 @@ from ..data.bad_images import drop_bad_images
 from ..data.frames import Table, check_labels_fit, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
 from ..data.labels import label_layout
+from ..data.sources import LABEL, as_table
 from ..models.classes import check_given, in_order
 from ..models.inputs import check_model_fits, image_spec
 from ..models.introspection import output_width
@@ -40,8 +41,13 @@ def table_in_model_order(data, known: tuple[str, ...] | None, *, directory, x_co
                          name: str) -> Table:
     """labeled_table() for a model that knows its classes (`known`, else None): text labels and one-hot
     columns matched to them by name, class ids read in the model's order; a `classes` that contradicts
-    them, or a table naming other classes, refused."""
+    them, or a table naming other classes, refused. `data` may also be a folder of class subfolders or
+    (x, y) arrays, as distill() takes them."""
     check_given(classes, known)
+    # A folder of class subfolders reads them in the model's order; arrays' ids are positions in it.
+    data, directory, found, own = as_table(data, directory=directory, classes=classes or known, name=name)
+    if own:
+        x_col, y_col, classes = "image_id", LABEL, found
     one_hot = not isinstance(y_col, str)  # columns named by the classes: matched by name after reading
     table = labeled_table(data, directory=directory, x_col=x_col, y_col=y_col, name=name,
                           classes=classes if classes is not None or one_hot else known)

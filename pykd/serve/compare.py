@@ -18,6 +18,7 @@ from ..core.errors import DataError, Setting, Text
 from ..core.hints import ModelLike, TableLike
 from ..data.frames import Table
 from ..data.images import FileImages, ImageSpec
+from ..data.sources import LABEL, as_table
 from ..models.classes import check_given, in_order
 from ..run import options
 from ..run.inputs import Inputs, labeled_table, model_inputs
@@ -47,7 +48,8 @@ def compare(
     (one image at a time, as a server answering single requests), accuracy (over the
     labeled rows of data, the top class of the float32 probabilities, as predict() gives them).
     models: a dict {name: Keras model, .keras/.h5 path or .tflite file}.
-    data: a labeled table: a DataFrame, CSV path or dict of columns. batch_size is also
+    data: a labeled table: a DataFrame, CSV path or dict of columns, or a folder of class subfolders or
+    (x, y) arrays as distill() takes them (then without directory). batch_size is also
     the batch of the batched timing.
 
     Options:
@@ -62,9 +64,12 @@ def compare(
     for run in runs.values():
         check_given(o.classes, run.classes, f"model {run.name}")
     # Each model reads the labels by its own class names (two students trained in different orders compare fairly).
-    one_hot = not isinstance(o.y_col, str)
-    table = labeled_table(data, directory=o.directory, x_col=o.x_col, y_col=o.y_col, name="comparison",
-                          classes=o.classes or (None if one_hot or not known else known[0]))
+    classes = o.classes or (known[0] if known else None)
+    data, directory, found, own = as_table(data, directory=o.directory, classes=classes, name="comparison")
+    x_col, y_col = ("image_id", LABEL) if own else (o.x_col, o.y_col)
+    one_hot = not isinstance(y_col, str)
+    table = labeled_table(data, directory=directory, x_col=x_col, y_col=y_col, name="comparison",
+                          classes=found if own else o.classes or (None if one_hot else classes))
     rows = []
     for (name, model), run in zip(models.items(), runs.values()):
         inputs = model_inputs(run.graph, in_order(table, run.classes, f"model {run.name}"), image_size=o.image_size,

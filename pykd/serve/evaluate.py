@@ -36,7 +36,8 @@ def evaluate(
 ) -> dict:
     """The model's hard-label loss and accuracy over the labeled rows of `data`.
 
-    model: a Keras model or a .keras/.h5 path. data: a DataFrame, CSV path or dict of columns.
+    model: a Keras model or a .keras/.h5 path. data: a DataFrame, CSV path or dict of columns, or a
+    folder of class subfolders or (x, y) arrays as distill() takes them (then without directory).
     A model that knows its classes (trained by pykd, or classifier(classes=)) reads the labels
     by name; a `classes` in another order is refused.
     Returns {"loss": float, "accuracy": float, "n": labeled rows}; the same numbers
