@@ -8,6 +8,7 @@ images' mean red, green and blue, so it is right on every image without training
 """
 
 import os
+import shutil
 import warnings
 
 import keras
@@ -147,6 +148,12 @@ def test_evaluate_and_compare_read_labels_by_the_models_names(colours, taught):
     x = np.stack([np.asarray(Image.open(os.path.join(folder, i))) for i in table["image_id"]])
     y = table["label"].map({name: i for i, name in enumerate(CSV_ORDER)}).to_numpy()
     assert pykd.evaluate(taught, (x, y))["accuracy"] == 1.0
+    # A test folder without one class's subfolder is read by name too.
+    partial = os.path.join(os.path.dirname(folder), "no_green")
+    for name in ("red", "blue"):
+        shutil.copytree(os.path.join(folder, name), os.path.join(partial, name), dirs_exist_ok=True)
+    scores = pykd.evaluate(taught, partial)
+    assert scores["accuracy"] == 1.0 and scores["n"] == 24
     logits = pykd.teacher_logits(taught, folder)
     assert list(logits.columns) == ["image_id", *CSV_ORDER] and len(logits) == len(table)
 

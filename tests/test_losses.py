@@ -160,5 +160,7 @@ def test_logits_distillation_gives_keras_distiller_pykds_loss():
     expected = pykd.distillation_loss(y, student(x), teacher(x), temperature=4.0, alpha=0.1)
     np.testing.assert_allclose(history.history["loss"][0], float(expected), rtol=1e-5)
     assert pykd.LogitsDistillation.from_config(soft.get_config()).temperature == 4.0
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(soft))  # a saved Distiller's
+    assert isinstance(restored, pykd.LogitsDistillation) and restored.temperature == 4.0
     with pytest.raises(pykd.DataError, match="temperature must be a number > 0"):
         pykd.LogitsDistillation(temperature=0)

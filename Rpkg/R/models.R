@@ -219,7 +219,7 @@ rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
 #'   rkd_classes(student)
 #' }
 rkd_classes <- function(model) {
-  known <- py_call(pykd()$models$classes_of, model, .call = environment())
+  known <- py_call(pykd()$models$classes_of, model_arg(model), .call = environment())
   if (is.null(known)) NULL else as.character(unlist(known))
 }
 

@@ -15,3 +15,5 @@ ModelLike = keras.Model | str | os.PathLike
 TeacherLike = ModelLike | Sequence[ModelLike] | pd.DataFrame
 # A DataFrame, a CSV path or a dict of columns; distill() also takes a folder of class subfolders or (x, y) arrays.
 TableLike = pd.DataFrame | str | os.PathLike | Mapping | tuple
+# A table alone (predict() and out_of_fold_logits() read their data as a table of image files).
+TableOnly = pd.DataFrame | str | os.PathLike | Mapping

@@ -16,6 +16,7 @@ from ..core.validation import temperature_setting
 from .losses import as_logits, soft_term
 
 
+@keras.saving.register_keras_serializable(package="pykd")  # a saved Distiller using it loads again
 class LogitsDistillation(keras.distillation.DistillationLoss):
     """The soft term of Hinton et al. (2015), as pykd computes it, for keras.distillation.Distiller.
 

@@ -140,13 +140,15 @@ def in_order(table: Table, known: tuple[str, ...] | None, what: str = "model") -
     """`table` with its class ids in the order `known` (the model's classes), matched by name.
 
     A table without names takes the model's (its labels are then class ids in the model's
-    order); one naming other classes is refused, naming both.
+    order); one naming some of them (a test folder without one class) is read by name; one naming
+    classes the model does not know is refused, naming both.
     """
     if known is None or table.classes == known:
         return table
     if table.classes is None:
         return replace(table, classes=known)
-    if set(table.classes) != set(known):
+    unknown = [name for name in table.classes if name not in known]
+    if unknown:  # a table with some of the model's classes is read by name; one naming others is refused
         raise DataError(f"The {table.name} table's classes are {{table}}, but the {what} was trained with {{known}}.",
                         f"Give the {table.name} table the {what}'s classes, or a {what} trained on these.",
                         table=list(table.classes), known=list(known))

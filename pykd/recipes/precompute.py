@@ -19,7 +19,7 @@ from .._tf import keras
 from ..api import train_scratch
 from ..core import storage
 from ..core.errors import DataError, few
-from ..core.hints import TableLike, TeacherLike
+from ..core.hints import TableLike, TableOnly, TeacherLike
 from ..core.validation import whole_number
 from ..data.frames import resolve_table
 from ..data.images import FileImages
@@ -79,8 +79,8 @@ def teacher_logits(
             raise DataError("The teachers of the ensemble know their classes in different orders: {a} and {b}.",
                             "Give an ensemble whose members were trained on the same classes in the same order.",
                             a=list(known or ()), b=list(classes_of(model) or ()))
-    classes = classes if classes is not None else known  # columns named by the classes the teacher knows
     data, directory, _, own = as_table(data, directory=o.directory, classes=classes, name="teacher")
+    classes = classes if classes is not None else known  # columns named by the classes the teacher knows
     x_col = "image_id" if own else o.x_col  # a folder's or arrays' table names its images so
     table = resolve_table(data, directory=directory, x_col=x_col, y_col=None, name="teacher")
     inputs = model_inputs(source.models[0], table, image_size=o.image_size, rescale=o.rescale,
@@ -114,7 +114,7 @@ def _write(frame: pd.DataFrame, path: str, x_col: str) -> None:
 
 def out_of_fold_logits(
     build_teacher: Callable[[], keras.Model],
-    train: TableLike,
+    train: TableOnly,
     *,
     directory: str | os.PathLike,
     folds: int = 4,

@@ -94,7 +94,9 @@ def _fix(plan, names, found: Agreement, language: str) -> str:
     if names is not None and all(known is not None for known in teacher_names):
         # The table was matched to the teacher's names by the classes given for its ids (`given`, position i
         # naming id i): the class each id must name is the one the teacher sees in its rows.
-        given = list(plan.settings.classes or names)
+        given = [str(c) for c in plan.settings.classes or names]
+        if not set(given) <= set(names):
+            return "Check that the labels and the classes name the classes as the teacher does."
         position = [names.index(name) for name in given]
         meant = [names[found.renaming.get(p, p)] for p in position]
         return (f"If the labels are class ids, say which class each is: "

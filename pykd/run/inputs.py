@@ -44,10 +44,10 @@ def table_in_model_order(data, known: tuple[str, ...] | None, *, directory, x_co
     them, or a table naming other classes, refused. `data` may also be a folder of class subfolders or
     (x, y) arrays, as distill() takes them."""
     check_given(classes, known)
-    # A folder of class subfolders reads them in the model's order; arrays' ids are positions in it.
-    data, directory, found, own = as_table(data, directory=directory, classes=classes or known, name=name)
+    # A folder's subfolders are matched to the model's classes by name; arrays' ids are positions in them.
+    data, directory, found, own = as_table(data, directory=directory, classes=classes, name=name)
     if own:
-        x_col, y_col, classes = "image_id", LABEL, found
+        x_col, y_col, classes = "image_id", LABEL, found if found is not None or known is None else known
     one_hot = not isinstance(y_col, str)  # columns named by the classes: matched by name after reading
     table = labeled_table(data, directory=directory, x_col=x_col, y_col=y_col, name=name,
                           classes=classes if classes is not None or one_hot else known)

@@ -65,11 +65,11 @@ def compare(
         check_given(o.classes, run.classes, f"model {run.name}")
     # Each model reads the labels by its own class names (two students trained in different orders compare fairly).
     classes = o.classes or (known[0] if known else None)
-    data, directory, found, own = as_table(data, directory=o.directory, classes=classes, name="comparison")
+    data, directory, found, own = as_table(data, directory=o.directory, classes=o.classes, name="comparison")
     x_col, y_col = ("image_id", LABEL) if own else (o.x_col, o.y_col)
     one_hot = not isinstance(y_col, str)
     table = labeled_table(data, directory=directory, x_col=x_col, y_col=y_col, name="comparison",
-                          classes=found if own else o.classes or (None if one_hot else classes))
+                          classes=(found or classes) if own else o.classes or (None if one_hot else classes))
     rows = []
     for (name, model), run in zip(models.items(), runs.values()):
         inputs = model_inputs(run.graph, in_order(table, run.classes, f"model {run.name}"), image_size=o.image_size,

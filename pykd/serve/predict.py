@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..core import storage
 from ..core.errors import DataError, Setting, few
-from ..core.hints import ModelLike, TableLike
+from ..core.hints import ModelLike, TableOnly
 from ..data.augmentation import Augmentation
 from ..data.frames import Table, image_folder, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
@@ -33,7 +33,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 def predict(
     model: ModelLike,
-    data: TableLike | None = None,
+    data: TableOnly | None = None,
     *,
     directory: str | os.PathLike | None = None,
     x_col: str = "image_id",
