@@ -22,7 +22,7 @@ import types
 import numpy as np
 
 from .._tf import keras
-from ..core.content import hasher
+from ..core.content import digest_of, hasher
 from .introspection import _containers
 
 
@@ -122,7 +122,7 @@ def _value(value, where: str, strict: bool, seen: set) -> str:
         return repr(value)
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.ascontiguousarray(value)
-        return f"array{array.dtype}{array.shape}:{_hex(array.tobytes())}" if array.dtype != object \
+        return f"array{array.dtype}{array.shape}:{digest_of(array.tobytes())}" if array.dtype != object \
             else _value(array.tolist(), where, strict, seen)
     if isinstance(value, (list, tuple)):
         return f"{type(value).__name__}[{','.join(_value(v, where, strict, seen) for v in value)}]"
@@ -164,12 +164,6 @@ def _function(fn: types.FunctionType, where: str, strict: bool, seen: set) -> st
             f"globals {_value(read, where, strict, seen)}")
 
 
-def _hex(data: bytes) -> str:
-    digest = hasher()
-    digest.update(data)
-    return digest.hexdigest()[:32]
-
-
 def _has_contents(cell) -> bool:
     try:
         cell.cell_contents  # noqa: B018  (an empty cell: a name assigned later in the enclosing function)
@@ -183,7 +177,7 @@ def _code(code: types.CodeType) -> str:
     consts = [_code(c) if isinstance(c, types.CodeType) else
               repr(sorted(c, key=repr)) if isinstance(c, frozenset) else repr(c)  # a set's order changes per process
               for c in code.co_consts]
-    return _hex(code.co_code + repr((consts, code.co_names, code.co_varnames)).encode())
+    return digest_of(code.co_code, repr((consts, code.co_names, code.co_varnames)))
 
 
 def _global_names(code: types.CodeType) -> set[str]:

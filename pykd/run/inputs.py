@@ -38,12 +38,12 @@ def labeled_table(data, *, directory, x_col: str, y_col, classes, name: str) -> 
 
 
 def table_in_model_order(data, known: tuple[str, ...] | None, *, directory, x_col: str, y_col, classes,
-                         name: str) -> Table:
+                         name: str, what: str = "model") -> Table:
     """labeled_table() for a model that knows its classes (`known`, else None): text labels and one-hot
     columns matched to them by name, class ids read in the model's order; a `classes` that contradicts
     them, or a table naming other classes, refused. `data` may also be a folder of class subfolders or
-    (x, y) arrays, as distill() takes them."""
-    check_given(classes, known)
+    (x, y) arrays, as distill() takes them. what: how messages name the model."""
+    check_given(classes, known, what)
     # A folder's subfolders are matched to the model's classes by name; arrays' ids are positions in them.
     data, directory, found, own = as_table(data, directory=directory, classes=classes, name=name)
     if own:
@@ -51,7 +51,7 @@ def table_in_model_order(data, known: tuple[str, ...] | None, *, directory, x_co
     one_hot = not isinstance(y_col, str)  # columns named by the classes: matched by name after reading
     table = labeled_table(data, directory=directory, x_col=x_col, y_col=y_col, name=name,
                           classes=classes if classes is not None or one_hot else known)
-    return in_order(table, known)
+    return in_order(table, known, what)
 
 
 def class_count(table: Table, model) -> int:

@@ -18,10 +18,9 @@ from ..core.errors import DataError, Setting, Text
 from ..core.hints import ModelLike, TableLike
 from ..data.frames import Table
 from ..data.images import FileImages, ImageSpec
-from ..data.sources import LABEL, as_table
 from ..models.classes import check_given, in_order
 from ..run import options
-from ..run.inputs import Inputs, labeled_table, model_inputs
+from ..run.inputs import Inputs, model_inputs, table_in_model_order
 from .predict import probabilities
 from .runners import runner
 
@@ -60,16 +59,14 @@ def compare(
                         example=Setting("models", {"teacher": "teacher.keras", "student": "student.tflite"}))
     o = options.checked_call("compare", locals())
     runs = {name: runner(model) for name, model in models.items()}
-    known = [run.classes for run in runs.values() if run.classes is not None]
     for run in runs.values():
         check_given(o.classes, run.classes, f"model {run.name}")
-    # Each model reads the labels by its own class names (two students trained in different orders compare fairly).
-    classes = o.classes or (known[0] if known else None)
-    data, directory, found, own = as_table(data, directory=o.directory, classes=o.classes, name="comparison")
-    x_col, y_col = ("image_id", LABEL) if own else (o.x_col, o.y_col)
-    one_hot = not isinstance(y_col, str)
-    table = labeled_table(data, directory=directory, x_col=x_col, y_col=y_col, name="comparison",
-                          classes=(found or classes) if own else o.classes or (None if one_hot else classes))
+    # Read once, in the first named model's order; then each model reads the labels by its own class names
+    # (two students trained in different orders compare fairly).
+    first = next((run for run in runs.values() if run.classes is not None), None)
+    table = table_in_model_order(data, None if first is None else first.classes, directory=o.directory,
+                                 x_col=o.x_col, y_col=o.y_col, classes=o.classes, name="comparison",
+                                 what="model" if first is None else f"model {first.name}")
     rows = []
     for (name, model), run in zip(models.items(), runs.values()):
         inputs = model_inputs(run.graph, in_order(table, run.classes, f"model {run.name}"), image_size=o.image_size,
