@@ -373,7 +373,7 @@ def test_a_hint_adds_its_weighted_term_to_the_loss(digits):
 def test_a_hint_names_missing_layers_and_needs_a_teacher_model(digits):
     teacher, student = _hint_models()
     common = dict(directory=digits["directory"], classes=digits["classes"], epochs=1, verbose=0)
-    with pytest.raises(DataError, match="The student has no layer 'conv'; its layers are"):
+    with pytest.raises(DataError, match="The student has no layer 'conv'; the closest names are 's_conv'"):
         pykd.distill(teacher, student, digits["train_csv"], hint={"teacher_layer": "t_conv", "student_layer": "conv"},
                      **common)
     with pytest.raises(DataError, match="Unknown hint settings: 'layer'"):
@@ -411,15 +411,92 @@ def test_noisy_student_rounds_keep_their_own_checkpoints_and_hint_the_students_l
         pykd.noisy_student(teacher, student, table, directory=digits["directory"], augment={"mixup": 0.2})
 
 
-def test_a_hint_refuses_a_nested_model_and_sweeps_keep_the_teacher_model(digits):
+def _nested_hint_models():
+    """A teacher around a nested Sequential (t_base) and a student around a functional backbone holding
+    a functional block (two deep, called with training=False as classifier() calls its backbone)."""
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                             keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="t_conv")],
+                            name="t_base")
+    teacher = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base, keras.layers.GlobalAveragePooling2D(),
+                                keras.layers.Dense(10)])
+    x = keras.Input((SIZE, SIZE, 3))
+    block = keras.Model(x, keras.layers.Conv2D(6, 1, activation="relu")(
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="s_conv")(keras.layers.Rescaling(1 / 255)(x))),
+        name="block")
+    x = keras.Input((SIZE, SIZE, 3))
+    backbone = keras.Model(x, keras.layers.MaxPooling2D()(block(x)), name="backbone")
+    x = keras.Input((SIZE, SIZE, 3))
+    student = keras.Model(x, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(backbone(x, training=False))))
+    return teacher, student
+
+
+def test_a_hint_cut_inside_nested_models_shares_their_weights():
+    from pykd.kd.hint import Hint, HintTerm
+
+    teacher, student = _nested_hint_models()
+    block = student.get_layer("backbone").get_layer("block")
+    # A path, any depth, in a Sequential or a functional model; a bare name found in one nested model only.
+    for student_layer in ("backbone/block/s_conv", "s_conv"):
+        term = HintTerm(Hint("t_base/t_conv", student_layer), teacher, student)
+        x = np.random.default_rng(2).uniform(0, 255, (3, SIZE, SIZE, 3)).astype(np.float32)
+        with tf.GradientTape() as tape:
+            s_feature, outputs = term.student(x, training=True)
+            hint = tf.reduce_mean(term.per_row(s_feature, term.teacher_outputs(x)[0]))
+        inner = keras.Model(block.inputs[0], block.get_layer("s_conv").output)
+        np.testing.assert_allclose(s_feature.numpy(), inner(x).numpy(), rtol=1e-6)
+        np.testing.assert_allclose(outputs.numpy(), student(x).numpy(), rtol=1e-6)
+        assert {id(v) for v in term.student.trainable_variables} == {id(v) for v in student.trainable_variables}
+        kernel = block.get_layer("s_conv").kernel  # the student's own variable, reached through the hint
+        assert float(tf.reduce_max(tf.abs(tape.gradient(hint, kernel)))) > 0
+    term = HintTerm(Hint("t_base", "backbone"), teacher, student)  # a nested model's own output
+    assert term.teacher.outputs[0].shape[1:] == (SIZE, SIZE, 12) and term.student.outputs[0].shape[1:] == (8, 8, 6)
+
+
+class _Subclassed(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = keras.layers.Conv2D(4, 3, name="sub_conv")
+
+    def call(self, x):
+        return self.conv(x)
+
+
+def test_a_hint_refuses_unknown_ambiguous_or_unreachable_paths_naming_the_closest():
+    from pykd.kd.hint import Hint, HintTerm
+
+    teacher, student = _nested_hint_models()
+    with pytest.raises(DataError, match="no layer 'backbone/blok/s_conv'; the closest names are "
+                                        "'backbone/block/s_conv'.* such as 'backbone/") as caught:
+        HintTerm(Hint("t_base/t_conv", "backbone/blok/s_conv"), teacher, student)
+    assert 'the closest names are "backbone/block/s_conv"' in caught.value.render("r")["problem"]
+    x = keras.Input((SIZE, SIZE, 3))
+    twins = keras.Model(x, keras.layers.Add()([keras.Sequential([keras.layers.Conv2D(2, 1, name="c")], name=n)(x)
+                                               for n in ("left", "right")]))
+    with pytest.raises(DataError, match="nested models each have a layer 'c': 'left/c', 'right/c'"):
+        HintTerm(Hint("t_base/t_conv", "c"), teacher, twins)
+    x = keras.Input((SIZE, SIZE, 3))
+    holder = keras.Model(x, keras.layers.Flatten()(_Subclassed(name="sub")(x)))
+    holder(np.zeros((1, SIZE, SIZE, 3), np.float32))
+    with pytest.raises(DataError, match="'sub/sub_conv' is inside 'sub', a subclassed model"):
+        HintTerm(Hint("t_base/t_conv", "sub/sub_conv"), teacher, holder)
+    assert HintTerm(Hint("t_base/t_conv", "sub"), teacher, holder).student.outputs[0].shape[-1] == 4
+
+
+def test_a_hint_into_nested_backbones_trains_the_students_own_layers(digits):
+    teacher, student = _nested_hint_models()
+    kernel = student.get_layer("backbone").get_layer("block").get_layer("s_conv").kernel
+    before = kernel.numpy()
+    frame = pykd.distill(teacher, student, pd.read_csv(digits["train_csv"]).head(32), directory=digits["directory"],
+                         classes=digits["classes"], batch_size=32, epochs=3, seed=6, learning_rate=1e-2, verbose=0,
+                         hint={"teacher_layer": "t_base/t_conv", "student_layer": "backbone/block/s_conv"}).to_frame()
+    assert np.isfinite(frame["hint_loss"]).all() and frame["hint_loss"].iloc[-1] < frame["hint_loss"].iloc[0]
+    assert not np.allclose(kernel.numpy(), before)
+
+
+def test_sweeps_keep_the_teacher_model_for_a_hint(digits):
     teacher, student = _hint_models()
-    base = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(4, 3)], name="base")
-    nested = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base, keras.layers.GlobalAveragePooling2D(),
-                               keras.layers.Dense(10)])
     common = dict(directory=digits["directory"], classes=digits["classes"], epochs=1, verbose=0)
-    with pytest.raises(DataError, match="layer 'base' is a nested model"):
-        pykd.distill(teacher, nested, digits["train_csv"], hint={"teacher_layer": "t_conv", "student_layer": "base"},
-                     **common)
     table = pykd.sweep(teacher, student, pd.read_csv(digits["train_csv"]).head(32), temperatures=[2.0], alphas=[0.5],
                        hint={"teacher_layer": "t_conv", "student_layer": "s_conv"}, **common)
     assert len(table) == 1 and np.isfinite(table["hint_loss"].iloc[0])

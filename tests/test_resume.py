@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from conftest import tiny_model
 from test_features import images, small_frozen_student, small_student, teacher  # noqa: F401  (module fixtures)
-from test_recipes import _hint_models
+from test_recipes import _nested_hint_models
 from test_storage import copy_to, ram_folder
 
 import pykd
@@ -64,11 +64,12 @@ def _cases(digits, images, teacher, random_images):  # noqa: F811
                         augment={"width_shift_range": 0.3, "horizontal_flip": True, "mixup": 0.4}, **more)
 
     def hint(epochs, checkpoint_dir, resumed, **more):
-        teacher, student = _hint_models()
+        # Layers inside nested models, by path: the cut models share the student's weights.
+        teacher, student = _nested_hint_models()
         return pykd.distill(teacher, student, table.head(16), directory=digits["directory"], classes=digits["classes"],
                             batch_size=16, seed=6, alpha=0.5, learning_rate=1e-2, verbose=0, epochs=epochs,
-                            hint={"teacher_layer": "t_conv", "student_layer": "s_conv"}, checkpoint_dir=checkpoint_dir,
-                            **more)
+                            hint={"teacher_layer": "t_base/t_conv", "student_layer": "backbone/block/s_conv"},
+                            checkpoint_dir=checkpoint_dir, **more)
 
     def cached_features(epochs, checkpoint_dir, resumed, **more):
         return pykd.distill(teacher, small_frozen_student(), images["train"], directory=images["directory"],

@@ -8,6 +8,7 @@ the student's map to the teacher's) lets a small student learn from a wide teach
 
 from __future__ import annotations
 
+import difflib
 import numbers
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from .._tf import keras, tf
 from ..core.errors import DataError, Setting, Words, every, few, kind, shown
+from ..models.nested import SEPARATOR, layer_paths, rebuilt
 from .losses import as_logits
 
 
@@ -22,9 +24,14 @@ from .losses import as_logits
 class Hint:
     """Which layers to match and how much the match weighs.
 
-    teacher_layer, student_layer: layer names (of the models' top level, as model.summary()
-        lists them); their outputs are images (batch, height, width, channels) or flat
-        (batch, units).
+    teacher_layer, student_layer: layer names, as model.summary() lists them; a layer inside a
+        nested model (a keras.applications backbone in a pykd.models.classifier()) by its path,
+        the nested model's name, a slash, the layer's name, to any depth:
+        "efficientnetb0/block6a_project_bn". A bare name found in exactly one nested model
+        is read as its path. Their outputs are images (batch, height, width, channels) or
+        flat (batch, units). Nested Sequential and functional models are reached by
+        rebuilding the outer graph with their layers in place (shared, so the student's own
+        weights train); the layers inside a subclassed model are not reachable.
     weight: the hint term's weight: per row, weight * the mean squared difference between
         the projected student output and the teacher output, added to the loss.
     """
@@ -62,19 +69,59 @@ class Hint:
                         value=kind(value), example=Setting("hint", {"teacher_layer": "conv2d_1", "student_layer": "conv2d"}))
 
 
-def layer_output(model: keras.Model, name: str, role: str):
-    """The symbolic output of the model's layer `name`, or a DataError listing the names there are."""
-    try:
-        layer = model.get_layer(name)
-    except (ValueError, AttributeError):
-        names = [layer.name for layer in model.layers]
-        raise DataError(f"The {role} has no layer {{name}}; its layers are {{names}}.",
-                        "Name a layer the model lists in its summary (nested models' layers are not reachable).",
-                        name=name, names=few(names, limit=20)) from None
-    if isinstance(layer, keras.Model):  # its .output belongs to its own graph, not to the model's
-        raise DataError(f"The {role}'s layer {{name}} is a nested model, whose output a hint cannot reach.",
-                        "Name a layer of the model's own after it, such as its pooling or dense layer.", name=name)
-    return layer.output
+def hint_layer(model: keras.Model, name: str, role: str) -> str:
+    """The path of the model's layer `name` (as given, or a bare name found in one nested model only),
+    or a DataError naming the closest names there are."""
+    paths = layer_paths(model)
+    if name not in paths and SEPARATOR not in name:
+        inside = [path for path in paths if path.rsplit(SEPARATOR, 1)[-1] == name]
+        if len(inside) > 1:
+            raise DataError(f"The {role}'s nested models each have a layer {{name}}: {{paths}}.",
+                            "Name the one meant by its path, such as {first}.", name=name, paths=few(inside),
+                            first=inside[0])
+        name = inside[0] if inside else name
+    if name not in paths:
+        nested = [path for path in paths if SEPARATOR in path]
+        close = _closest(name, list(paths))
+        listed = "the closest names are {names}" if close else "its layers are {names}"
+        raise DataError(f"The {role} has no layer {{name}}; {listed}.",
+                        "Name a layer the model lists in its summary, or a layer inside a nested model by its path: "
+                        "the nested model's name, /, the layer's name, such as {example}." if nested
+                        else "Name a layer the model lists in its summary.",
+                        name=name, names=few(close or [p for p in paths if SEPARATOR not in p], limit=20),
+                        example=nested[-1] if nested else None)
+    if paths[name] is not None:
+        raise DataError(f"The {role}'s layer {{name}} is inside {{model}}, a subclassed model, whose layers' outputs "
+                        "a hint cannot reach.", "Name {model} itself, or a layer outside it.", name=name,
+                        model=paths[name])
+    return name
+
+
+def _closest(name: str, paths: list[str]) -> list[str]:
+    """The (at most 5) paths most like `name`; a bare name is compared with the layers' own names."""
+    def key(path):
+        return path if SEPARATOR in name else path.rsplit(SEPARATOR, 1)[-1]
+
+    scored = sorted((-difflib.SequenceMatcher(None, name, key(path)).ratio(), i) for i, path in enumerate(paths))
+    return [paths[i] for score, i in scored[:5] if -score >= 0.6]
+
+
+def cut(model: keras.Model, name: str, role: str) -> keras.Model:
+    """The model with two outputs, (the hint layer's output, the model's output), sharing its layers and weights."""
+    path = hint_layer(model, name, role)
+    if SEPARATOR not in path and not isinstance(layer := model.get_layer(path), keras.Model):
+        return keras.Model(model.inputs[0], [layer.output, model.outputs[0]])
+    # Inside a nested model, or the nested model itself (whose .output belongs to its own graph):
+    # the outer graph rebuilt with the nested layers in place.
+    whole, feature = rebuilt(model, path)
+    if whole is None:
+        raise DataError(f"The {role} is a subclassed model (or takes several inputs), so a hint cannot reach "
+                        "{name} inside its nested model.", "Build it as a functional or Sequential model, or "
+                        "name a layer of its own.", name=path)
+    if feature is None:
+        raise DataError(f"The {role}'s layer {{name}} is not on the way from its input to its output.",
+                        "Name a layer its predictions go through.", name=path)
+    return keras.Model(whole.inputs[0], [feature, whole.outputs[0]])
 
 
 class HintTerm:
@@ -83,10 +130,8 @@ class HintTerm:
     def __init__(self, hint: Hint, teacher: keras.Model, student: keras.Model):
         self.weight = hint.weight
         # Both share their models' layers and weights: the student's are trained in place.
-        self.teacher = keras.Model(teacher.inputs[0], [layer_output(teacher, hint.teacher_layer, "teacher"),
-                                                       teacher.outputs[0]])
-        self.student = keras.Model(student.inputs[0], [layer_output(student, hint.student_layer, "student"),
-                                                       student.outputs[0]])
+        self.teacher = cut(teacher, hint.teacher_layer, "teacher")
+        self.student = cut(student, hint.student_layer, "student")
         t_shape, s_shape = self.teacher.outputs[0].shape, self.student.outputs[0].shape
         if len(t_shape) not in (2, 4) or len(s_shape) not in (2, 4):
             raise DataError("hint layers must give images (batch, height, width, channels) or flat rows (batch, "

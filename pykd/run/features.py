@@ -33,6 +33,7 @@ from ..core.errors import DataError, Setting, Text, Words, warn
 from ..data.image_cache import DecodedImages, RowFile, verified, write_rows
 from ..models.fingerprint import Unfingerprintable, update_digest
 from ..models.forward import compiled
+from ..models.nested import flattened
 
 _FORMAT = "1"
 _MAGIC = b"pykd-f32" + _FORMAT.encode()  # the file's footer: this marker, then its rows' checksum
@@ -71,7 +72,7 @@ class FrozenPrefix:
 
 def frozen_prefix(model: keras.Model) -> tuple[FrozenPrefix | None, str | None]:
     """(the split, None), or (None, why there is no prefix worth caching)."""
-    flat = _flattened(model)
+    flat = flattened(model)
     if flat is None:
         return None, "it is not a Sequential or functional model"
     cut, blocker = _last_cut(flat)
@@ -87,31 +88,6 @@ def frozen_prefix(model: keras.Model) -> tuple[FrozenPrefix | None, str | None]:
     if {id(v) for v in rest.trainable_variables} != trained:  # never train less than the whole student
         return None, "the layers after its frozen prefix do not hold all its trainable weights"
     return FrozenPrefix(prefix, rest, cut._keras_history[0].name), None
-
-
-def _flattened(model: keras.Model) -> keras.Model | None:
-    """The same network as one functional graph, with nested models' layers in place; the layers are shared."""
-    graph = _graph_of(model)
-    if graph is None or len(graph.inputs) != 1:
-        return None
-
-    def in_place(operation):
-        inner = _graph_of(operation)
-        if inner is None:
-            return operation
-        # Keras 3 passes the outer call's `training` to every layer of a nested model,
-        # overriding the node's own, so dropping the node's arguments changes nothing.
-        return lambda x, *args, **kwargs: inner._run_through_graph(x, operation_fn=in_place)
-
-    inputs = keras.Input(batch_shape=graph.inputs[0].shape, dtype=graph.inputs[0].dtype)
-    return keras.Model(inputs, graph._run_through_graph(inputs, operation_fn=in_place))
-
-
-def _graph_of(operation):
-    """The functional graph of a Sequential or functional model; None for a plain layer or a subclassed model."""
-    if isinstance(operation, keras.Sequential):
-        operation = getattr(operation, "_functional", None)
-    return operation if isinstance(operation, keras.Model) and hasattr(operation, "_nodes_by_depth") else None
 
 
 def _last_cut(flat: keras.Model):

@@ -5,7 +5,7 @@ which frozen prefix of the student to cache, and what is legal but probably not 
 from __future__ import annotations
 
 from ..core.errors import DataError, Setting, Text, few, literal, warn
-from ..kd.hint import layer_output
+from ..kd.hint import hint_layer
 from ..kd.teacher import ModelTeacher, TableTeacher
 from ..models.introspection import trainable_params
 from .features import FrozenPrefix, frozen_prefix, no_prefix_error
@@ -45,8 +45,8 @@ def _check_hint(plan) -> None:
     if s.cache_teacher is True:
         raise DataError("cache_teacher=True cannot apply with a hint: the teacher's layer is read every step.",
                         "Pass {auto}.", auto=Setting("cache_teacher", "auto"))
-    layer_output(plan.teacher.models[0], hint.teacher_layer, "teacher")
-    layer_output(plan.student, hint.student_layer, "student")
+    hint_layer(plan.teacher.models[0], hint.teacher_layer, "teacher")
+    hint_layer(plan.student, hint.student_layer, "student")
 
 
 def cached_prefix(plan, sample) -> FrozenPrefix | None:
