@@ -22,6 +22,7 @@ from .recipes.precompute import out_of_fold_logits, teacher_logits
 from .recipes.sweep import sweep
 from .run import workers
 from .run.callbacks import FunctionCallback
+from .run.distiller import Distiller
 from .run.history import History
 from .serve.compare import compare
 from .serve.evaluate import evaluate
@@ -42,6 +43,7 @@ __all__ = [
     "export",
     "compare",
     "distillation_loss",
+    "Distiller",
     "LogitsDistillation",
     "teacher_logits",
     "out_of_fold_logits",

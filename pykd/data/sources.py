@@ -33,6 +33,13 @@ def is_class_folder(data) -> bool:
     return isinstance(data, (str, os.PathLike)) and storage.isdir(data)
 
 
+def is_dataset(data) -> bool:
+    """A Keras user's own pipeline: a tf.data.Dataset or a keras.utils.PyDataset."""
+    from .._tf import keras, tf
+
+    return isinstance(data, (tf.data.Dataset, keras.utils.PyDataset))
+
+
 def is_arrays(data) -> bool:
     return isinstance(data, tuple) and len(data) == 2 and all(isinstance(a, np.ndarray) for a in data)
 
@@ -137,7 +144,8 @@ def _broken_links(folder: str) -> list[str]:
 def array_table(x, y, *, classes=None, cache_dir=None, name: str = "train") -> tuple[pd.DataFrame, str, list | None]:
     """(table of image_id, label; the folder of PNG files; classes) for arrays x (n, h, w[, c]) and y (n,).
 
-    x: uint8 pixels 0..255, one or three channels. y: class ids from 0; -1 (or NaN) = unlabeled.
+    x: uint8 pixels 0..255, one or three channels. y: class ids from 0; -1 (or NaN) = unlabeled; or class
+    names, matched to `classes` (or the model's own) by name as a table's text labels are.
     """
     x, labels = _checked_arrays(x, y, name)
     digest = hashlib.sha256()
@@ -166,6 +174,9 @@ def _checked_arrays(x, y, name: str) -> tuple[np.ndarray, list]:
     if y.ndim != 1 or len(y) != len(x):
         raise DataError(f"The {name} labels y have shape {{shape}}, for {{n}} images.",
                         "Give one class id per image (-1 for an unlabeled one).", shape=list(y.shape), n=len(x))
+    if y.dtype.kind in "USO" and any(isinstance(v, str) for v in y.tolist()):
+        # Class names: matched to the classes by name as a table's text labels are ("" or None: unlabeled).
+        return x, [None if v is None or (isinstance(v, str) and not v.strip()) else v for v in y.tolist()]
     values = y.astype(np.float64)
     unlabeled = np.isnan(values) | (values == -1)
     if not np.all(values[~unlabeled] == np.round(values[~unlabeled])) or np.any(values[~unlabeled] < 0):

@@ -23,11 +23,12 @@ from ..core.hints import TableLike, TableOnly, TeacherLike
 from ..core.validation import whole_number
 from ..data.frames import resolve_table
 from ..data.images import FileImages
+from ..data.pipelines import check_pipeline_classes, image_batches, is_pipeline, refuse_table_options
 from ..data.sources import as_table
 from ..kd.logit_cache import compute_logits
 from ..kd.teacher import ModelTeacher, resolve_teacher
 from ..models.classes import check_given, classes_of
-from ..models.inputs import check_model_fits
+from ..models.inputs import check_model_fits, image_spec
 from ..models.introspection import output_width
 from ..run import options
 from ..run.inputs import model_inputs, sample_inputs
@@ -54,7 +55,8 @@ def teacher_logits(
     teacher: a model, a path, or a list of them (ensemble). With `path`, the table
     is also written there as CSV (or as .npy plus a `.ids.txt` file for a .npy path).
     data: a table with an `x_col` column of image file names (labels are not needed), or a folder of
-        class subfolders or (x, y) arrays as distill() takes them (then without directory).
+        class subfolders, (x, y) arrays or a tf.data.Dataset / keras.utils.PyDataset as distill() takes
+        them (then without directory; a dataset's rows are numbered 0, 1, ... in its order).
     The columns are named by `classes`, else by the classes the teacher knows (pykd.models.classes_of),
     else logit_0, logit_1, ...
 
@@ -79,6 +81,10 @@ def teacher_logits(
             raise DataError("The teachers of the ensemble know their classes in different orders: {a} and {b}.",
                             "Give an ensemble whose members were trained on the same classes in the same order.",
                             a=list(known or ()), b=list(classes_of(model) or ()))
+    if is_pipeline(data):
+        values = _pipeline_logits(source, data, o)
+        return _logits_frame(values, classes if classes is not None else known, list(range(len(values))),
+                             o.x_col, path)
     data, directory, _, own = as_table(data, directory=o.directory, classes=classes, name="teacher")
     classes = classes if classes is not None else known  # columns named by the classes the teacher knows
     x_col = "image_id" if own else o.x_col  # a folder's or arrays' table names its images so
@@ -90,15 +96,33 @@ def teacher_logits(
         check_model_fits(model, spec, width, "teacher")
     source.settle_precision(sample_inputs(table, spec))
     values = compute_logits(source, FileImages(table.paths, spec), np.arange(len(table)), o.batch_size)
-    names = [str(c) for c in classes] if classes is not None else [f"logit_{i}" for i in range(width)]
-    frame = pd.DataFrame(values, columns=names)
-    frame.insert(0, x_col, list(table.ids))
-    if path is not None:
-        _write(frame, storage.tidy(path), x_col)
-    return frame
+    return _logits_frame(values, classes, list(table.ids), x_col, path)
 
 
 teacher_logits.__doc__ = options.with_docs(teacher_logits.__doc__, "teacher_logits")
+
+
+def _pipeline_logits(source: ModelTeacher, data, o) -> np.ndarray:
+    """The teacher's logits of a dataset's images, in its order (rows known by their position)."""
+    refuse_table_options(vars(o), "teacher")
+    check_pipeline_classes(data, classes_of(source.models[0]), "teacher")
+    spec = image_spec(source.models[0], o.image_size, o.rescale)
+    parts = []
+    for x, _ in image_batches(data, o.batch_size, "teacher"):
+        x = spec.to_inputs(x)
+        if not parts:
+            source.settle_precision(x)
+        parts.append(source.logits(x).numpy())
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _logits_frame(values: np.ndarray, classes, ids: list, x_col: str, path) -> pd.DataFrame:
+    names = [str(c) for c in classes] if classes is not None else [f"logit_{i}" for i in range(values.shape[1])]
+    frame = pd.DataFrame(values, columns=names)
+    frame.insert(0, x_col, ids)
+    if path is not None:
+        _write(frame, storage.tidy(path), x_col)
+    return frame
 
 
 def _write(frame: pd.DataFrame, path: str, x_col: str) -> None:
@@ -107,7 +131,7 @@ def _write(frame: pd.DataFrame, path: str, x_col: str) -> None:
     if path.endswith(".npy"):
         with storage.atomic_file(path, seekable=True) as out:
             np.save(out, frame.drop(columns=[x_col]).to_numpy(np.float32))
-        storage.write_bytes_atomic(path[:-len(".npy")] + ".ids.txt", ("\n".join(frame[x_col]) + "\n").encode())
+        storage.write_bytes_atomic(path[:-len(".npy")] + ".ids.txt", ("\n".join(map(str, frame[x_col])) + "\n").encode())
     else:
         storage.write_bytes_atomic(path, frame.to_csv(index=False).encode())
 

@@ -195,12 +195,26 @@ def _in_scope(plan: Plan, seed: int | None, view_seed: int | None):
 
 def _hint_term(plan: Plan, student: keras.Model) -> HintTerm:
     """The teacher and student cut at their hint layers, with a projection seeded like the run."""
-    term = HintTerm(plan.settings.hint, plan.teacher.models[0], student)
-    term.teacher_probabilities = plan.teacher.probabilities[0]
-    term.teacher_scope = plan.teacher.computing
-    if plan.teacher_spec != plan.spec:
-        term.teacher_size = plan.teacher_spec.size
+    return hint_term(plan.settings.hint, plan.teacher, student,
+                     None if plan.teacher_spec == plan.spec else plan.teacher_spec.size)
+
+
+def hint_term(hint, teacher: ModelTeacher, student: keras.Model, teacher_size=None) -> HintTerm:
+    """The teacher (its first model) and the student cut at their hint layers; teacher_size: the teacher's
+    input size when it differs from the student's."""
+    term = HintTerm(hint, teacher.models[0], student)
+    term.teacher_probabilities = teacher.probabilities[0]
+    term.teacher_scope = teacher.computing
+    if teacher_size is not None:
+        term.teacher_size = teacher_size
     return term
+
+
+def live_teacher(teacher: ModelTeacher, teacher_size=None):
+    """The teacher's logits of a batch of the student's inputs, resized to its own input size if it differs."""
+    if teacher_size is None:
+        return teacher.logits
+    return lambda x: teacher.logits(tf.image.resize(x, teacher_size))
 
 
 def reseed_random_layers(model: keras.Model, seed: int) -> None:
@@ -283,11 +297,8 @@ def _teacher_logits(plan: Plan, train_images, teacher_pass: bool, timings: dict)
         return logits, None
     if s.strategy is not None:
         source = _teacher_in_scope(source, s.strategy)
-    if plan.teacher_spec == plan.spec:
-        return None, source.logits
     # Augmented: the teacher sees the student's very view, resized to its own input size.
-    size = plan.teacher_spec.size
-    return None, lambda x: source.logits(tf.image.resize(x, size))
+    return None, live_teacher(source, None if plan.teacher_spec == plan.spec else plan.teacher_spec.size)
 
 
 def _teacher_in_scope(source: ModelTeacher, strategy) -> ModelTeacher:

@@ -37,3 +37,21 @@ def test_means(sums: np.ndarray) -> dict[str, float]:
     """The student's hard-label loss and accuracy over labeled rows, and how many."""
     values = means(sums)
     return {"loss": values["student_loss"], "accuracy": values["accuracy"], "n": int(sums[LABELED])}
+
+
+def mean_tensors(sums, hint: bool = False, distilling: bool = True, test: bool = False) -> dict:
+    """`means` (or, test=True, `test_means` but n) as float32 tensors: the logs a Keras train_step or
+    test_step returns, read on the device."""
+    sums = tf.convert_to_tensor(sums)
+    nan = tf.constant(float("nan"), tf.float64)
+    per = lambda v, n: tf.cast(tf.where(n > 0, v / tf.where(n > 0, n, 1.0), nan), tf.float32)  # noqa: E731
+    student = per(sums[HARD], sums[LABELED])
+    accuracy = per(sums[CORRECT], sums[LABELED])
+    if test:
+        return {"loss": student, "accuracy": accuracy}
+    values = {"loss": per(sums[LOSS], sums[ROWS]), "student_loss": student}
+    if distilling:
+        values["distillation_loss"] = per(sums[SOFT], sums[ROWS])
+    if hint:
+        values["hint_loss"] = per(sums[HINT], sums[ROWS])
+    return {**values, "accuracy": accuracy}

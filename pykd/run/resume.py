@@ -66,7 +66,7 @@ _OMITTED = object()  # an entry left out of the key, as in checkpoints written b
 _KEYED = {
     "temperature": lambda plan: plan.settings.temperature if plan.distilling else None,
     "alpha": lambda plan: plan.settings.alpha if plan.distilling else None,
-    "optimizer": lambda plan: _optimizer(plan.settings.optimizer, plan.settings.learning_rate),
+    "optimizer": lambda plan: optimizer_key(plan.settings.optimizer, plan.settings.learning_rate),
     "augment": lambda plan: _augmentation(plan.settings.augment) if plan.augmented else None,
     "teacher_view": lambda plan: plan.settings.teacher_view
     if plan.distilling and plan.settings.teacher_view != "same" else _OMITTED,
@@ -88,7 +88,7 @@ def _augmentation(augment) -> dict:
     return settings
 
 
-def _optimizer(optimizer, learning_rate) -> dict:
+def optimizer_key(optimizer, learning_rate) -> dict:
     if learning_rate is None:  # an optimizer object: its class and configuration, rate included
         config = optimizer.get_config()
         return {"class": type(optimizer).__name__, **json.loads(json.dumps(config, default=str))}
@@ -130,7 +130,7 @@ def check_before_start(plan: Plan, key: dict | None = None) -> checkpoint.Saved 
         warn(f"resume=True, but {s.checkpoint_dir} holds no checkpoint yet: starting fresh.")
         return None
     checkpoint.check_shapes(plan.student.variables, saved.values.get("student", []), "student")  # before it is compiled
-    _same_run(saved.meta.get("run_key", {}), run_key(plan) if key is None else key, s.checkpoint_dir)
+    check_same_run(saved.meta.get("run_key", {}), run_key(plan) if key is None else key, s.checkpoint_dir)
     return saved
 
 
@@ -138,7 +138,7 @@ def check_before_start(plan: Plan, key: dict | None = None) -> checkpoint.Saved 
 _RECORDED_LATER = {"seed", "student", "images"}
 
 
-def _same_run(saved: dict, now: dict, directory) -> None:
+def check_same_run(saved: dict, now: dict, directory) -> None:
     # Entries a key leaves out when unset (hint, weights) count as changed either way.
     compared = [k for k in {**saved, **now} if (k in saved and k in now) or k not in _RECORDED_LATER]
     shown = [change for k in compared if saved.get(k) != now.get(k) for change in _changes(k, saved.get(k), now.get(k))]

@@ -19,7 +19,7 @@ from .._tf import keras, tf
 from ..data.images import FileImages, ImageSpec
 from ..data.mixing import BatchMixing
 from ..kd.hint import HintTerm
-from ..kd.losses import as_logits, combine, row_terms
+from ..kd.losses import as_logits, combine, label_ids_and_mask, row_terms
 from . import metrics
 from .workers import n_workers, worker_index
 
@@ -60,6 +60,19 @@ class _Terms(NamedTuple):
     soft: tf.Tensor
     correct: tf.Tensor
     hint: tf.Tensor | None
+
+
+class _Batch(NamedTuple):
+    """A train step's batch, however it came: the student's view and what each row answers to."""
+
+    x: tf.Tensor  # model inputs (or a cached prefix's outputs), the view the student sees
+    labels: tf.Tensor  # class ids (0 where there is no label)
+    mask: tf.Tensor  # 1 where a row has a label
+    teacher: tf.Tensor | None  # the teacher's logits
+    teacher_feature: tf.Tensor | None  # its hint layer's output
+    counted: tf.Tensor | None  # 0 for a stand-in row under a strategy (StepFunctions._never_empty)
+    mixed: tuple | None  # (partner, weight) of a mixed batch
+    weights: tf.Tensor | None  # each row's loss weight
 
 
 class StepFunctions:
@@ -166,17 +179,34 @@ class StepFunctions:
         original = self._inputs(x)
         x, mixed = self._view(original, rows, draw)
         teacher, teacher_feature = self._teacher_targets(rows, original if self.settings.teacher_sees_original else x)
+        weights = None if self.train_weights is None else tf.gather(self.train_weights, rows)
+        return self._learn(_Batch(x, labels, mask, teacher, teacher_feature, counted, mixed, weights), global_rows, step)
+
+    def batch_train_step(self, x, y, sample_weight, step):
+        """The train step on a batch that brings its own labels, as Keras' fit() hands one to train_step:
+        y class ids (-1 or NaN: unlabeled) or one-hot rows (all zeros: unlabeled), or None (all unlabeled);
+        sample_weight as fit()'s. The teacher runs live on the batch as given (the pipeline made the view)."""
+        x = self._inputs(x)
+        labels, mask = (tf.zeros(tf.shape(x)[:1], tf.int32), tf.zeros(tf.shape(x)[:1])) if y is None \
+            else label_ids_and_mask(y)
+        teacher, teacher_feature = self._teacher_targets(None, x)
+        weights = None if sample_weight is None else tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
+        rows = tf.cast(tf.shape(x)[0], tf.float32)
+        return self._learn(_Batch(x, labels, mask, teacher, teacher_feature, None, None, weights), rows, step)
+
+    def _learn(self, batch: _Batch, global_rows, step):
+        """What every train step does with its batch: the loss, its gradients and the update (or the skip)."""
         variables = self.trained_variables
         with tf.GradientTape() as tape:
-            weights = None if self.train_weights is None else tf.gather(self.train_weights, rows)
-            terms = self._terms(x, labels, mask, teacher, teacher_feature, counted, mixed, weights)
+            terms = self._terms(batch)
             # Divided by the rows of the whole (global) batch: replicas' gradients are summed.
             loss = tf.reduce_sum(terms.per_row) / global_rows
             # As compile() does: a LossScaleOptimizer scales the loss here and unscales the
             # gradients when it applies them; any other optimizer returns the loss unchanged.
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, variables)
-        return self._apply_or_skip(self._all_finite(loss, grads), step, grads, variables, terms, mask, counted)
+        return self._apply_or_skip(self._all_finite(loss, grads), step, grads, variables, terms, batch.mask,
+                                   batch.counted)
 
     def _view(self, x, rows, draw):
         """(the student's view of the batch, (partner, weight) of a mixed batch or None)."""
@@ -187,13 +217,14 @@ class StepFunctions:
         x, partner, weight = self.views.mixing(x, rows, draw)
         return x, (partner, weight)
 
-    def _terms(self, x, labels, mask, teacher, teacher_feature, counted, mixed, weights=None) -> _Terms:
+    def _terms(self, batch: _Batch) -> _Terms:
         """The student's forward pass on its view and each row's loss terms and correctness.
 
-        weights: each row's weight (weight_col times class_weight), which multiplies its loss as fit()'s
+        batch.weights: each row's weight (weight_col times class_weight), which multiplies its loss as fit()'s
         sample_weight does; the student's own losses (regularizers) are not weighted, nor the other metrics.
         """
         s = self.settings
+        x, labels, mask, teacher, teacher_feature, counted, mixed, weights = batch
         if self.hint is None:
             logits, hint = self._student_logits(x, training=True), None
             own = _own_loss(self.forward)
@@ -284,10 +315,17 @@ class StepFunctions:
         labels, mask = self._labels(self.test_labels, rows)
         if counted is not None:
             mask = mask * counted
-        logits = self._student_logits(self._inputs(x), training=False)
+        self._score(self._inputs(x), labels, mask, counted)
+
+    def batch_test_step(self, x, y):
+        """The test step on a batch that brings its own labels (as batch_train_step takes them)."""
+        self._score(self._inputs(x), *label_ids_and_mask(y))
+
+    def _score(self, x, labels, mask, counted=None):
+        logits = self._student_logits(x, training=False)
         hard, _ = row_terms(labels, mask, logits, None, 1.0)
         metrics.accumulate(self.test_sums, hard, hard, tf.zeros_like(hard), _correct(logits, labels, mask), mask,
-                         counted=counted)
+                           counted=counted)
 
     def _never_empty(self, rows, x):
         """(rows, x, counted): under a strategy, a replica's piece of a batch, given one stand-in row

@@ -12,10 +12,12 @@ import time
 from dataclasses import asdict
 
 from .._tf import keras, tf
+from ..data.sources import is_dataset
 from ..models.classes import set_classes
 from . import checkpoint
 from .build import Run, build
 from .claim import claimed
+from .dataset_fit import fit_dataset
 from .epochs import test_epoch, train_epoch
 from .feed import Feed
 from .history import History
@@ -27,6 +29,8 @@ from .workers import agree_on_epoch, is_chief
 
 def fit(mode: str, student, teacher, train, options: Options) -> History:
     """Prepare (check everything), build, then train; the user's student ends with the trained weights."""
+    if is_dataset(train):  # the user's own pipeline: Keras' fit() on pykd.Distiller, with the same step
+        return fit_dataset(mode, student, teacher, train, options)
     started = time.perf_counter()
     plan = prepare(mode, student, teacher, train, options)
     s = plan.settings
@@ -50,14 +54,18 @@ class Trainer:
         self.resume_from = resume_from
         self.history = History(params=run_params(run), model=run.user_student)
         self.train_feed = self.val_feed = None  # made when training starts (pykd.run.feed.Feed)
+        self._finished_weights = None  # the student's weights as the last epoch ended (or at the start)
         self.key = key if key is not None or run.plan.settings.checkpoint_dir is None else run_key(run.plan)
 
     def fit(self) -> History:
-        """Train the remaining epochs. On KeyboardInterrupt (Ctrl-C) the student keeps what it
-        learned so far and the exception carries the finished epochs as `err.history`."""
+        """Train the remaining epochs. On KeyboardInterrupt (Ctrl-C) the student holds the last
+        finished epoch's weights (its starting ones if none finished: never a partial epoch's) and
+        the exception carries the finished epochs as `err.history`."""
         try:
             self._epochs()
         except KeyboardInterrupt as err:
+            if self._finished_weights is not None:
+                self.run.student.set_weights(self._finished_weights)
             self._finish()
             self.history.params["interrupted"] = True
             err.history = self.history
@@ -78,6 +86,7 @@ class Trainer:
         self.train_feed = Feed(run.step_functions, run.train, s.epochs - start)
         self.val_feed = None if run.validation is None else Feed(run.step_functions, run.validation, s.epochs - start)
         logs: dict = {}
+        self._finished_weights = run.student.get_weights()
         for done, epoch in enumerate(range(start, s.epochs)):
             callbacks.on_epoch_begin(epoch)
             logs = train_epoch(run.step_functions, run.train, callbacks, epoch, self._batch_logs, self.train_feed)
@@ -86,7 +95,9 @@ class Trainer:
                 logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             # As Keras' learning-rate callbacks log it: the rate the optimizer holds as the epoch ends.
             logs["learning_rate"] = _current_rate(run.optimizer)
+            finished = run.student.get_weights()  # what a Ctrl-C from now on leaves in the student
             self.history.records.append({"epoch": epoch + 1, **logs})
+            self._finished_weights = finished
             if s.checkpoint_dir is not None and is_chief(s.strategy):  # the chief alone writes it
                 self._save(done)  # before the callbacks, so a crash in one never loses the epoch
             callbacks.on_epoch_end(epoch, dict(logs))

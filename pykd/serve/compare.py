@@ -18,7 +18,10 @@ from ..core.errors import DataError, Setting, Text
 from ..core.hints import ModelLike, TableLike
 from ..data.frames import Table
 from ..data.images import FileImages, ImageSpec
+from ..data.pipelines import check_pipeline_classes, image_batches, is_pipeline, refuse_table_options
+from ..kd.losses import label_ids_and_mask
 from ..models.classes import check_given, in_order
+from ..models.inputs import image_spec
 from ..run import options
 from ..run.inputs import Inputs, model_inputs, table_in_model_order
 from .predict import probabilities
@@ -47,9 +50,9 @@ def compare(
     (one image at a time, as a server answering single requests), accuracy (over the
     labeled rows of data, the top class of the float32 probabilities, as predict() gives them).
     models: a dict {name: Keras model, .keras/.h5 path or .tflite file}.
-    data: a labeled table: a DataFrame, CSV path or dict of columns, or a folder of class subfolders or
-    (x, y) arrays as distill() takes them (then without directory). batch_size is also
-    the batch of the batched timing.
+    data: a labeled table: a DataFrame, CSV path or dict of columns, or a folder of class subfolders,
+    (x, y) arrays or a tf.data.Dataset / keras.utils.PyDataset of (images, labels) as distill() takes
+    them (then without directory). batch_size is also the batch of the batched timing.
 
     Options:
     """
@@ -61,6 +64,8 @@ def compare(
     runs = {name: runner(model) for name, model in models.items()}
     for run in runs.values():
         check_given(o.classes, run.classes, f"model {run.name}")
+    if is_pipeline(data):
+        return _compare_pipeline(models, runs, data, o)
     # Read once, in the first named model's order; then each model reads the labels by its own class names
     # (two students trained in different orders compare fairly).
     first = next((run for run in runs.values() if run.classes is not None), None)
@@ -72,15 +77,36 @@ def compare(
         inputs = model_inputs(run.graph, in_order(table, run.classes, f"model {run.name}"), image_size=o.image_size,
                               rescale=o.rescale, on_bad_image="error", labeled=True)
         x = _timing_batch(inputs.table, inputs.spec, o.batch_size)
-        rows.append({
-            "model": str(name),
-            "params": run.params,
-            "size_mb": size_mb(model),
-            "ms_per_image": ms_per_image(run, x),
-            "ms_per_image_batch1": ms_per_image(run, x[:1]),
-            "accuracy": _accuracy(run, inputs, o.batch_size),
-        })
-    return pd.DataFrame(rows, columns=["model", "params", "size_mb", "ms_per_image", "ms_per_image_batch1", "accuracy"])
+        rows.append(_row(name, model, run, x, _accuracy(run, inputs, o.batch_size)))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+COLUMNS = ["model", "params", "size_mb", "ms_per_image", "ms_per_image_batch1", "accuracy"]
+
+
+def _row(name, model, run, x: np.ndarray, accuracy: float) -> dict:
+    return {"model": str(name), "params": run.params, "size_mb": size_mb(model), "ms_per_image": ms_per_image(run, x),
+            "ms_per_image_batch1": ms_per_image(run, x[:1]), "accuracy": accuracy}
+
+
+def _compare_pipeline(models, runs, data, o) -> pd.DataFrame:
+    """compare() on a dataset of (images, labels): read once into memory, each model scored on its labeled rows."""
+    refuse_table_options(vars(o), "comparison")
+    batches = list(image_batches(data, o.batch_size, "comparison"))
+    if any(y is None for _, y in batches):
+        raise DataError("The comparison dataset gives images without labels.", "Give (images, labels).")
+    pixels = np.concatenate([np.asarray(x, np.float32) for x, _ in batches])
+    ids, mask = (np.concatenate(parts) for parts in zip(*[(i.numpy(), m.numpy()) for i, m in
+                                                          (label_ids_and_mask(y) for _, y in batches)]))
+    rows = []
+    for (name, model), run in zip(models.items(), runs.values()):
+        check_pipeline_classes(data, run.classes, "comparison")
+        x = image_spec(run.graph, o.image_size, o.rescale).to_inputs(pixels).numpy()
+        probs = np.concatenate([run.probabilities(x[i:i + o.batch_size]) for i in range(0, len(x), o.batch_size)])
+        labeled = mask > 0
+        rows.append(_row(name, model, run, x[np.arange(o.batch_size) % len(x)],
+                         float(np.mean(probs[labeled].argmax(axis=1) == ids[labeled]))))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 compare.__doc__ = options.with_docs(compare.__doc__, "compare")

@@ -15,14 +15,17 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .._tf import keras, tf
 from ..core import storage
 from ..core.errors import DataError, Setting, few
 from ..core.hints import ModelLike, TableOnly
 from ..data.augmentation import Augmentation
 from ..data.frames import Table, image_folder, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
+from ..data.pipelines import check_pipeline_classes, image_batches, is_pipeline, refuse_table_options
 from ..data.tta import TtaViews
 from ..models.classes import check_given
+from ..models.inputs import image_spec
 from ..run import options
 from ..run.inputs import model_inputs
 from .runners import runner
@@ -33,7 +36,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 def predict(
     model: ModelLike,
-    data: TableOnly | None = None,
+    data: TableOnly | np.ndarray | tf.data.Dataset | keras.utils.PyDataset | None = None,
     *,
     directory: str | os.PathLike | None = None,
     x_col: str = "image_id",
@@ -53,7 +56,9 @@ def predict(
     frame[[x_col, "label"]].to_csv("submission.csv", index=False).
     model: a Keras model, a .keras/.h5 path, or a .tflite file written by export().
     data: a DataFrame, CSV path or dict of columns naming the images in `x_col` (other
-        columns are ignored); None predicts every image file in `directory`, sorted by name.
+        columns are ignored); None predicts every image file in `directory`, sorted by name;
+        or a tf.data.Dataset / keras.utils.PyDataset of images (labels ignored) or an array x
+        of images, whose rows `x_col` then numbers 0, 1, ... in the data's order.
     The label is the class name, and the columns are named by the classes, when the model knows
     them (trained by pykd, or classifier(classes=)) or `classes` names them; a `classes` that
     contradicts the model's is refused. An unreadable image left out with on_bad_image="skip" has no row.
@@ -63,19 +68,39 @@ def predict(
     o = options.checked_call("predict", locals())
     run = runner(model, o.model_outputs)
     check_given(o.classes, run.classes)
+    if is_pipeline(data, images_alone=True):
+        return _predict_pipeline(run, data, o)
     table = prediction_table(data, o.directory, o.x_col, o.classes or run.classes)
     names = list(table.classes) if table.classes else None
-    clash = [n for n in names or () if n in (o.x_col, "label")]
-    if clash:
-        raise DataError("The class names {clash} are also the frame's {x_col} or label column.",
-                        "Rename those classes, or set x_col to another column.", clash=few(clash), x_col=o.x_col)
     inputs = model_inputs(run.graph, table, image_size=o.image_size, rescale=o.rescale, on_bad_image=o.on_bad_image)
     probs = probabilities(run, inputs.table.paths, inputs.spec, o.batch_size, o.tta)
+    return _frame(list(inputs.table.ids), probs, names, o.x_col)
+
+
+def _predict_pipeline(run, data, o) -> pd.DataFrame:
+    """predict() over a dataset's or an array's images: rows named by their position in its order."""
+    refuse_table_options(vars(o), "prediction")
+    if o.tta is not None:
+        raise DataError("tta keys each image's views by its file, and a dataset or an array has none.",
+                        "Give the images as a table or a folder, or leave tta out.")
+    names = list(o.classes or run.classes or ()) or None
+    check_pipeline_classes(data, names, "prediction")
+    spec = image_spec(run.graph, o.image_size, o.rescale)
+    parts = [run.probabilities(spec.to_inputs(x)) for x, _ in image_batches(data, o.batch_size, "prediction")]
+    probs = np.concatenate(parts).astype(np.float32)
+    return _frame(list(range(len(probs))), probs, names, o.x_col)
+
+
+def _frame(ids: list, probs: np.ndarray, names: list | None, x_col: str) -> pd.DataFrame:
+    clash = [n for n in names or () if n in (x_col, "label")]
+    if clash:
+        raise DataError("The class names {clash} are also the frame's {x_col} or label column.",
+                        "Rename those classes, or set x_col to another column.", clash=few(clash), x_col=x_col)
     top = probs.argmax(axis=1)
     labels = [names[i] for i in top] if names else top.astype(np.int64)
-    columns = {name: probs[:, j].astype(np.float64) for j, name in enumerate(names or
-                                                                            [f"prob_{i}" for i in range(inputs.n_classes)])}
-    return pd.DataFrame({o.x_col: list(inputs.table.ids), "label": labels, **columns})
+    columns = {name: probs[:, j].astype(np.float64)
+               for j, name in enumerate(names or [f"prob_{i}" for i in range(probs.shape[1])])}
+    return pd.DataFrame({x_col: ids, "label": labels, **columns})
 
 
 predict.__doc__ = options.with_docs(predict.__doc__, "predict")
