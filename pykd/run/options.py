@@ -116,8 +116,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("hint", None, kinds.Coerced(coerce=Hint.coerce, hint="Hint | dict | None"), "feature distillation (FitNets): "
            "None, a pykd.Hint or a dict of its fields (teacher_layer, student_layer, weight=1.0). The student layer's "
            "output, through a learned projection, is regressed on the teacher layer's (mean squared difference times "
-           "weight, per row, added to the loss and reported as hint_loss). The teacher then runs every step.",
-           (DISTILL,), resume="hint"),
+           "weight, per row, added to the loss and reported as hint_loss). The teacher then runs every step. A layer "
+           "inside a nested model (the backbone of pykd.models.classifier(), rkd_classifier() in R) is named by its "
+           "path, the nested model's name, a slash, the layer's name: \"backbone/block6a_project_bn\"; a bare name "
+           "found in one nested model only is read as its path.", (DISTILL,), resume="hint"),
     Option("larger_student", False, kinds.Switch(), "a student with more trainable parameters than the teacher has "
            "in all is refused as a likely swap of the two; True says a larger student is meant (noisy-student "
            "self-training).", (DISTILL,)),

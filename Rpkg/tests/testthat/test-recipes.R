@@ -15,6 +15,38 @@ test_that("a hint from R distills a teacher layer into a student layer", {
   ))
 })
 
+test_that("a hint from R names a layer inside a nested model by its path", {
+  skip_if_no_pykd()
+  ex <- shared_example_data()
+  models <- rkd_example_models(n_classes = 10, seed = 4)
+  # A student whose convolution sits inside a nested functional model, "backbone".
+  main <- reticulate::py_run_string(paste(
+    "def rkd_nested_student():",
+    "    import keras",
+    "    keras.utils.set_random_seed(4)",
+    "    x = keras.Input((32, 32, 3))",
+    "    conv = keras.layers.Conv2D(8, 3, padding='same', activation='relu', name='conv')",
+    "    backbone = keras.Model(x, conv(keras.layers.Rescaling(1 / 255)(x)), name='backbone')",
+    "    x = keras.Input((32, 32, 3))",
+    "    pooled = keras.layers.GlobalAveragePooling2D()(backbone(x))",
+    "    return keras.Model(x, keras.layers.Dense(10)(pooled))",
+    sep = "\n"
+  ), convert = FALSE)
+  student <- main$rkd_nested_student()
+  history <- distill(models$teacher, student, head(ex$train, 32), ex$directory,
+                     batch_size = 16, epochs = 2, seed = 2, verbose = FALSE,
+                     hint = list(teacher_layer = "block2_conv2", student_layer = "backbone/conv"))
+  # The path reaches pykd as it was written; that the hint trains the nested layers is tests/test_recipes.py's.
+  expect_equal(history$params$hint$student_layer, "backbone/conv")
+  df <- as.data.frame(history)
+  expect_true(all(is.finite(df$hint_loss) & df$hint_loss > 0))
+  expect_error(
+    distill(models$teacher, student, head(ex$train, 32), ex$directory, epochs = 1, verbose = FALSE,
+            hint = list(teacher_layer = "block2_conv2", student_layer = "backbone/cnv")),
+    'no layer "backbone/cnv"; the closest names are "backbone/conv"', fixed = TRUE
+  )
+})
+
 test_that("rkd_noisy_student() runs its rounds, each taught by the last round's student", {
   skip_if_no_pykd()
   ex <- shared_example_data()
