@@ -166,13 +166,40 @@ def test_the_prefix_ends_at_a_tensor_the_rest_depends_on_alone():
     np.testing.assert_allclose(np.asarray(split.rest(split.prefix(x))), np.asarray(model(x)), rtol=1e-6, atol=1e-6)
 
 
-def test_a_user_built_frozen_efficientnet_keeps_its_stochastic_depth_so_the_prefix_stops_there():
+def test_a_user_built_frozen_efficientnet_keeps_its_stochastic_depth_until_set_trainable_freezes_it():
     base = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
     base.trainable = False
     inputs = keras.Input((SIZE, SIZE, 3))
     x = keras.layers.GlobalMaxPooling2D()(base(inputs, training=False))
-    split, _ = frozen_prefix(keras.Model(inputs, keras.layers.Dense(3)(x)))
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    split, _ = frozen_prefix(model)
     assert split.ends_at == "block2a_project_bn"  # block2b_drop is a Dropout active in training, even so
+    # Frozen by set_trainable (issue 35), the backbone is a fixed extractor: the prefix reaches its end ...
+    set_trainable(base, False)
+    assert frozen_prefix(model)[0].ends_at == "global_max_pooling2d"
+    # ... and unfrozen, its stochastic depth comes back as built (keep_dropout=True would have kept it).
+    set_trainable(base, True)
+    assert base.get_layer("block2b_drop").rate > 0 and frozen_prefix(model)[0] is None
+    set_trainable(base, False, keep_dropout=True)
+    assert frozen_prefix(model)[0].ends_at == "block2a_project_bn"
+
+
+def test_a_cache_stopped_by_frozen_dropout_says_why_and_the_fix_gets_it(random_images):
+    directory, table = random_images(8, k=2, size=SIZE)
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(4, 3, strides=4, name="low"),
+                             keras.layers.Dropout(0.3, name="drop"), keras.layers.Conv2D(4, 3, name="high")], name="base")
+    base.trainable = False  # by hand: Keras keeps the dropout on in training
+    inputs = keras.Input((SIZE, SIZE, 3))
+    student = keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D(name="pool")(
+        base(inputs))))
+    options = dict(directory=directory, epochs=2, verbose=0, cache_teacher=True, larger_student=True)
+    teacher = example_teacher((SIZE, SIZE, 3), 2, seed=1)
+    with pytest.warns(UserWarning, match=r"feature cache stops at 'low': its frozen layer 'drop' \(Dropout\) still "
+                                         r"drops.*would reach 'pool'.*set_trainable\(student, True, from_layer='head'\)"):
+        assert pykd.distill(teacher, student, table, **options).params["feature_cache"]["ends_at"] == "low"
+    set_trainable(student, True, from_layer="head")
+    assert pykd.distill(teacher, student, table, **options).params["feature_cache"]["ends_at"] == "pool"
 
 
 @pytest.mark.parametrize("options, message", [

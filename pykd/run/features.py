@@ -33,6 +33,7 @@ from ..core.errors import DataError, Setting, Text, Words, warn
 from ..data.image_cache import DecodedImages, RowFile, verified, write_rows
 from ..models.fingerprint import Unfingerprintable, update_digest
 from ..models.forward import compiled
+from ..models.freezing import is_quiet
 from ..models.nested import flattened
 
 _FORMAT = "1"
@@ -125,8 +126,8 @@ def unchanging(layer) -> bool:
         return True  # a keras.ops operation in the graph (MobileNetV3's adds): a function of its inputs
     if layer.trainable_weights:
         return False
-    if isinstance(layer, keras.layers.Dropout) and layer.rate == 0:
-        return True  # as pykd.models.classifier() leaves its backbone's dropout
+    if is_quiet(layer):
+        return True  # dropout or noise turned off: as set_trainable() and classifier() leave a frozen backbone's
     if any(v.name == "seed_generator_state" for v in layer.non_trainable_variables):
         return False  # draws random numbers
     if isinstance(layer, keras.layers.BatchNormalization):

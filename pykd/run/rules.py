@@ -9,6 +9,7 @@ from ..kd.hint import hint_layer
 from ..kd.teacher import ModelTeacher, TableTeacher
 from ..models.introspection import trainable_params
 from .features import FrozenPrefix, frozen_prefix, no_prefix_error
+from .prefix_advice import warn_if_randomness_stops_the_cache
 
 
 def check_sizes(plan) -> None:
@@ -82,6 +83,8 @@ def cached_prefix(plan, sample) -> FrozenPrefix | None:
     split, reason = frozen_prefix(plan.student)
     if split is not None and not split.same_in_training(sample):
         split, reason = None, f"its layers up to {split.ends_at} compute other values in training than in inference"
+    if setting == "auto":
+        warn_if_randomness_stops_the_cache(plan.student, split, sample)
     if split is None:
         if setting is True:
             raise no_prefix_error(plan.student, reason)
