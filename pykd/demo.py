@@ -1,5 +1,6 @@
 """`python -m pykd demo`: a teacher, a distilled student and the same student from scratch
-on bundled digits (offline), compared on validation accuracy, size and speed."""
+on bundled digits (offline), compared on validation accuracy, size and speed; then the
+distilled student exported as float32 and int8 .tflite files, weighed by compare()."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from . import datasets, models
 from ._tf import tf
 from .api import distill, train_scratch
 from .data.augmentation import Augmentation
+from .serve.compare import compare
 from .serve.evaluate import evaluate
+from .serve.export import export
+from .serve.predict import predict
 
 
 def add_parser(sub) -> None:
@@ -45,6 +49,7 @@ def run_demo(args: argparse.Namespace) -> int:
           f"{data['directory']}")
     trained, histories = _train_three(data, args)
     results = _scores(trained, data, args.size)
+    results["tflite"] = _tflite(trained["student (distilled)"], data, out)
     frames = [h.to_frame().assign(model=name) for name, h in histories.items()]
     pd.concat(frames).to_csv(out / "history.csv", index=False)
     histories["distilled"].plot(out / "distilled_history.png")
@@ -54,8 +59,9 @@ def run_demo(args: argparse.Namespace) -> int:
     ratio = results["teacher"]["params"] / results["student (distilled)"]["params"]
     print(f"\nThe distilled student is {ratio:.0f}x smaller than the teacher and "
           f"{'beats' if gain > 0 else 'does NOT beat'} the scratch student by {gain * 100:+.1f} points.")
-    print(f"Wrote {out / 'history.csv'}, {out / 'distilled_history.png'}, {out / 'students.png'} "
-          f"and {out / 'results.json'} in {time.perf_counter() - started:.0f} s.")
+    print(f"Wrote {out / 'history.csv'}, {out / 'distilled_history.png'}, {out / 'students.png'}, "
+          f"{out / 'student.tflite'}, {out / 'student_int8.tflite'} and {out / 'results.json'} "
+          f"in {time.perf_counter() - started:.0f} s.")
     return 0
 
 
@@ -95,6 +101,33 @@ def _scores(trained: dict, data: dict, size: int) -> dict:
         results[name] = {"accuracy": score["accuracy"], "params": model.count_params(), "ms_per_image": ms}
         rows.append([name, f"{score['accuracy']:.3f}", f"{model.count_params():,}", f"{ms:.3f}"])
     print("\n" + _table(rows))
+    return results
+
+
+def _tflite(student, data: dict, out: Path) -> dict:
+    """The distilled student as float32 and int8 .tflite files (the int8 one calibrated on the training
+    images): compare()'s size, speed and accuracy, and how often each agrees with the Keras model."""
+    print("\nExporting the distilled student as float32 and int8 .tflite files ...")
+    files = {"float32": export(student, out / "student.tflite"),
+             "int8": export(student, out / "student_int8.tflite", quantize="int8", representative=data["train_csv"],
+                            directory=data["directory"])}
+    common = dict(directory=data["directory"], classes=data["classes"])
+    frame = compare(files, data["validation_csv"], **common).set_index("model")
+    labels = predict(student, data["validation_csv"], **common)["label"]
+    rows = [["file", "size (KiB)", "x float32", "ms / image", "ms / image, batch 1", "val accuracy",
+             "agrees with Keras"]]
+    results = {}
+    for name, path in files.items():
+        agreement = float((predict(path, data["validation_csv"], **common)["label"] == labels).mean())
+        row = frame.loc[name]
+        results[name] = {"path": str(path), "bytes": Path(path).stat().st_size, "params": int(row["params"]),
+                         "ms_per_image": float(row["ms_per_image"]), "accuracy": float(row["accuracy"]),
+                         "ms_per_image_batch1": float(row["ms_per_image_batch1"]), "agreement": agreement}
+        results[name]["size_ratio"] = results[name]["bytes"] / Path(files["float32"]).stat().st_size
+        rows.append([name, f"{results[name]['bytes'] / 1024:.1f}", f"{results[name]['size_ratio']:.2f}",
+                     f"{row['ms_per_image']:.4f}", f"{row['ms_per_image_batch1']:.4f}", f"{row['accuracy']:.3f}",
+                     f"{agreement:.3f}"])
+    print(_table(rows))
     return results
 
 

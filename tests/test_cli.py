@@ -84,6 +84,10 @@ def test_demo_writes_the_table_history_and_plots(tmp_path, capsys):
     assert set(history["model"]) == {"teacher", "scratch", "distilled"}
     results = json.loads((out / "results.json").read_text())
     assert results["teacher"]["params"] > 10 * results["student (distilled)"]["params"]
+    lite = results["tflite"]  # the distilled student as float32 and int8 files, weighed by compare()
+    assert lite["int8"]["bytes"] < lite["float32"]["bytes"] == (out / "student.tflite").stat().st_size
+    assert lite["float32"]["agreement"] >= 0.99 and 0 <= lite["int8"]["agreement"] <= 1
+    assert abs(lite["int8"]["params"] - results["student (distilled)"]["params"]) <= 0.01 * lite["int8"]["params"]
     assert (out / "students.png").stat().st_size > 5000 and (out / "distilled_history.png").is_file()
 
 

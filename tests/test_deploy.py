@@ -15,6 +15,7 @@ from conftest import SIZE, tiny_model
 import pykd
 from pykd._tf import tf
 from pykd.data.images import FileImages, ImageSpec
+from pykd.serve.representative import representative_inputs
 from pykd.serve.runners import TFLiteRunner
 
 COLUMNS = ["model", "params", "size_mb", "ms_per_image", "ms_per_image_batch1", "accuracy"]
@@ -117,23 +118,77 @@ def test_compare_refuses_a_list_and_a_table_without_labels(trained, digits):
         pykd.compare({"student": trained}, unlabeled, directory=digits["directory"])
 
 
-def test_a_damaged_or_quantized_tflite_file_is_refused(digits, tmp_path):
+def test_a_damaged_tflite_file_is_refused_and_a_uint8_one_from_tflite_itself_runs(trained, digits, tmp_path):
     (tmp_path / "damaged.tflite").write_bytes(b"not a flatbuffer")
     with pytest.raises(pykd.DataError, match="Could not read the TFLite model"):
         pykd.predict(tmp_path / "damaged.tflite", directory=digits["directory"])
-    model = tiny_model()
-    with tempfile.TemporaryDirectory() as folder:
-        model.export(folder, verbose=False)
+    table = pd.read_csv(digits["validation_csv"]).head(96)
+    (_, pixels), = FileImages([f"{digits['directory']}/{n}" for n in table["image_id"]],
+                              ImageSpec(SIZE, SIZE)).dataset([np.arange(len(table))])
+    with tempfile.TemporaryDirectory() as folder:  # uint8 in and out, as TFLite's own converter writes it
+        trained.export(folder, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        rng = np.random.default_rng(0)
-        converter.representative_dataset = lambda: ([rng.uniform(0, 255, (1, SIZE, SIZE, 3)).astype("float32")]
-                                                    for _ in range(8))
+        converter.representative_dataset = lambda: ([pixels[i:i + 1]] for i in range(len(table)))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = converter.inference_output_type = tf.uint8
-        (tmp_path / "int8.tflite").write_bytes(converter.convert())
-    with pytest.raises(pykd.DataError, match="is quantized"):
-        pykd.predict(tmp_path / "int8.tflite", directory=digits["directory"])
+        (tmp_path / "uint8.tflite").write_bytes(converter.convert())
+    frame = pykd.predict(tmp_path / "uint8.tflite", table, directory=digits["directory"], classes=digits["classes"])
+    keras_frame = pykd.predict(trained, table, directory=digits["directory"])
+    assert TFLiteRunner(tmp_path / "uint8.tflite").interpreter.get_input_details()[0]["dtype"] == np.uint8
+    assert (frame["label"] == keras_frame["label"]).mean() >= 0.9
+    np.testing.assert_allclose(probs(frame).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_an_int8_file_is_smaller_predicts_alike_and_is_compared(trained, exported, digits, tmp_path):
+    path = pykd.export(trained, tmp_path / "int8.tflite", quantize="int8", representative=digits["train_csv"],
+                       directory=digits["directory"])
+    interpreter = TFLiteRunner(path).interpreter
+    assert interpreter.get_input_details()[0]["dtype"] == interpreter.get_output_details()[0]["dtype"] == np.int8
+    assert os.path.getsize(path) < 0.65 * os.path.getsize(exported)  # a 2,042-parameter model: mostly the format
+    table = pd.read_csv(digits["validation_csv"]).head(160)
+    lite, keras_frame = (pykd.predict(m, table, directory=digits["directory"]) for m in (path, trained))
+    assert (lite["label"] == keras_frame["label"]).mean() >= 0.95
+    assert list(lite.columns) == list(keras_frame.columns)  # the class names travel in the file
+    assert np.abs(probs(lite) - probs(keras_frame)).mean() < 0.02
+    row = pykd.compare({"int8": path}, table, directory=digits["directory"]).iloc[0]
+    assert row["params"] == trained.count_params()  # int8 weights and int32 biases
+    assert row["size_mb"] == pytest.approx(os.path.getsize(path) / 2**20)
+    truth = np.array(digits["classes"])[table[digits["classes"]].to_numpy().argmax(axis=1)]
+    assert row["accuracy"] == pytest.approx((lite["label"] == truth).mean())
+    assert abs(row["accuracy"] - (keras_frame["label"] == truth).mean()) <= 0.03
+
+
+def test_representative_images_are_read_from_every_input_distill_takes(trained, digits, tmp_path):
+    table = pd.read_csv(digits["validation_csv"]).head(12)
+    files = representative_inputs(trained, table, directory=digits["directory"], x_col="image_id",
+                                  image_size=None, rescale=1 / 255)
+    assert files.shape == (12, SIZE, SIZE, 3) and files.max() <= 1.0
+    x = (files * 255).round().astype(np.uint8)
+    for data in (x, (x, np.array(list("abcdefghijkl"))), tf.data.Dataset.from_tensor_slices((x, np.zeros(12))),
+                 tf.data.Dataset.from_tensor_slices(x).batch(5)):
+        read = representative_inputs(trained, data, directory=None, x_col="image_id", image_size=None, rescale=1 / 255)
+        np.testing.assert_allclose(read, files, atol=0.5 / 255)
+    for name, label in zip(table["image_id"], table[digits["classes"]].to_numpy().argmax(1)):  # class subfolders
+        os.makedirs(tmp_path / "classes" / str(label), exist_ok=True)
+        os.link(os.path.join(digits["directory"], name), tmp_path / "classes" / str(label) / name)
+    folder = representative_inputs(trained, str(tmp_path / "classes"), directory=None, x_col="image_id",
+                                   image_size=None, rescale=None, limit=5)
+    assert folder.shape == (5, SIZE, SIZE, 3) and folder.max() > 1  # spread over the classes, not rescaled
+
+
+def test_int8_needs_representative_images_and_only_int8_takes_them(trained, digits, tmp_path):
+    with pytest.raises(pykd.DataError, match="quantize='int8' quantizes the activations too") as info:
+        pykd.export(trained, tmp_path / "m.tflite", quantize="int8")
+    assert 'representative = df, directory = "images/"' in info.value.render("r")["fix"]
+    with pytest.raises(pykd.DataError, match="representative is for the images an int8 file is calibrated on, "
+                                             "but the export has quantize='dynamic'"):
+        pykd.export(trained, tmp_path / "m.tflite", quantize="dynamic", representative=digits["train_csv"])
+    with pytest.raises(pykd.DataError, match="directory, rescale are for the images an int8 file"):
+        pykd.export(trained, tmp_path / "m.tflite", directory=digits["directory"], rescale=1 / 255)
+    with pytest.raises(pykd.DataError, match="directory is not set, and the representative table names image files"):
+        pykd.export(trained, tmp_path / "m.tflite", quantize="int8", representative=digits["train_csv"])
+    assert not (tmp_path / "m.tflite").exists()
 
 
 def test_a_quantized_tflite_file_is_smaller_and_predicts_alike(trained, digits, tmp_path):

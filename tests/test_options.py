@@ -17,6 +17,7 @@ SIGNED = {
     "predict": (pykd.predict, {"model", "data"}),
     "compare": (pykd.compare, {"models", "data"}),
     "teacher_logits": (pykd.teacher_logits, {"teacher", "data", "path"}),
+    "export": (pykd.export, {"model", "path", "format", "quantize", "representative"}),
 }
 # Entry points that pass **options on, and their own named arguments.
 PASSING = {"sweep": pykd.sweep, "noisy_student": pykd.noisy_student, "out_of_fold_logits": pykd.out_of_fold_logits}
@@ -42,7 +43,7 @@ def test_functions_that_pass_options_on_take_none_of_them_themselves(entry):
     assert set(options.OWN[entry]) <= named | set(options.FIXED.get(entry, ())) | {"temperature", "alpha"}
 
 
-@pytest.mark.parametrize("entry", ["distill", "train_scratch", "evaluate", "predict", "teacher_logits"])
+@pytest.mark.parametrize("entry", ["distill", "train_scratch", "evaluate", "predict", "teacher_logits", "export"])
 def test_every_option_is_documented_in_the_docstring(entry):
     function = SIGNED[entry][0]
     doc = inspect.getdoc(function)

@@ -84,9 +84,10 @@ tta_arg <- function(tta) {
 #' Export a model for serving
 #'
 #' Writes a trained model for use outside Keras: a `.tflite` file (32-bit
-#' floating point, or quantized weights with `quantize`) runs on phones and edge devices with the
-#' TensorFlow Lite interpreter, and [rkd_predict()] and [rkd_compare()] read
-#' it back; a SavedModel folder serves with TensorFlow Serving.
+#' floating point, or quantized with `quantize`) runs on phones and edge
+#' devices with the TensorFlow Lite interpreter, and [rkd_predict()] and
+#' [rkd_compare()] read it back; a SavedModel folder serves with TensorFlow
+#' Serving.
 #'
 #' @param model A Keras model or the path of a saved model.
 #' @param path A file path ending in `.tflite`, or a folder for a
@@ -95,21 +96,56 @@ tta_arg <- function(tta) {
 #'   a path ending in `.tflite`, else `"saved_model"`.
 #' @param quantize For a `.tflite` file: `NULL` (32-bit weights),
 #'   `"dynamic"` (8-bit integer weights, about a quarter of the size; inputs
-#'   and outputs stay 32-bit) or `"float16"` (16-bit weights, half the size).
-#'   [rkd_compare()] shows what it costs in accuracy.
+#'   and outputs stay 32-bit), `"float16"` (16-bit weights, half the size)
+#'   or `"int8"` (full-integer: 8-bit weights and activations, for
+#'   integer-only hardware such as the Edge TPU or microcontrollers; its
+#'   input and output tensors are 8-bit integers too, with the scale and
+#'   zero point TensorFlow Lite records, which [rkd_predict()] and
+#'   [rkd_compare()] apply). `"int8"` needs `representative`.
+#'   [rkd_compare()] shows what each costs in accuracy.
+#' @param representative For `quantize = "int8"` only, and needed then: real
+#'   images the converter runs the model on to measure the range of every
+#'   activation. A data frame or the path of a CSV file naming image files
+#'   in `directory` (column `x_col`), or the path of a folder of class
+#'   subfolders (then without `directory`). They are read as [rkd_predict()]
+#'   reads images, at the model's input size and multiplied by `rescale`,
+#'   which must be the `rescale` the model was trained with. At most 200 are
+#'   used, spread evenly through the table.
+#' @param directory The folder holding the images of a `representative`
+#'   table.
+#' @param x_col The column of `representative` naming the image files.
+#' @param image_size Height and width the representative images are
+#'   resized to; `NULL` uses the model's input size.
+#' @param rescale Factor the representative images' pixel values are
+#'   multiplied by, as in training; `NULL` leaves them as they are (0 to
+#'   255).
 #' @return `path`, invisibly.
 #' @seealso [rkd_compare()] to weigh the exported model against others.
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   student <- rkd_example_models(seed = 1)$student
-#'   path <- rkd_export(student, tempfile(fileext = ".tflite"))
-#'   file.size(path)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' student <- rkd_example_models(seed = 1)$student
+#' path <- rkd_export(student, tempfile(fileext = ".tflite"))
+#' file.size(path)
+#' ex <- rkd_example_data(tempfile())
+#' int8 <- rkd_export(student, tempfile(fileext = ".tflite"),
+#'                    quantize = "int8", representative = ex$train,
+#'                    directory = ex$directory)
+#' file.size(int8)
 #' }
-rkd_export <- function(model, path, format = NULL, quantize = NULL) {
+rkd_export <- function(model, path, format = NULL, quantize = NULL,
+                       representative = NULL, directory = NULL,
+                       x_col = "image_id", image_size = NULL, rescale = NULL) {
+  call <- environment()
+  images <- if (!is.null(representative)) {
+    table_arg(representative, "representative", call = call)
+  }
   written <- py_call(pykd()$export, model_arg(model), py_path(path),
                      format = py_value(format), quantize = py_value(quantize),
-                     .call = environment())
+                     representative = images, directory = py_path(directory),
+                     x_col = py_value(x_col),
+                     image_size = as_nullable_integer(image_size),
+                     rescale = py_value(rescale), .call = call)
   invisible(normalizePath(written))
 }
 

@@ -30,6 +30,7 @@ from .settings import callback_list, optimizer_recipe, strategy_setting
 DISTILL, SCRATCH = "distill", "train_scratch"
 TRAINING = (DISTILL, SCRATCH)
 SCORING = ("evaluate", "predict", "compare", "teacher_logits")
+EXPORT = "export"  # reads its representative images (quantize="int8") as the scoring functions read theirs
 # Entry points that take another's options and pass them on (their own arguments apart).
 PASSED_ON = {"sweep": DISTILL, "noisy_student": DISTILL, "out_of_fold_logits": SCRATCH}
 # The values they set themselves: refused if given, saying so.
@@ -58,11 +59,11 @@ AUTO = ("auto", True, False)
 OPTIONS: tuple[Option, ...] = (
     # The table and its images.
     Option("directory", None, kinds.Text(hint="str | os.PathLike | None", r="path"), "the folder holding the image "
-           "files; `x_col` names them relative to it (not set when train is a folder or arrays).", (*TRAINING, *SCORING)),
+           "files; `x_col` names them relative to it (not set when train is a folder or arrays).", (*TRAINING, *SCORING, EXPORT)),
     Option("validation", None, kinds.Table(), "an optional table like `train` (or a folder of class subfolders, or "
            "(x, y) arrays); it may use the other label layout (one-hot columns named by `classes`, or a \"label\" "
            "column). Its hard-label loss and accuracy are reported as val_loss and val_accuracy every epoch."),
-    Option("x_col", "image_id", kinds.Text(), "the column of image file names.", (*TRAINING, *SCORING)),
+    Option("x_col", "image_id", kinds.Text(), "the column of image file names.", (*TRAINING, *SCORING, EXPORT)),
     Option("y_col", "label", kinds.Columns(), "one label column (class ids from 0, or class names listed in "
            "`classes`; NA = unlabeled) or a list of one-hot columns (an all-zero row = unlabeled).",
            (*TRAINING, "evaluate", "compare")),
@@ -78,9 +79,9 @@ OPTIONS: tuple[Option, ...] = (
            "labeled row's loss is multiplied by its class's weight (times its weight_col weight); unlabeled rows "
            "weigh 1.", resume="weights"),
     Option("image_size", None, kinds.Pair(), "(height, width) the images are resized to; by default the model's "
-           "input size.", (*TRAINING, *SCORING)),
+           "input size.", (*TRAINING, *SCORING, EXPORT)),
     Option("rescale", None, kinds.Number(rule=rescale_setting, none=True, hint="float | None"), "a factor pixels (0..255) "
-           "are multiplied by, e.g. 1/255, or None to leave them.", (*TRAINING, *SCORING)),
+           "are multiplied by, e.g. 1/255, or None to leave them.", (*TRAINING, *SCORING, EXPORT)),
     Option("batch_size", 32, kinds.Whole(), "images per batch (under a strategy, the global batch).",
            (*TRAINING, *SCORING), resume="batch_size", params=True),
     Option("on_bad_image", "error", kinds.Choice(values=("error", "skip")), "\"error\" stops before training at an "
@@ -184,7 +185,7 @@ Options = make_dataclass("Options", [(o.name, object, field(default=o.default)) 
 Options.__doc__ = "The options of one distill() or train_scratch() call (pykd.run.options.OPTIONS); checked by checked()."
 
 
-ENTRIES = (*TRAINING, *SCORING, *PASSED_ON)
+ENTRIES = (*TRAINING, *SCORING, EXPORT, *PASSED_ON)
 
 
 def declared(entry: str) -> tuple[Option, ...]:

@@ -1,5 +1,6 @@
 """Running a model for its class probabilities, in float32: a Keras model (one compiled
-call per batch) or an exported .tflite file (the TFLite interpreter), read alike.
+call per batch) or an exported .tflite file (the TFLite interpreter; an int8 file's inputs
+quantized and outputs dequantized with their scales), read alike.
 """
 
 from __future__ import annotations
@@ -71,7 +72,12 @@ class KerasRunner(_Runner):
 
 
 class TFLiteRunner(_Runner):
-    """An exported .tflite file run by tf.lite.Interpreter (float32 in and out), batch by batch."""
+    """An exported .tflite file run by tf.lite.Interpreter, batch by batch, float32 in and out.
+
+    A quantized file's integer input (int8 or uint8, as export(quantize="int8") or TFLite's converter
+    writes) is fed the float inputs quantized with the tensor's scale and zero point, and its
+    integer output is dequantized with its own.
+    """
 
     def __init__(self, path: str | os.PathLike, model_outputs: str = "auto", threads: int | None = None):
         one_of(model_outputs, "model_outputs", ("auto", "logits", "probabilities"))
@@ -83,32 +89,36 @@ class TFLiteRunner(_Runner):
         ops = getattr(self.interpreter, "_get_ops_details", lambda: [])()  # before the delegate replaces the ops
         (self._input,), (self._output,) = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         self.name = os.path.splitext(storage.basename(path))[0]
-        if self._input["dtype"] != np.float32 or self._output["dtype"] != np.float32:
-            raise DataError("The TFLite model {path} is quantized ({dtype} inputs or outputs); pykd runs float32 models.",
-                            "Export the Keras model with export(), which writes float32.", path=str(path),
-                            dtype=Text(np.dtype(self._input["dtype"]).name))
+        for tensor in (self._input, self._output):
+            if tensor["dtype"] not in (np.float32, np.int8, np.uint8):
+                raise DataError("The TFLite model {path} has {dtype} inputs or outputs; pykd runs float32 ones, or "
+                                "int8 and uint8 ones with their scale.", "Export the Keras model with export().",
+                                path=str(path), dtype=Text(np.dtype(tensor["dtype"]).name))
         shape = self._input.get("shape_signature", self._input["shape"])
         self.graph = _Signature(self.name, _Tensor(shape), _Tensor(self._output["shape"]))
         self.declared = model_outputs
-        self.softmax_last = bool(ops) and ops[-1]["op_name"] == "SOFTMAX"
+        computing = [op for op in ops if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE")]  # a cast is not the model
+        self.softmax_last = bool(computing) and computing[-1]["op_name"] == "SOFTMAX"
         self.params = _constant_elements(self.interpreter, ops)
         self.classes = tflite_classes(storage.read_bytes(str(path)))
         self._batch = None
 
     def raw(self, x) -> np.ndarray:
-        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+        x = np.asarray(x, dtype=np.float32)
         if self._batch != len(x):
             self.interpreter.resize_tensor_input(self._input["index"], list(x.shape))
             self.interpreter.allocate_tensors()
             self._batch = len(x)
-        self.interpreter.set_tensor(self._input["index"], x)
+        self.interpreter.set_tensor(self._input["index"], np.ascontiguousarray(_quantized(x, self._input)))
         self.interpreter.invoke()
-        return np.array(self.interpreter.get_tensor(self._output["index"]), dtype=np.float32)
+        return _dequantized(self.interpreter.get_tensor(self._output["index"]), self._output)
 
     def _kind(self, x) -> bool:
         """output_kind's rule for a file without Keras layers: its last op, or what it returns."""
         values = self.raw(x).astype(np.float64)
-        looks = bool(np.isfinite(values).all() and (values >= 0).all() and np.allclose(values.sum(-1), 1.0, atol=1e-2))
+        step = _scale(self._output)[0] * values.shape[-1] / 2  # an integer output rounds each value by half a step
+        looks = bool(np.isfinite(values).all() and (values >= 0).all()
+                     and np.allclose(values.sum(-1), 1.0, atol=1e-2 + step))
         if self.declared == "auto":
             return self.softmax_last or looks
         if looks != (self.declared == "probabilities"):
@@ -117,6 +127,30 @@ class TFLiteRunner(_Runner):
                             "Leave {auto} to read it from the model, or fix the setting.",
                             declared=Setting("model_outputs", self.declared), auto=Setting("model_outputs", "auto"))
         return self.declared == "probabilities"
+
+
+def _scale(tensor: dict) -> tuple[float, int]:
+    """(scale, zero point) of an integer tensor; (0, 0) for a float one."""
+    if tensor["dtype"] == np.float32:
+        return 0.0, 0
+    return tuple(tensor["quantization"])
+
+
+def _quantized(x: np.ndarray, tensor: dict) -> np.ndarray:
+    """Float inputs as the tensor takes them: as they are, or round(x / scale) + zero point in its integer range."""
+    if tensor["dtype"] == np.float32:
+        return x
+    scale, zero = _scale(tensor)
+    limits = np.iinfo(tensor["dtype"])
+    return np.clip(np.round(x / scale) + zero, limits.min, limits.max).astype(tensor["dtype"])
+
+
+def _dequantized(values: np.ndarray, tensor: dict) -> np.ndarray:
+    """An output as float32: as it is, or (q - zero point) * scale."""
+    if tensor["dtype"] == np.float32:
+        return np.array(values, dtype=np.float32)
+    scale, zero = _scale(tensor)
+    return ((values.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
 def _interpreter(path: str, threads: int):
@@ -151,8 +185,16 @@ def _constant_elements(interpreter, ops) -> int | None:
     inputs = {d["index"] for d in interpreter.get_input_details()}
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     constants = {t for op in ops for t in op["inputs"] if t >= 0 and t not in produced and t not in inputs}
-    weights = [t for t in constants if np.issubdtype(details[t]["dtype"], np.floating) or details[t]["dtype"] == np.int8]
-    return int(sum(np.prod(details[t]["shape"]) for t in weights))  # float weights, or int8 ones (quantized)
+    return int(sum(np.prod(details[t]["shape"]) for t in constants if _is_weight(details[t])))
+
+
+def _is_weight(tensor: dict) -> bool:
+    """Float weights, int8 ones (quantized), or int32 ones with a scale (an int8 model's biases); not the
+    int32 shapes and axes that ops take as constants."""
+    if np.issubdtype(tensor["dtype"], np.floating) or tensor["dtype"] == np.int8:
+        return True
+    scales = tensor.get("quantization_parameters", {}).get("scales", ())
+    return tensor["dtype"] == np.int32 and len(scales) > 0
 
 
 def runner(model, model_outputs: str = "auto"):

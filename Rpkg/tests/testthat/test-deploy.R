@@ -114,6 +114,32 @@ test_that("an exported student predicts as the Keras model and rkd_compare() wei
   expect_snapshot(error = TRUE, rkd_compare(list(a = lite, a = lite), ex$validation, ex$directory))
 })
 
+test_that("an int8 export is calibrated on a table, predicts as the Keras model and is compared", {
+  skip_if_no_pykd()
+  ex <- shared_example_data()
+  student <- rkd_example_models(seed = 1)$student
+  float <- rkd_export(student, withr::local_tempfile(fileext = ".tflite"))
+  path <- withr::local_tempfile(fileext = ".tflite")
+  int8 <- rkd_export(student, path, quantize = "int8", representative = ex$train,
+                     directory = ex$directory, rescale = 1 / 255)
+  expect_lt(file.size(int8), 0.65 * file.size(float))
+  keras_p <- rkd_predict(student, ex$validation, ex$directory,
+                         classes = ex$classes, rescale = 1 / 255)
+  int8_p <- rkd_predict(int8, ex$validation, ex$directory,
+                        classes = ex$classes, rescale = 1 / 255)
+  expect_gte(mean(keras_p$label == int8_p$label), 0.9)
+  table <- rkd_compare(list(keras = student, int8 = int8), ex$validation,
+                       ex$directory, y_col = ex$classes, rescale = 1 / 255)
+  expect_equal(table$params[2], table$params[1], tolerance = 0.01)  # folded, as a float file
+  expect_equal(table$size_mb[2], file.size(int8) / 2^20)
+  expect_lte(abs(table$accuracy[2] - table$accuracy[1]), 0.05)
+  # int8 needs representative images, and only int8 takes them.
+  expect_snapshot(error = TRUE, rkd_export(student, path, quantize = "int8"))
+  expect_snapshot(error = TRUE, rkd_export(student, path, quantize = "dynamic",
+                                           representative = ex$train,
+                                           directory = ex$directory))
+})
+
 test_that("a factor label column gives the classes by its levels", {
   skip_if_no_pykd()
   ex <- shared_example_data()
