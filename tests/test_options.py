@@ -119,7 +119,8 @@ def test_the_resume_key_and_the_params_hold_the_options_declared_for_them(digits
                    options.given("distill", {**options.defaults("distill"), "directory": digits["directory"],
                                              "classes": digits["classes"], "verbose": 0}))
     key = run_key(plan)
-    for name in {o.resume for o in options.OPTIONS if o.resume} - {"teacher_view", "hint", "weights"}:  # when set
+    for name in {o.resume for o in options.OPTIONS if o.resume} - {"teacher_view", "hint", "weights",
+                                                                    "frozen_precision"}:  # when they apply
         assert name in key
     history = pykd.distill(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], directory=digits["directory"],
                            classes=digits["classes"], epochs=1, steps_per_epoch=1, batch_size=8, verbose=0)

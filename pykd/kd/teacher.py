@@ -70,12 +70,13 @@ class ModelTeacher:
             return as_logits(mean_p, True)
         return tf.add_n(each) / len(each)
 
-    def settle_precision(self, sample) -> None:
+    def settle_precision(self, sample, role: str = "teacher", setting: str = "teacher_precision") -> None:
         """Run the teacher once on `sample` (model inputs) in its precision, before any training.
 
         A teacher that cannot compute in bfloat16 (a layer mixing in float32 constants, say)
         runs in float32 under "auto", with one warning naming the reason; asked for
-        "bfloat16" explicitly, it is refused with that reason.
+        "bfloat16" explicitly, it is refused with that reason. role, setting: how messages name
+        the model and its precision option (a student's frozen prefix runs as a teacher does).
         """
         if self.precision == "float32":
             return
@@ -87,10 +88,9 @@ class ModelTeacher:
         if reason is None:
             return
         if self.asked == "bfloat16":
-            raise DataError("The teacher cannot compute in bfloat16 ({reason}).", "Pass {float32} or {auto}.",
-                            reason=Text(reason), float32=Setting("teacher_precision", "float32"),
-                            auto=Setting("teacher_precision", "auto"))
-        warn(f"The teacher runs in float32, not bfloat16 as this hardware allows: {reason}.")
+            raise DataError(f"The {role} cannot compute in bfloat16 ({{reason}}).", "Pass {float32} or {auto}.",
+                            reason=Text(reason), float32=Setting(setting, "float32"), auto=Setting(setting, "auto"))
+        warn(f"The {role} runs in float32, not bfloat16 as this hardware allows: {reason}.")
         self.precision = "float32"
 
     def fingerprint(self, spec: ImageSpec, *, rounded: bool = False, strict: bool = True) -> str:

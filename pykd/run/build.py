@@ -101,7 +101,7 @@ def build(plan: Plan, resume_from: checkpoint.Saved | None = None) -> Run:
             plan.spec, train_labels=plan.train.labels, train_weights=plan.train.weights,
             test_labels=None if plan.validation is None else plan.validation.labels, targets=sources.targets,
             views=Views(augmenter, build_batch_mixing(s.augment, view_seed)), strategy=s.strategy,
-            run_eagerly=s.run_eagerly, forward=None if sources.split is None else sources.split.rest,
+            run_eagerly=s.run_eagerly, **_forward(plan, sources.split),
         )  # fmt: skip
         return Run(plan=plan, student=student, optimizer=optimizer, augmenter=augmenter, step_functions=functions,
                    train=sources.train, validation=sources.validation,
@@ -110,6 +110,16 @@ def build(plan: Plan, resume_from: checkpoint.Saved | None = None) -> Run:
     except BaseException:
         resources.close()
         raise
+
+
+def _forward(plan: Plan, split: FrozenPrefix | None) -> dict:
+    """How the step reaches the student's outputs: from cached features, through the frozen prefix run apart
+    (plan.live_prefix), or from the images."""
+    if split is not None:
+        return {"forward": split.rest}
+    if plan.live_prefix is not None:
+        return {"forward": plan.live_prefix.split.rest, "prefix": plan.live_prefix}
+    return {}
 
 
 def _sources(plan: Plan, student, hint, seed, resume_from, resources: ExitStack, timings: dict) -> _Sources:

@@ -71,6 +71,18 @@ class FrozenPrefix:
         return digest.hexdigest()[:32]
 
 
+@dataclass
+class LivePrefix:
+    """A frozen prefix run every step (its outputs cannot be cached: augmented views): outside the gradient
+    tape, in inference mode, in its own precision (`runner`, a ModelTeacher of the prefix alone)."""
+
+    split: FrozenPrefix
+    runner: object  # kd.teacher.ModelTeacher: its logits() are the prefix's outputs, in float32
+
+    def outputs(self, x):
+        return self.runner.logits(x)
+
+
 def frozen_prefix(model: keras.Model) -> tuple[FrozenPrefix | None, str | None]:
     """(the split, None), or (None, why there is no prefix worth caching)."""
     flat = flattened(model)

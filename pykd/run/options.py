@@ -167,6 +167,12 @@ OPTIONS: tuple[Option, ...] = (
            "and the features are no larger than the images and take under half the free disk space; True insists (or "
            "says why not), False never. history.params[\"feature_cache\"] tells where the prefix ended and its bytes "
            "on disk."),
+    Option("frozen_precision", "auto", kinds.Choice(values=PRECISIONS), "under augmentation, where its output cannot be "
+           "cached, the student's frozen prefix (a frozen backbone) runs every step outside the gradient tape, in "
+           "inference mode and in this precision: \"auto\" (the default) bfloat16 where the hardware computes it "
+           "natively, as the teacher (teacher_precision), else float32; \"float32\" keeps it exact; a prefix that "
+           "cannot compute in bfloat16 runs in float32 with a warning. history.params[\"frozen_prefix\"] says where "
+           "it ended and its precision.", resume="frozen_precision"),
     Option("cache_dir", None, kinds.Folder(), "where the caches are kept and reused by later runs; by default "
            "checkpoint_dir; without either nothing is kept (decoded images and features go to temporary files deleted "
            "at the end of the run)."),

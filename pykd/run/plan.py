@@ -25,10 +25,10 @@ from ..models.inputs import check_model_fits, image_spec
 from ..models.introspection import PROBABILITY_ROWS, input_shape, output_kind, outputs_are_probabilities
 from ..models.loading import load_model
 from .agreement import warn_if_reordered
-from .features import FrozenPrefix
+from .features import FrozenPrefix, LivePrefix
 from .inputs import class_count, labeled_table, sample_inputs
 from .options import Options, checked
-from .rules import cached_prefix, check_combinations, warn_about_likely_mistakes
+from .rules import cached_prefix, check_combinations, running_prefix, warn_about_likely_mistakes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +46,7 @@ class Plan:
     teacher: ModelTeacher | TableTeacher | None = None
     teacher_spec: ImageSpec | None = None  # the teacher's own input size, read from the same files
     features: FrozenPrefix | None = None  # the student split at its frozen prefix, when its output may be cached
+    live_prefix: LivePrefix | None = None  # the frozen prefix run apart each step (augmented)
 
     @property
     def distilling(self) -> bool:
@@ -102,7 +103,8 @@ def prepare(mode: str, student, teacher, train, options: Options) -> Plan:
     check_combinations(plan)
     warn_about_likely_mistakes(plan)
     warn_if_reordered(plan)
-    return replace(plan, features=cached_prefix(plan, sample[:4]))
+    plan = replace(plan, features=cached_prefix(plan, sample[:4]))
+    return replace(plan, live_prefix=running_prefix(plan, sample[:4]))
 
 
 def _tables(train, s: Options) -> tuple[Table, Table | None]:

@@ -72,6 +72,7 @@ _KEYED = {
     if plan.distilling and plan.settings.teacher_view != "same" else _OMITTED,
     "hint": lambda plan: _OMITTED if plan.settings.hint is None else asdict(plan.settings.hint),
     "weights": lambda plan: _OMITTED if plan.train.weights is None else digest(plan.train.weights),
+    "frozen_precision": lambda plan: _OMITTED if plan.live_prefix is None else plan.live_prefix.runner.precision,
 }
 
 
@@ -135,7 +136,7 @@ def check_before_start(plan: Plan, key: dict | None = None) -> checkpoint.Saved 
 
 
 # Entries added to the key after checkpoints were first written: a checkpoint without one still resumes.
-_RECORDED_LATER = {"seed", "student", "images"}
+_RECORDED_LATER = {"seed", "student", "images", "frozen_precision"}
 
 
 def check_same_run(saved: dict, now: dict, directory) -> None:

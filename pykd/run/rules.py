@@ -8,7 +8,7 @@ from ..core.errors import DataError, Setting, Text, few, literal, warn
 from ..kd.hint import hint_layer
 from ..kd.teacher import ModelTeacher, TableTeacher
 from ..models.introspection import trainable_params
-from .features import FrozenPrefix, frozen_prefix, no_prefix_error
+from .features import FrozenPrefix, LivePrefix, frozen_prefix, no_prefix_error
 from .prefix_advice import warn_if_randomness_stops_the_cache
 
 
@@ -48,6 +48,21 @@ def _check_hint(plan) -> None:
                         "Pass {auto}.", auto=Setting("cache_teacher", "auto"))
     hint_layer(plan.teacher.models[0], hint.teacher_layer, "teacher")
     hint_layer(plan.student, hint.student_layer, "student")
+
+
+def running_prefix(plan, sample) -> LivePrefix | None:
+    """The student's frozen prefix, to run every step outside the gradient tape in frozen_precision, for an
+    augmented run (whose features cannot be cached) without a hint or a strategy (whose steps read the
+    whole student); None when it has none worth running apart."""
+    s = plan.settings
+    if plan.features is not None or not plan.augmented or s.hint is not None or s.strategy is not None:
+        return None
+    split, _ = frozen_prefix(plan.student)
+    if split is None or not split.same_in_training(sample):
+        return None
+    runner = ModelTeacher([split.prefix], outputs="logits", precision=s.frozen_precision)
+    runner.settle_precision(sample, role="student's frozen prefix", setting="frozen_precision")
+    return LivePrefix(split, runner)
 
 
 def cached_prefix(plan, sample) -> FrozenPrefix | None:

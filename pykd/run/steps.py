@@ -21,6 +21,7 @@ from ..data.mixing import BatchMixing
 from ..kd.hint import HintTerm
 from ..kd.losses import as_logits, combine, label_ids_and_mask, row_terms
 from . import metrics
+from .replicas import ReplicatedStep, replica_pieces
 from .workers import n_workers, worker_index
 
 
@@ -94,13 +95,16 @@ class StepFunctions:
         strategy: tf.distribute.Strategy | None = None,
         run_eagerly: bool = False,
         forward: keras.Model | None = None,
+        prefix=None,
     ):
         """forward: the part of the student after its frozen prefix, when batches hold the prefix's
-        outputs (pykd.run.features) instead of pixels; it shares the student's weights."""
+        outputs (pykd.run.features) instead of pixels, or when `prefix` computes them in the step;
+        it shares the student's weights. prefix: a features.LivePrefix, run outside the gradient tape."""
         self.spec = spec  # turns each batch's pixels into model inputs inside the step
         self.student = student
         self.forward = student if forward is None else forward
-        self.features = forward is not None
+        self.prefix = prefix
+        self.features = forward is not None and prefix is None
         self.optimizer = optimizer
         self.settings = settings
         self.targets = targets
@@ -125,11 +129,11 @@ class StepFunctions:
                                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         # TensorFlow counts traces per code object, so closures or bound methods of every
         # run would share one count and warn about "retracing" after a few runs: each run's
-        # steps are callable objects of their own (_Step). run_eagerly runs the very same
+        # steps are callable objects of their own (ReplicatedStep). run_eagerly runs the very same
         # steps op by op, for prints and breakpoints.
         compile_step = (lambda f: f) if run_eagerly else (lambda f: tf.function(f, reduce_retracing=True))
-        self.train_step = compile_step(_Step(self._train_step, strategy))
-        self.test_step = compile_step(_Step(self._test_step, strategy))
+        self.train_step = compile_step(ReplicatedStep(self._train_step, strategy))
+        self.test_step = compile_step(ReplicatedStep(self._test_step, strategy))
 
     def feed(self, images: FileImages, batches):
         """(rows, images) per batch of row indices; under a strategy, each replica's part of each batch.
@@ -163,6 +167,10 @@ class StepFunctions:
     def _inputs(self, x):
         return x if self.features else self.spec.to_inputs(x)
 
+    def _fixed(self, x):
+        """The frozen prefix's outputs for model inputs x, when it runs apart: a constant to the tape."""
+        return x if self.prefix is None else tf.stop_gradient(self.prefix.outputs(x))
+
     def _student_logits(self, x, training):
         return as_logits(self.forward(x, training=training), self.settings.student_probabilities)
 
@@ -179,6 +187,7 @@ class StepFunctions:
         original = self._inputs(x)
         x, mixed = self._view(original, rows, draw)
         teacher, teacher_feature = self._teacher_targets(rows, original if self.settings.teacher_sees_original else x)
+        x = self._fixed(x)
         weights = None if self.train_weights is None else tf.gather(self.train_weights, rows)
         return self._learn(_Batch(x, labels, mask, teacher, teacher_feature, counted, mixed, weights), global_rows, step)
 
@@ -190,6 +199,7 @@ class StepFunctions:
         labels, mask = (tf.zeros(tf.shape(x)[:1], tf.int32), tf.zeros(tf.shape(x)[:1])) if y is None \
             else label_ids_and_mask(y)
         teacher, teacher_feature = self._teacher_targets(None, x)
+        x = self._fixed(x)
         weights = None if sample_weight is None else tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
         rows = tf.cast(tf.shape(x)[0], tf.float32)
         return self._learn(_Batch(x, labels, mask, teacher, teacher_feature, None, None, weights), rows, step)
@@ -315,11 +325,11 @@ class StepFunctions:
         labels, mask = self._labels(self.test_labels, rows)
         if counted is not None:
             mask = mask * counted
-        self._score(self._inputs(x), labels, mask, counted)
+        self._score(self._fixed(self._inputs(x)), labels, mask, counted)
 
     def batch_test_step(self, x, y):
         """The test step on a batch that brings its own labels (as batch_train_step takes them)."""
-        self._score(self._inputs(x), *label_ids_and_mask(y))
+        self._score(self._fixed(self._inputs(x)), *label_ids_and_mask(y))
 
     def _score(self, x, labels, mask, counted=None):
         logits = self._student_logits(x, training=False)
@@ -364,31 +374,3 @@ def _mixed(hard, correct, logits, labels, mask, partner, weight):
     partner_hard, _ = row_terms(partner_labels, partner_mask, logits, None, 1.0)
     partner_correct = _correct(logits, partner_labels, partner_mask)
     return weight * hard + (1.0 - weight) * partner_hard, weight * correct + (1.0 - weight) * partner_correct
-
-
-def replica_pieces(batches, replicas: int, pipeline: int = 0, pipelines: int = 1) -> list[np.ndarray]:
-    """The pieces of each global batch one input pipeline (worker) feeds its replicas, batch by batch.
-
-    Replica r of `replicas` takes np.array_split(batch, replicas)[r]: a batch shorter than
-    the number of replicas leaves some of them an empty piece, which counts for nothing.
-    A worker's local replicas take its pipeline's pieces in turn.
-    """
-    local = replicas // pipelines
-    first = pipeline * local
-    return [piece for batch in batches for piece in np.array_split(np.asarray(batch), replicas)[first:first + local]]
-
-
-class _Step:
-    """One step of one run: a callable object, so tf.function counts its traces apart from other runs'."""
-
-    def __init__(self, step, strategy):
-        self.step = step
-        self.strategy = strategy
-
-    def __call__(self, *args):
-        if self.strategy is None:
-            return self.step(*args)
-        result = self.strategy.run(self.step, args=args)
-        return None if result is None else self.strategy.experimental_local_results(result)[0]
-
-

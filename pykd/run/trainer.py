@@ -210,6 +210,8 @@ def run_params(run: Run) -> dict:
         "hint": None if s.hint is None else asdict(s.hint),
         "image_cache": run.image_cache,
         "feature_cache": run.feature_cache,
+        "frozen_prefix": None if plan.live_prefix is None else {"ends_at": plan.live_prefix.split.ends_at,
+                                                                "precision": plan.live_prefix.runner.precision},
         "replicas": 1 if s.strategy is None else int(s.strategy.num_replicas_in_sync),
         "seconds_images": run.timings.get("seconds_images", 0.0),
         "seconds_teacher": run.timings.get("seconds_teacher", 0.0),
