@@ -21,7 +21,7 @@ from .run.kinds import flag_name
 
 # A command's function, whose declared options become its flags.
 ENTRY = {"distill": "distill", "train-scratch": "train_scratch", "evaluate": "evaluate", "predict": "predict",
-         "compare": "compare"}
+         "compare": "compare", "export": "export"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,10 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--data", help="CSV of image ids; by default every image file in --directory")
     predict.add_argument("--submission", action="store_true", help="write only the id and label columns")
     predict.add_argument("--out", default="predictions.csv", help="CSV to write (a path or URL)")
-    export = sub.add_parser("export", help="write a model for deployment: .tflite, or a SavedModel folder")
+    export = _command(sub, "export", "write a model for deployment: .tflite, or a SavedModel folder", run_export)
     export.add_argument("--model", required=True, help=".keras/.h5 model")
     export.add_argument("--out", required=True, help="a .tflite file, or a folder for a SavedModel")
-    export.set_defaults(run=run_export)
+    export.add_argument("--quantize", choices=["dynamic", "float16", "int8"], help="a smaller .tflite file")
+    export.add_argument("--representative", help="for --quantize int8: a CSV of image ids (with --directory) or a "
+                                                 "folder of class subfolders, the images it is calibrated on")
     compare = _command(sub, "compare", "parameters, size, speed and accuracy of models side by side", run_compare)
     compare.add_argument("--model", required=True, action="append", help="NAME=PATH (or PATH); give several")
     compare.add_argument("--data", required=True, help="CSV with image ids and labels")
@@ -209,7 +211,8 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from .serve.export import export
 
-    print(f"Exported {args.model} to {export(args.model, args.out)}")
+    written = export(args.model, args.out, quantize=args.quantize, representative=args.representative, **_given(args))
+    print(f"Exported {args.model} to {written}")
     return 0
 
 

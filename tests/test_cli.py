@@ -157,6 +157,9 @@ def test_predict_export_and_compare_from_the_command_line(digits, tmp_path, caps
     assert set(submission["label"]) <= set(digits["classes"])
     assert main(["export", "--model", str(model), "--out", str(tmp_path / "m.tflite")]) == 0
     assert (tmp_path / "m.tflite").stat().st_size > 0
+    assert main(["export", "--model", str(model), "--out", str(tmp_path / "m8.tflite"), "--quantize", "int8",
+                 "--representative", digits["validation_csv"], "--directory", digits["directory"]]) == 0
+    assert (tmp_path / "m8.tflite").stat().st_size < (tmp_path / "m.tflite").stat().st_size
     assert main(["compare", "--model", f"keras={model}", "--model", f"lite={tmp_path / 'm.tflite'}",
                  "--data", digits["validation_csv"], "--directory", digits["directory"],
                  "--y-col", ",".join(digits["classes"])]) == 0
