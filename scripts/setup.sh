@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 
 DEBIAN_PACKAGES="r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-knitr r-cran-rmarkdown pandoc
-  r-cran-ggplot2 r-cran-cli r-cran-roxygen2 r-cran-rcmdcheck r-cran-withr r-cran-rlang r-cran-tibble r-cran-jpeg
+  r-cran-ggplot2 r-cran-cli r-cran-roxygen2 r-cran-rcmdcheck r-cran-withr r-cran-rlang r-cran-tibble r-cran-generics r-cran-jpeg
   dataset-fashion-mnist"  # real data for tests and vignettes: /usr/share/datasets/fashion-mnist (30 MB)
 
 install_r() {

@@ -36,12 +36,19 @@
 #' @param on_bad_image `"error"` (the default) to stop at an unreadable
 #'   image, naming it; `"skip"` to leave such images out with a warning.
 #' @param ... `r options_doc("predict", own = names(formals(rkd_predict)))`
-#' @return A data frame with one row per image, in the order of `df`: the
-#'   `x_col` column, `label` (the class name when the classes are known,
-#'   else the class id counted from 0) and one probability column per class
-#'   (named by the classes, else `prob_0`, `prob_1`, ...).
-#' @seealso [rkd_evaluate()] for loss and accuracy on a labeled table,
-#'   [rkd_export()], [rkd_compare()].
+#' @param type What to return, as parsnip's `predict()` does: `"class"`
+#'   (the `x_col` column and `.pred_class`), `"prob"` (the `x_col` column and
+#'   the `.pred_<class>` probabilities) or `"both"` (the default: all three).
+#' @return A tibble with one row per image, in the order of `df`: the
+#'   `x_col` column, `.pred_class` (a factor whose levels are the classes in
+#'   the model's output order: the names the model knows or `classes` gives,
+#'   else the class ids `"0"`, `"1"`, ...) and one probability column per
+#'   class, `.pred_<class>` (`.pred_0`, `.pred_1`, ... without names). The
+#'   class id counted from 0, as Kaggle's Cassava competition scores it, is
+#'   `as.integer(.pred_class) - 1`.
+#' @seealso [rkd_evaluate()] and [rkd_confusion()] for a labeled table,
+#'   [rkd_export()], [rkd_compare()]; `predict()` on the models rkd returns
+#'   ([rkd_summary()]).
 #' @export
 #' @examples
 #' if (rkd_available()) {
@@ -49,16 +56,20 @@
 #'   student <- rkd_example_models(seed = 1)$student
 #'   p <- rkd_predict(student, ex$validation, ex$directory,
 #'                    classes = ex$classes)
-#'   head(p[1:4])
-#'   # A Kaggle submission: the image ids and the predicted labels
+#'   p
+#'   rkd_predict(student, head(ex$validation), ex$directory, type = "class")
+#'   # A Kaggle submission: the image ids and the predicted labels (here the
+#'   # class names; as.integer(p$.pred_class) - 1 for class ids)
 #'   submission <- file.path(tempdir(), "submission.csv")
-#'   write.csv(p[c("image_id", "label")], submission, row.names = FALSE)
+#'   write.csv(data.frame(image_id = p$image_id, label = p$.pred_class),
+#'             submission, row.names = FALSE)
 #' }
 rkd_predict <- function(model, df = NULL, directory, x_col = "image_id",
                         classes = NULL, image_size = NULL, rescale = NULL,
                         batch_size = 32, tta = FALSE, on_bad_image = "error",
-                        ...) {
+                        type = "both", ...) {
   call <- environment()
+  check_pred_type(type, call = call)
   table <- if (!is.null(df)) table_arg(df, "df", call = call)
   args <- c(
     list(pykd()$predict, model_arg(model), table),
@@ -68,11 +79,7 @@ rkd_predict <- function(model, df = NULL, directory, x_col = "image_id",
     list(.call = call, .convert = FALSE)
   )
   frame <- do.call(py_call, args)
-  out <- py_frame_to_df(frame, call = call)
-  if (is.numeric(out$label)) {
-    out$label <- as.integer(out$label)
-  }
-  out
+  prediction_tibble(py_frame_to_df(frame, call = call), x_col, type = type)
 }
 
 # tta as pykd takes it: TRUE/FALSE as they are, an augmentation() as its
@@ -174,7 +181,7 @@ rkd_export <- function(model, path, format = NULL, quantize = NULL,
 #'   `models`), `params` (for a `.tflite` file, the values it stores, which
 #'   the converter may have folded to a few fewer than the Keras model's), `size_mb` (the file's size in MiB, or a Keras
 #'   model's size saved as `.keras`), `ms_per_image`,
-#'   `ms_per_image_batch1` and `accuracy`.
+#'   `ms_per_image_batch1` and `accuracy`; a tibble when `df` is one.
 #' @seealso [rkd_export()], [rkd_evaluate()].
 #' @export
 #' @examples
@@ -197,7 +204,7 @@ rkd_compare <- function(models, df, directory, x_col = "image_id",
                image_size, rescale, batch_size),
     list(y_col = py_value(y_col), .call = call, .convert = FALSE)
   ))
-  py_frame_to_df(frame, call = call)
+  like_input(py_frame_to_df(frame, call = call), df)
 }
 
 # `models` of rkd_compare(): an R list whose names are the models' names

@@ -224,9 +224,15 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
   }
   result <- do.call(py_call, c(list(fun), positional, args,
                                list(.call = call, .on_interrupt = on_interrupt)))
-  named <- function(history) {
-    history$params$teacher_name <- teacher_name
+  # From round 2 of a noised student on, the teacher is the last round's student.
+  named <- function(history, round) {
+    history$params$teacher_name <- if (mode == "noisy" && round > 1) {
+      paste0("round ", round - 1, "'s student")
+    } else {
+      teacher_name
+    }
     history$params$student_name <- student_name
+    if (mode == "noisy") history$params$round <- round
     history
   }
   # The noised student's rounds come back as a list of histories, one per round.
@@ -239,11 +245,11 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
   } else {
     list(history_from_py(result))
   }
-  histories <- lapply(histories, named)
+  histories <- Map(named, histories, seq_along(histories))
   if (!is.null(student_file) && nrow(histories[[length(histories)]]$metrics) > 0) {
     save_student_back(student, student_file)
   }
-  if (mode == "noisy") histories else histories[[1]]
+  if (mode == "noisy") new_rkd_rounds(histories) else histories[[1]]
 }
 
 # Saves a student that was given as a file back to it once it has trained,
@@ -373,7 +379,12 @@ history_from_py <- function(result) {
 #'   With several rounds, `checkpoint_dir` holds one folder per round
 #'   (`round-1`, ...), and a `hint`'s teacher layer is the student's own layer
 #'   from round 2 on.
-#' @return A list of [rkd_history] objects, one per round. Interrupted, it
+#' @return An `rkd_rounds` object: a list of [rkd_history] objects, one per
+#'   round (`rounds[[2]]` is round 2), each naming its teacher (round 1 the
+#'   `teacher` given, round 2 on "round 1's student", ...). `print()` shows
+#'   one line per round, `as.data.frame()` every epoch of every round with a
+#'   `round` column, and [tidy()][tidy.rkd_history] and
+#'   [glance()][glance.rkd_history] work as for a history. Interrupted, it
 #'   returns the finished rounds and then the interrupted round's finished
 #'   epochs, with an `rkd_interrupted` warning; the student keeps that round's
 #'   weights.
@@ -387,6 +398,7 @@ history_from_py <- function(result) {
 #'     classes = ex$classes, rounds = 2, batch_size = 16, epochs = 1,
 #'     steps_per_epoch = 5, seed = 1
 #'   )
+#'   rounds
 #'   rounds[[2]]
 #' }
 rkd_noisy_student <- function(teacher, student, df, directory = NULL,

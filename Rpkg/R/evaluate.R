@@ -1,7 +1,13 @@
 #' Evaluate a model on a labelled table
 #'
 #' Computes the mean cross-entropy loss and the accuracy of `model` on the
-#' labelled rows of a table of images (unlabeled rows are skipped).
+#' labelled rows of a table of images (unlabeled rows are skipped), and the
+#' recall and precision of every class.
+#'
+#' `loss` and `accuracy` are the numbers [distill()] reports as `val_loss`
+#' and `val_accuracy` on the same rows. Recall and precision count each
+#' image's top class as [rkd_predict()] gives it (see [rkd_confusion()] for
+#' the counts themselves).
 #'
 #' @inheritParams distill
 #' @param model A Keras model or the path of a saved model.
@@ -10,8 +16,15 @@
 #' @param on_bad_image `"error"` (the default) to stop at an unreadable
 #'   image, `"skip"` to leave it out with a warning.
 #' @param ... `r options_doc("evaluate", own = names(formals(rkd_evaluate)))`
-#' @return A named numeric vector: `loss`, `accuracy` and `n`, the number of
-#'   labelled images evaluated.
+#' @return A tibble of metrics in the long shape of tidymodels' `yardstick`,
+#'   one row per figure: `.metric` (`"accuracy"`, `"loss"`, then
+#'   `"recall"` and `"precision"` for each class), `.class` (the class of a
+#'   per-class figure, `NA` for the overall ones), `.estimate` and `n`, the
+#'   images the figure is over (all labelled images; for recall the images
+#'   of the class; for precision the images predicted as the class, with an
+#'   `NA` precision when there are none). One figure is
+#'   `with(scores, .estimate[.metric == "accuracy"])`.
+#' @seealso [rkd_confusion()] for the confusion matrix.
 #' @export
 #' @examples
 #' if (rkd_available()) {
@@ -34,11 +47,10 @@ rkd_evaluate <- function(model, df, directory, x_col = "image_id",
     list(.call = call)
   )
   result <- do.call(py_call, args)
-  c(
-    loss = as_number(result$loss),
-    accuracy = as_number(result$accuracy),
-    n = as_number(result$n)
-  )
+  counts <- confusion_counts(model, table, directory, x_col, y_col,
+                             factor_classes(classes, y_col, df), image_size,
+                             rescale, batch_size, on_bad_image, call)
+  metrics_tibble(result, counts)
 }
 
 as_number <- function(x) {
@@ -60,7 +72,8 @@ as_number <- function(x) {
 #'   needed.
 #' @param path Optional CSV path to also write the table to.
 #' @param ... `r options_doc("teacher_logits", own = names(formals(teacher_logits)))`
-#' @return A data frame with `x_col` and one numeric column per class.
+#' @return A data frame with `x_col` and one numeric column per class (a
+#'   tibble when `df` is one).
 #' @seealso [out_of_fold_logits()] for logits from teachers that never saw
 #'   the image's label.
 #' @export
@@ -86,7 +99,7 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
     list(.call = call, .convert = FALSE)
   )
   frame <- do.call(py_call, args)
-  py_frame_to_df(frame, call = call)
+  like_input(py_frame_to_df(frame, call = call), df)
 }
 
 #' Out-of-fold teacher logits
@@ -107,7 +120,7 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
 #' @param ... Training options for each teacher, as for [train_scratch()].
 #'   `r options_doc("out_of_fold_logits", own = names(formals(out_of_fold_logits)))`
 #' @return A data frame with `x_col` and one numeric column per class, in
-#'   the row order of `df`.
+#'   the row order of `df` (a tibble when `df` is one).
 #' @export
 #' @examples
 #' if (rkd_available()) {
@@ -166,7 +179,7 @@ out_of_fold_logits <- function(build_teacher, df, directory, folds = 4,
   }
   frame <- do.call(py_call, c(list(pykd()$out_of_fold_logits), args,
                               list(.call = call, .convert = FALSE)))
-  py_frame_to_df(frame, call = call)
+  like_input(py_frame_to_df(frame, call = call), df)
 }
 
 

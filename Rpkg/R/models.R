@@ -7,8 +7,8 @@
 #' @param path Path of the model file.
 #' @param model A Keras model (a Python object).
 #' @param overwrite If `FALSE`, refuse to replace an existing file.
-#' @return `rkd_load_model()`: the model. `rkd_save_model()`: `path`,
-#'   invisibly.
+#' @return `rkd_load_model()`: the model, of class `rkd_model` as well (see
+#'   [rkd_summary()]). `rkd_save_model()`: `path`, invisibly.
 #' @export
 #' @examples
 #' \dontrun{
@@ -17,7 +17,8 @@
 #' student <- rkd_load_model(path)
 #' }
 rkd_load_model <- function(path) {
-  py_call(pykd()$models$load_model, py_path(path), .call = environment())
+  as_rkd_model(py_call(pykd()$models$load_model, py_path(path),
+                       .call = environment()))
 }
 
 #' @rdname rkd_load_model
@@ -105,7 +106,8 @@ rkd_describe <- function(model) {
 #' @param input_shape Height, width and channels of the input images.
 #' @param n_classes Number of classes.
 #' @param seed Seed for the initial weights, or `NULL`.
-#' @return A list with elements `teacher` and `student` (Keras models).
+#' @return A list with elements `teacher` and `student` (Keras models, of
+#'   class `rkd_model` as well: see [rkd_summary()]).
 #' @export
 #' @examples
 #' if (rkd_available()) {
@@ -123,8 +125,8 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
     .call = call
   )
   list(
-    teacher = do.call(py_call, c(list(models$example_teacher), args)),
-    student = do.call(py_call, c(list(models$example_student), args))
+    teacher = as_rkd_model(do.call(py_call, c(list(models$example_teacher), args))),
+    student = as_rkd_model(do.call(py_call, c(list(models$example_student), args)))
   )
 }
 
@@ -166,7 +168,8 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
 #' @param classes Optional class names in output order (`n_classes` of
 #'   them; a factor gives its levels). The model then knows them: see
 #'   [rkd_classes()].
-#' @return A Keras model (a Python object).
+#' @return A Keras model (a Python object), of class `rkd_model` as well
+#'   (see [rkd_summary()]).
 #' @seealso [rkd_freeze()], [rkd_save_weights()], [distill()].
 #' @export
 #' @examples
@@ -178,7 +181,7 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
 rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
                            freeze_backbone = TRUE, pooling = "max",
                            dropout = 0.5, seed = NULL, classes = NULL) {
-  py_call(
+  as_rkd_model(py_call(
     pykd()$models$classifier,
     py_value(backbone),
     as_nullable_integer(n_classes),
@@ -190,7 +193,7 @@ rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
     seed = as_nullable_integer(seed),
     classes = classes_arg(classes),
     .call = environment()
-  )
+  ))
 }
 
 #' The classes a model knows

@@ -16,7 +16,10 @@
 #' @return A data frame with columns `temperature`, `alpha`, `epochs`, the
 #'   final epoch's metrics and, with a validation table,
 #'   `best_val_accuracy` (and `best` with `keep_best = TRUE`); one row per
-#'   setting.
+#'   setting. A tibble when `df` is one, else a data.frame; of class
+#'   `rkd_sweep` as well, for [tidy()][tidy.rkd_history] (the rows as a
+#'   tibble) and [glance()][glance.rkd_history] (one row: the number of
+#'   settings and the best one).
 #' @export
 #' @examples
 #' \dontrun{
@@ -78,7 +81,7 @@ rkd_sweep <- function(teacher, student, df, directory,
   if (!is.null(student_file)) {
     save_student_back(student, student_file)
   }
-  result
+  new_rkd_sweep(result, df)
 }
 
 # "Setting 2 of 4: temperature 2, alpha 0.5; 1 epoch of ...", when that run

@@ -60,27 +60,39 @@ test_that("rkd_predict() on a bare folder gives one row per image with class nam
   dir <- bare_folder(ex)
   student <- rkd_example_models(seed = 1)$student
   p <- rkd_predict(student, directory = dir, classes = ex$classes, rescale = 1 / 255)
-  expect_s3_class(p, "data.frame")
+  # parsnip's shape: a tibble of image_id, .pred_class (a factor of the
+  # classes in output order) and .pred_<class> probabilities.
+  expect_s3_class(p, "tbl_df")
   expect_equal(nrow(p), 24)
   expect_equal(p$image_id, sort(list.files(dir)))
-  expect_named(p, c("image_id", "label", ex$classes))
-  expect_true(all(p$label %in% ex$classes))
-  probs <- as.matrix(p[ex$classes])
+  prob_cols <- paste0(".pred_", ex$classes)
+  expect_named(p, c("image_id", ".pred_class", prob_cols))
+  expect_equal(levels(p$.pred_class), ex$classes)
+  probs <- as.matrix(p[prob_cols])
   expect_equal(unname(rowSums(probs)), rep(1, 24), tolerance = 1e-5)
-  expect_equal(p$label, ex$classes[max.col(probs, ties.method = "first")])
-  # Without classes the labels are class ids, counted from 0.
-  ids <- rkd_predict(student, directory = dir, rescale = 1 / 255)
-  expect_type(ids$label, "integer")
-  expect_equal(ex$classes[ids$label + 1], p$label)
-  # A submission is one write.csv().
+  expect_equal(as.character(p$.pred_class), ex$classes[max.col(probs, ties.method = "first")])
+  # type = "class" and "prob" keep their columns, in the same rows.
+  just_class <- rkd_predict(student, directory = dir, classes = ex$classes,
+                            rescale = 1 / 255, type = "class")
+  expect_identical(just_class, p[c("image_id", ".pred_class")])
+  # Without classes the levels are the class ids, counted from 0, and
+  # predict() on the model rkd made is rkd_predict().
+  ids <- predict(student, directory = dir, rescale = 1 / 255, type = "prob")
+  expect_named(ids, c("image_id", paste0(".pred_", 0:9)))
+  expect_equal(unname(as.matrix(ids[-1])), unname(probs))
+  expect_snapshot(error = TRUE, rkd_predict(student, directory = dir, type = "probs"))
+  expect_snapshot(error = TRUE, predict(student, 1:3))
+  # A submission is one write.csv(); class ids are as.integer(.pred_class) - 1.
   csv <- withr::local_tempfile(fileext = ".csv")
-  utils::write.csv(p[c("image_id", "label")], csv, row.names = FALSE)
-  expect_equal(utils::read.csv(csv)$label, p$label)
+  utils::write.csv(data.frame(image_id = p$image_id, label = p$.pred_class), csv,
+                   row.names = FALSE)
+  expect_equal(utils::read.csv(csv)$label, as.character(p$.pred_class))
+  expect_equal(as.integer(p$.pred_class) - 1L, max.col(probs, ties.method = "first") - 1L)
   # Test-time augmentation averages views: still probabilities, same rows.
   tta <- rkd_predict(student, directory = dir, classes = ex$classes,
-                     rescale = 1 / 255, tta = 4)
+                     rescale = 1 / 255, tta = 4, type = "prob")
   expect_equal(tta$image_id, p$image_id)
-  expect_equal(unname(rowSums(as.matrix(tta[ex$classes]))), rep(1, 24), tolerance = 1e-5)
+  expect_equal(unname(rowSums(as.matrix(tta[prob_cols]))), rep(1, 24), tolerance = 1e-5)
 })
 
 test_that("an exported student predicts as the Keras model and rkd_compare() weighs them", {
@@ -94,8 +106,9 @@ test_that("an exported student predicts as the Keras model and rkd_compare() wei
                          classes = ex$classes, rescale = 1 / 255)
   lite_p <- rkd_predict(lite, ex$validation, ex$directory,
                         classes = ex$classes, rescale = 1 / 255)
-  expect_gte(mean(keras_p$label == lite_p$label), 0.995)
-  expect_equal(as.matrix(lite_p[ex$classes]), as.matrix(keras_p[ex$classes]),
+  expect_gte(mean(keras_p$.pred_class == lite_p$.pred_class), 0.995)
+  prob_cols <- paste0(".pred_", ex$classes)
+  expect_equal(as.matrix(lite_p[prob_cols]), as.matrix(keras_p[prob_cols]),
                tolerance = 1e-4)
   table <- rkd_compare(list(teacher = models$teacher, student = lite),
                        ex$validation, ex$directory, y_col = ex$classes,
@@ -127,7 +140,7 @@ test_that("an int8 export is calibrated on a table, predicts as the Keras model 
                          classes = ex$classes, rescale = 1 / 255)
   int8_p <- rkd_predict(int8, ex$validation, ex$directory,
                         classes = ex$classes, rescale = 1 / 255)
-  expect_gte(mean(keras_p$label == int8_p$label), 0.9)
+  expect_gte(mean(keras_p$.pred_class == int8_p$.pred_class), 0.9)
   table <- rkd_compare(list(keras = student, int8 = int8), ex$validation,
                        ex$directory, y_col = ex$classes, rescale = 1 / 255)
   expect_equal(table$params[2], table$params[1], tolerance = 0.01)  # folded, as a float file
@@ -152,12 +165,13 @@ test_that("a factor label column gives the classes by its levels", {
                            verbose = FALSE)
   expect_equal(history$params$classes, levels)
   scores <- rkd_evaluate(student, labeled, ex$directory, rescale = 1 / 255)
-  expect_equal(unname(scores["n"]), nrow(labeled))
+  expect_equal(scores$n[scores$.metric == "accuracy"], nrow(labeled))
   # The student knows its classes: predictions are named by them, a saved
   # model keeps them, and levels in another order are refused, naming both.
   expect_equal(rkd_classes(student), levels)
   p <- rkd_predict(student, head(labeled, 8), ex$directory, rescale = 1 / 255)
-  expect_named(p, c("image_id", "label", levels))
+  expect_named(p, c("image_id", ".pred_class", paste0(".pred_", levels)))
+  expect_equal(levels(p$.pred_class), levels)
   path <- rkd_save_model(student, withr::local_tempfile(fileext = ".keras"))
   expect_equal(rkd_classes(rkd_load_model(path)), levels)
   relevelled <- labeled

@@ -110,15 +110,34 @@ test_that("train_scratch() is the baseline without a teacher", {
   expect_output(print(history), "training from scratch")
 })
 
-test_that("rkd_evaluate() gives loss, accuracy and the row count", {
+test_that("rkd_evaluate() gives a tibble of metrics agreeing with rkd_confusion()", {
   skip_if_no_pykd()
   ex <- shared_example_data()
   student <- rkd_example_models(seed = 5)$student
   res <- rkd_evaluate(student, ex$validation, ex$directory, y_col = ex$classes)
-  expect_named(res, c("loss", "accuracy", "n"))
-  expect_equal(res[["n"]], nrow(ex$validation))
-  expect_true(res[["accuracy"]] >= 0 && res[["accuracy"]] <= 1)
-  expect_true(is.finite(res[["loss"]]))
+  expect_s3_class(res, "tbl_df")
+  expect_named(res, c(".metric", ".class", ".estimate", "n"))
+  expect_equal(res$.metric, c("accuracy", "loss", rep(c("recall", "precision"), each = 10)))
+  expect_equal(res$.class, c(NA, NA, ex$classes, ex$classes))
+  metric <- function(name) res$.estimate[res$.metric == name]
+  expect_equal(res$n[1:2], rep(nrow(ex$validation), 2))
+  expect_true(metric("accuracy") >= 0 && metric("accuracy") <= 1)
+  expect_true(is.finite(metric("loss")))
+  # The confusion matrix counts the same images: truth in rows, the
+  # predicted class in columns; recall and precision are its ratios.
+  cm <- rkd_confusion(student, ex$validation, ex$directory, y_col = ex$classes)
+  expect_s3_class(cm, "rkd_confusion")
+  expect_equal(dimnames(cm), list(Truth = ex$classes, Prediction = ex$classes))
+  expect_equal(sum(cm), nrow(ex$validation))
+  expect_equal(unname(rowSums(cm)), colSums(ex$validation[ex$classes]), ignore_attr = TRUE)
+  expect_equal(sum(diag(unclass(cm))) / sum(cm), metric("accuracy"), tolerance = 1e-6)
+  expect_equal(metric("recall"), unname(diag(unclass(cm)) / rowSums(cm)))
+  expect_equal(res$n[res$.metric == "precision"], unname(colSums(cm)))
+  expect_output(print(cm), "<rkd_confusion> 359 labelled images, 10 classes")
+  expect_s3_class(ggplot2::autoplot(cm), "ggplot")
+  grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off(), add = TRUE)
+  expect_no_error(plot(cm))
 })
 
 test_that("errors raised by pykd come back as cli errors with pykd's message", {
@@ -232,6 +251,7 @@ test_that("rkd_sweep(keep_best = TRUE) leaves the student with the best setting'
                    epochs = 1, steps_per_epoch = 3, rescale = 1 / 255,
                    verbose = FALSE, keep_best = TRUE)
   # One row per setting, in the grid's order.
+  expect_s3_class(res, "rkd_sweep")
   expect_s3_class(res, "data.frame")
   expect_equal(res$temperature, c(2, 2, 4, 4))
   expect_equal(res$alpha, c(0.1, 1, 0.1, 1))
@@ -241,7 +261,13 @@ test_that("rkd_sweep(keep_best = TRUE) leaves the student with the best setting'
   expect_equal(res$val_accuracy[res$best], max(res$val_accuracy))
   scores <- rkd_evaluate(models$student, ex$validation, ex$directory,
                          classes = ex$classes, rescale = 1 / 255)
-  expect_equal(scores[["accuracy"]], res$val_accuracy[res$best])
+  expect_equal(scores$.estimate[scores$.metric == "accuracy"], res$val_accuracy[res$best])
+  # glance() names the setting keep_best chose; tidy() is the rows.
+  best <- glance(res)
+  expect_equal(best$settings, 4)
+  expect_equal(c(best$temperature, best$alpha), c(res$temperature[res$best], res$alpha[res$best]))
+  expect_equal(nrow(tidy(res)), 4)
+  expect_s3_class(tidy(res), "tbl_df")
   expect_snapshot(error = TRUE,
     rkd_sweep(models$teacher, models$student, ex$train, ex$directory,
               classes = ex$classes, verbose = FALSE, keep_best = TRUE)

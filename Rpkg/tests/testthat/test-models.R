@@ -36,6 +36,15 @@ test_that("freezing and unfreezing from a named layer", {
   trainable <- rkd_describe(teacher)$trainable_params
   expect_gt(trainable, 0)
   expect_lt(trainable, total)
+  # print() and summary() of the model rkd made: layers, trainable and
+  # frozen parameters, input size and classes.
+  rkd_set_classes(teacher, paste0("digit_", 0:9))
+  expect_s3_class(teacher, "rkd_model")
+  expect_snapshot(print(teacher))
+  s <- summary(teacher)
+  expect_equal(s$frozen_params, total - trainable)
+  expect_equal(sum(s$layers$params), s$params)
+  expect_equal(sum(s$layers$trainable_params), trainable)
   err <- expect_error(rkd_unfreeze(teacher, from = "block5a_expand_conv"),
                       class = "rkd_data_error")
   expect_match(conditionMessage(err), "no layer named .block5a_expand_conv.")

@@ -57,6 +57,18 @@ test_that("rkd_noisy_student() runs its rounds, each taught by the last round's 
                               rounds = 2, batch_size = 16, epochs = 2, seed = 3,
                               verbose = FALSE)
   expect_length(rounds, 2)
+  expect_s3_class(rounds, "rkd_rounds")
+  # Each round names its true teacher: round 2's is round 1's student.
+  expect_equal(rounds[[1]]$params$teacher_name, "teacher")
+  expect_equal(rounds[[2]]$params$teacher_name, "round 1's student")
+  expect_output(print(rounds[[2]]), "Teacher:  round 1's student (3,962 parameters)", fixed = TRUE)
+  expect_output(print(rounds), "Round 2: taught by round 1's student; 2 epochs, loss", fixed = TRUE)
+  df <- as.data.frame(rounds)
+  expect_equal(df$round, c(1, 1, 2, 2))
+  expect_equal(df$loss, c(rounds[[1]]$metrics$loss, rounds[[2]]$metrics$loss))
+  expect_equal(glance(rounds)$teacher, c("teacher", "round 1's student"))
+  expect_equal(glance(rounds)$epochs, c(2, 2))
+  expect_equal(unique(tidy(rounds)$round), 1:2)
   for (history in rounds) {
     expect_s3_class(history, "rkd_history")
     expect_equal(history$params$teacher_view, "clean")
