@@ -117,7 +117,7 @@ def test_scoring_takes_a_dataset_and_arrays_as_it_takes_a_table(random_images):
     by_table = pykd.evaluate(model, table, directory=directory)
     assert pykd.evaluate(model, dataset) == pytest.approx(by_table, rel=1e-6)
     expected = pykd.predict(model, table, directory=directory)
-    for data in (dataset, x):
+    for data in (dataset, x, (x, table.label.to_numpy())):
         got = pykd.predict(model, data)
         assert list(got.image_id) == list(range(10))
         np.testing.assert_allclose(got.filter(like="prob_"), expected.filter(like="prob_"), atol=1e-6)

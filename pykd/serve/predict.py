@@ -17,12 +17,13 @@ import pandas as pd
 
 from .._tf import keras, tf
 from ..core import storage
-from ..core.errors import DataError, Setting, few
+from ..core.errors import DataError, Words, few
 from ..core.hints import ModelLike, TableOnly
 from ..data.augmentation import Augmentation
 from ..data.frames import Table, image_folder, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
 from ..data.pipelines import check_pipeline_classes, image_batches, is_pipeline, refuse_table_options
+from ..data.sources import is_arrays
 from ..data.tta import TtaViews
 from ..models.classes import check_given
 from ..models.inputs import image_spec
@@ -58,7 +59,7 @@ def predict(
     data: a DataFrame, CSV path or dict of columns naming the images in `x_col` (other
         columns are ignored); None predicts every image file in `directory`, sorted by name;
         or a tf.data.Dataset / keras.utils.PyDataset of images (labels ignored) or an array x
-        of images, whose rows `x_col` then numbers 0, 1, ... in the data's order.
+        of images (or (x, y) arrays), whose rows `x_col` then numbers 0, 1, ... in the data's order.
     The label is the class name, and the columns are named by the classes, when the model knows
     them (trained by pykd, or classifier(classes=)) or `classes` names them; a `classes` that
     contradicts the model's is refused. An unreadable image left out with on_bad_image="skip" has no row.
@@ -68,6 +69,8 @@ def predict(
     o = options.checked_call("predict", locals())
     run = runner(model, o.model_outputs)
     check_given(o.classes, run.classes)
+    if is_arrays(data):  # (x, y): the labels play no part
+        data = data[0]
     if is_pipeline(data, images_alone=True):
         return _predict_pipeline(run, data, o)
     table = prediction_table(data, o.directory, o.x_col, o.classes or run.classes)
@@ -120,7 +123,8 @@ def image_files(directory) -> list[str]:
     if not names:
         raise DataError("The directory {directory} holds no image files ({extensions}).",
                         "Check directory, or pass {data} naming the images.",
-                        directory=folder, extensions=list(IMAGE_EXTENSIONS), data=Setting("data", "images.csv"))
+                        directory=folder, extensions=list(IMAGE_EXTENSIONS),
+                        data=Words("data='images.csv'", 'df = "images.csv"', cli="--data images.csv"))
     return names
 
 
