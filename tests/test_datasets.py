@@ -12,8 +12,10 @@ from pykd import DataError
 
 
 @pytest.mark.skipif(not pykd.datasets.FASHION_MNIST.is_dir(), reason="apt-get install dataset-fashion-mnist")
-def test_fashion_mnist_is_written_as_pngs_and_tables_with_its_own_labels(tmp_path):
-    data = pykd.datasets.fashion_mnist(tmp_path, n_train=300, labeled_fraction=0.1, n_test=50, seed=1)
+def test_fashion_mnist_is_written_as_pngs_and_tables_with_its_own_labels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = pykd.datasets.fashion_mnist("fm", n_train=300, labeled_fraction=0.1, n_test=50, seed=1)
+    assert data["directory"] == str(tmp_path / "fm" / "images")  # absolute, from a relative folder
     train, test = pd.read_csv(data["train_csv"]), pd.read_csv(data["test_csv"])
     assert (data["n_train"], data["n_test"], len(train), len(test)) == (300, 50, 300, 50)
     assert data["n_labeled"] == 30 and train["label"].isna().sum() == 270  # exactly the share asked

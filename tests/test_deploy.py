@@ -38,6 +38,10 @@ def test_tflite_predictions_agree_with_keras_on_every_image_of_the_folder(traine
     agree = np.mean(lite_frame["label"].to_numpy() == keras_frame["label"].to_numpy())
     assert agree >= 0.995, agree
     assert np.abs(probs(lite_frame) - probs(keras_frame)).max() < 1e-4
+    table = pd.read_csv(digits["validation_csv"]).head(40)  # evaluate() takes the file as predict() does
+    lite, keras_scores = (pykd.evaluate(m, table, directory=digits["directory"]) for m in (exported, trained))
+    assert lite["n"] == keras_scores["n"] == 40 and lite["accuracy"] == keras_scores["accuracy"]
+    assert lite["loss"] == pytest.approx(keras_scores["loss"], rel=1e-3)
     interpreter = TFLiteRunner(exported).interpreter
     assert interpreter.get_input_details()[0]["dtype"] == np.float32  # float32, not quantized
     assert interpreter.get_output_details()[0]["dtype"] == np.float32

@@ -233,6 +233,15 @@ def test_11_y_col_of_the_wrong_kind(folder, y_col, python_kind, r_kind):
     assert r.startswith("y_col must be a column name")
 
 
+def test_11_a_one_hot_table_missing_a_class_column_is_told_which():
+    frame = pd.DataFrame({"image_id": ["a.jpg"], "CBB": [1], "CMD": [0]})
+    for y_col, classes in (("label", ["CBB", "CBSD", "CMD"]), (["CBB", "CBSD", "CMD"], None)):
+        python, r = raised(label_layout, frame, y_col, classes, "validation")
+        assert python.startswith("The validation table has one-hot label columns but none for the class 'CBSD': "
+                                 "each of the 3 classes needs its column. Add the column: 1 for the images")
+        assert r.startswith('The validation table has one-hot label columns but none for the class "CBSD"')
+
+
 def test_11_x_col_of_the_wrong_kind(folder):
     frame = pd.DataFrame({"image_id": ["a.jpg"], "label": [0]})
     python, r = raised(resolve_table, frame, directory=folder, x_col=1.0)

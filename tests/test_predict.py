@@ -170,8 +170,10 @@ def test_bad_arguments_are_refused_before_any_image_is_read(unnamed, digits, val
 
 
 def test_an_empty_folder_and_unreadable_images(trained, digits, tmp_path):
-    with pytest.raises(pykd.DataError, match="holds no image files"):
+    with pytest.raises(pykd.DataError, match="holds no image files") as info:
         pykd.predict(trained, directory=tmp_path)
+    assert info.value.render("python")["fix"] == "Check directory, or pass data='images.csv' naming the images."
+    assert info.value.render("r")["fix"] == 'Check directory, or pass df = "images.csv" naming the images.'  # R's name
     for i in range(4):
         shutil.copy(f"{digits['directory']}/digit_000{i}.jpg", tmp_path / f"digit_000{i}.jpg")
     (tmp_path / "broken.jpg").write_text("not a JPEG")

@@ -80,6 +80,27 @@ def test_sweep_gives_one_row_per_setting_from_the_same_start(digits):
     assert all(np.array_equal(a, b) for a, b in zip(start, student.get_weights()))  # the original is untouched
 
 
+def test_ctrl_c_in_a_sweep_carries_the_finished_settings(digits):
+    from pykd._tf import keras
+
+    class CtrlCInSecondSetting(keras.callbacks.Callback):
+        runs = 0
+
+        def on_train_begin(self, logs=None):
+            type(self).runs += 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.runs == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        pykd.sweep(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], directory=digits["directory"],
+                   classes=digits["classes"], temperatures=[1, 4], alphas=[0.5], epochs=1, steps_per_epoch=2,
+                   batch_size=16, seed=0, callbacks=[CtrlCInSecondSetting()])
+    assert info.value.sweep[["temperature", "alpha", "epochs"]].values.tolist() == [[1, 0.5, 1]]
+    assert info.value.history.params["interrupted"] and len(info.value.history) == 0  # the setting it stopped
+
+
 def test_a_sweep_averages_an_ensemble_as_distill_would(digits):
     # The sweep computes the teacher's logits once, with every teacher option it was given.
     ensemble = [tiny_model(seed=1), tiny_model(seed=3, softmax=True)]

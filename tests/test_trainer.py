@@ -257,13 +257,19 @@ def test_ctrl_c_propagates_and_the_finished_epochs_stay_reachable(small):
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
 
+        def on_epoch_end(self, epoch, logs=None):
+            self.finished = [w.copy() for w in self.model.get_weights()]
+
     student = tiny_model(n_classes=3, seed=2)
     initial = [w.copy() for w in student.get_weights()]
+    ctrl_c = CtrlC()
     with pytest.raises(KeyboardInterrupt) as info:
-        bridge.call(_distill, small, student=student, callbacks=[CtrlC()], epochs=5)
+        bridge.call(_distill, small, student=student, callbacks=[ctrl_c], epochs=5)
     history = info.value.history
     assert [r["epoch"] for r in history.records] == [1] and history.params["interrupted"]
     assert not all(np.array_equal(a, b) for a, b in zip(initial, student.get_weights()))
+    # The student holds epoch 1's weights, not those of the batch of epoch 2 that ran.
+    assert all(np.array_equal(a, b) for a, b in zip(ctrl_c.finished, student.get_weights()))
     seen_by_r = bridge.last_error("r")
     assert seen_by_r["type"] == "KeyboardInterrupt" and seen_by_r["history"] is history
 

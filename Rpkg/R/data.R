@@ -222,8 +222,8 @@ rkd_example_data <- function(dir = tempfile("rkd-example-"), overwrite = TRUE) {
 #' @param source Folder of Fashion-MNIST's idx files; by default where the
 #'   Debian package puts them (`apt-get install dataset-fashion-mnist`).
 #' @return A list with `directory` (the image folder), `train_csv`,
-#'   `test_csv`, `classes`, and the two tables read back as data frames,
-#'   `train` and `test`.
+#'   `test_csv` (absolute paths, as from [rkd_example_data()]), `classes`,
+#'   and the two tables read back as data frames, `train` and `test`.
 #' @export
 #' @examples
 #' if (rkd_available() && dir.exists("/usr/share/datasets/fashion-mnist")) {
@@ -251,9 +251,9 @@ rkd_fashion_mnist <- function(dir = tempfile("rkd-fashion-mnist-"),
     utils::read.csv(path, stringsAsFactors = FALSE, na.strings = c("", "NA"))
   }
   list(
-    directory = out$directory,
-    train_csv = out$train_csv,
-    test_csv = out$test_csv,
+    directory = normalizePath(out$directory),
+    train_csv = normalizePath(out$train_csv),
+    test_csv = normalizePath(out$test_csv),
     classes = unlist(out$classes),
     train = read(out$train_csv),
     test = read(out$test_csv)

@@ -35,10 +35,24 @@
 #' `rkd_warning`.
 #'
 #' @section Interrupting a run:
-#' Interrupting training (Ctrl-C, or Esc in RStudio) once an epoch has
-#' finished does not lose it: `distill()` returns the history of the
-#' finished epochs, with a warning of class `rkd_interrupted` saying where
-#' it stopped, and the student keeps what it has learned. With
+#' Interrupting training (Ctrl-C, or Esc in RStudio) stops the calling R
+#' code as any R interrupt does: a script ends, and a loop of runs does not
+#' go on to its next run. The finished epochs are not lost. The student
+#' holds the weights of the last finished epoch (never those of a partial
+#' one), a student given as a file is saved back to it, and the interrupt
+#' condition, of class `c("rkd_interrupt", "interrupt", "condition")`,
+#' carries the history of the finished epochs as `history`. Catch it to keep
+#' it:
+#'
+#' ```
+#' history <- tryCatch(
+#'   distill(teacher, student, train, "images", epochs = 50),
+#'   interrupt = function(cnd) cnd$history
+#' )
+#' ```
+#'
+#' (`cnd$history` is `NULL` for an interrupt that came before training
+#' started.) Uncaught, the interrupt says where training stopped. With
 #' `checkpoint_dir`, the same call with `resume = TRUE` (and the same
 #' `checkpoint_dir`) continues from the last finished epoch.
 #'
@@ -80,7 +94,8 @@
 #' @param augment Random augmentation of the training images, from
 #'   [augmentation()], or `NULL`.
 #' @param seed Seed for shuffling, augmentation and initial state, or `NULL`.
-#' @param verbose Show a progress bar and one line of metrics per epoch.
+#' @param verbose Show a progress bar and one line of metrics per epoch
+#'   (while knitting, as in a vignette, the lines without the bar).
 #' @param ... `r options_doc("distill", own = names(formals(distill)))`
 #' @return An [rkd_history].
 #' @seealso [train_scratch()] for the baseline without a teacher,
@@ -210,12 +225,15 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
     args$callbacks <- c(list(progress_callback(hooks)), args$callbacks)
   }
   checkpoint_dir <- args$checkpoint_dir
+  interrupted <- FALSE
   on_interrupt <- function(info) {
     if (!is_py_object(info$history)) {
       rlang::interrupt()
     }
+    # Ctrl-C: the finished epochs are named (and a student file saved) as a
+    # finished run's, then travel with the interrupt (see interrupt_run()).
+    interrupted <<- TRUE
     history <- history_from_py(info$history)
-    warn_interrupted(history, checkpoint_dir, call)
     if (mode == "noisy" && !is.null(info$histories)) {
       # The rounds finished before, then the interrupted round's finished epochs.
       return(c(lapply(utils::head(info$histories, -1), history_from_py), list(history)))
@@ -248,6 +266,11 @@ run_training <- function(mode, teacher, student, df, args, verbose, call) {
   histories <- Map(named, histories, seq_along(histories))
   if (!is.null(student_file) && nrow(histories[[length(histories)]]$metrics) > 0) {
     save_student_back(student, student_file)
+  }
+  if (interrupted) {
+    if (verbose) hooks$close()
+    fun <- c(distill = "distill", scratch = "train_scratch", noisy = "rkd_noisy_student")[[mode]]
+    interrupt_run(fun, histories, checkpoint_dir, call)
   }
   if (mode == "noisy") new_rkd_rounds(histories) else histories[[1]]
 }
@@ -293,30 +316,6 @@ announce_run <- function(mode, info) {
   batch <- if (!is.null(batch_size)) paste0(", batch size ", batch_size)
   cli::cli_alert_info(
     "{what}{on}: {epochs} epoch{?s} of {steps} step{?s}{batch}."
-  )
-}
-
-# The warning of a run stopped by an interrupt: where it stopped, and how to
-# continue it.
-warn_interrupted <- function(history, checkpoint_dir, call) {
-  done <- nrow(history$metrics)
-  total <- history$params$epochs
-  where <- if (done == 0) {
-    "Training was interrupted before its first epoch finished: no epoch to return."
-  } else {
-    "Training was interrupted after epoch {done} of {total}: the history of the finished epochs is returned."
-  }
-  saved <- if (!is.null(checkpoint_dir)) checkpoint_epochs(checkpoint_dir) else 0L
-  resume <- if (saved > 0) {
-    c("i" = "The checkpoint in {.path {checkpoint_dir}} holds epoch {saved}.",
-      "i" = "Continue the run with {.code resume = TRUE} and the same {.arg checkpoint_dir}.")
-  }
-  cli::cli_warn(
-    c("!" = where,
-      "i" = "The student keeps the weights it has learned so far.",
-      resume),
-    call = call, class = c("rkd_interrupted", "rkd_warning"),
-    history = history
   )
 }
 
@@ -384,10 +383,11 @@ history_from_py <- function(result) {
 #'   `teacher` given, round 2 on "round 1's student", ...). `print()` shows
 #'   one line per round, `as.data.frame()` every epoch of every round with a
 #'   `round` column, and [tidy()][tidy.rkd_history] and
-#'   [glance()][glance.rkd_history] work as for a history. Interrupted, it
-#'   returns the finished rounds and then the interrupted round's finished
-#'   epochs, with an `rkd_interrupted` warning; the student keeps that round's
-#'   weights.
+#'   [glance()][glance.rkd_history] work as for a history. Interrupted
+#'   (see `?distill`), the interrupt condition holds the finished rounds and
+#'   then the interrupted round's finished epochs as `histories` (that
+#'   round's alone as `history`); the student holds the weights of that
+#'   round's last finished epoch.
 #' @export
 #' @examples
 #' if (rkd_available()) {

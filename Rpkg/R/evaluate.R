@@ -10,7 +10,9 @@
 #' the counts themselves).
 #'
 #' @inheritParams distill
-#' @param model A Keras model or the path of a saved model.
+#' @param model A Keras model, the path of a saved model (`.keras` or
+#'   `.h5`), or the path of a `.tflite` file written by [rkd_export()] (its
+#'   loss is read from its float32 probabilities).
 #' @param df The table to evaluate on: a data frame or the path of a CSV
 #'   file.
 #' @param on_bad_image `"error"` (the default) to stop at an unreadable

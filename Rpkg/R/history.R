@@ -66,8 +66,12 @@ plain_list <- function(x) {
 #'   as the epoch ended, as Keras' learning-rate callbacks log it).
 #' * `print()` shows what was trained and the final epoch.
 #' * `plot()` draws the losses and accuracies by epoch, one colour per
-#'   series, validation series dashed. In a run from scratch the loss is
-#'   the hard-label loss, drawn once as `loss`.
+#'   series, validation series dashed, each kind of figure in its own panel
+#'   with its own scale: `val_loss` (a hard-label loss) beside the training
+#'   hard-label loss `student_loss`, while `loss` (the weighted loss that
+#'   was minimised) and `distillation_loss` have panels of their own. In a
+#'   run from scratch the loss is the hard-label loss, drawn once as `loss`.
+#'   `metrics` chooses the columns to draw.
 #'
 #' A history returned after an interrupt (see [distill()]) holds the
 #' finished epochs, and `params$interrupted` is `TRUE`.
@@ -225,128 +229,4 @@ format_seconds <- function(s) {
 # a run without a teacher.
 hidden_columns <- function(x) {
   c("epoch", if (identical(x$params$mode, "scratch")) "distillation_loss")
-}
-
-# Columns not drawn: those not shown, and in a run from scratch the
-# hard-label loss, which is the loss itself (drawn once, as loss).
-hidden_series <- function(x) {
-  c(hidden_columns(x), if (identical(x$params$mode, "scratch")) "student_loss")
-}
-
-# Long table for plotting: epoch, value, series, panel.
-history_long <- function(x) {
-  m <- x$metrics
-  series <- setdiff(intersect(names(history_colours), names(m)),
-                    hidden_series(x))
-  rows <- lapply(series, function(s) {
-    data.frame(epoch = m$epoch, value = m[[s]],
-               series = rep(s, length(m$epoch)), stringsAsFactors = FALSE)
-  })
-  long <- do.call(rbind, rows)
-  long <- long[!is.na(long$value), , drop = FALSE]
-  long$panel <- ifelse(grepl("accuracy", long$series), "accuracy", "loss")
-  long$panel <- factor(long$panel, levels = c("loss", "accuracy"))
-  long$series <- factor(long$series, levels = intersect(series, unique(long$series)))
-  long
-}
-
-# One colour per series (Okabe and Ito's palette, readable with colour
-# blindness); validation series are dashed as well.
-history_colours <- c(
-  loss = "#0072B2", student_loss = "#E69F00", distillation_loss = "#CC79A7",
-  hint_loss = "#000000", val_loss = "#56B4E9", accuracy = "#009E73",
-  val_accuracy = "#D55E00"
-)
-
-# Whole-number epochs for the axis ticks: pretty() within the limits,
-# rounded, never a fraction of an epoch.
-epoch_breaks <- function(limits) {
-  lo <- ceiling(min(limits) - 1e-9)
-  hi <- floor(max(limits) + 1e-9)
-  if (hi < lo) {
-    return(round(mean(limits)))
-  }
-  breaks <- unique(round(pretty(c(lo, hi))))
-  breaks[breaks >= lo & breaks <= hi]
-}
-
-#' @rdname rkd_history
-#' @param y Ignored.
-#' @param method `"ggplot2"` (the default when it is installed) or
-#'   `"base"` graphics.
-#' @return `plot()`: a ggplot object with `method = "ggplot2"`; with base
-#'   graphics, the recorded plot (see [grDevices::recordPlot()]), invisibly.
-#' @export
-plot.rkd_history <- function(x, y, method = c("auto", "ggplot2", "base"),
-                             ...) {
-  method <- match.arg(method)
-  if (method == "auto") {
-    method <- if (requireNamespace("ggplot2", quietly = TRUE)) "ggplot2" else "base"
-  }
-  long <- history_long(x)
-  if (nrow(long) == 0) {
-    cli::cli_abort(c(
-      "x" = "The history has no finished epoch to plot.",
-      "i" = "Train for at least one epoch."
-    ), class = "rkd_error")
-  }
-  if (method == "ggplot2") {
-    if (!requireNamespace("ggplot2", quietly = TRUE)) {
-      cli::cli_abort(c(
-        "x" = "{.pkg ggplot2} is not installed.",
-        "i" = "Install it, or use {.code method = \"base\"}."
-      ), class = "rkd_error")
-    }
-    return(plot_history_ggplot(long, x))
-  }
-  plot_history_base(long, x)
-}
-
-plot_history_ggplot <- function(long, x) {
-  aes <- ggplot2::aes
-  long$validation <- ifelse(grepl("^val_", long$series), "validation", "training")
-  title <- if (identical(x$params$mode, "scratch")) {
-    "Training from scratch"
-  } else {
-    "Knowledge distillation"
-  }
-  ggplot2::ggplot(long, aes(x = .data$epoch, y = .data$value,
-                            colour = .data$series)) +
-    ggplot2::geom_line(aes(linetype = .data$validation)) +
-    ggplot2::geom_point(size = 1) +
-    ggplot2::facet_wrap(~panel, ncol = 1, scales = "free_y") +
-    ggplot2::scale_colour_manual(values = history_colours, name = NULL) +
-    ggplot2::scale_linetype_manual(
-      values = c(training = "solid", validation = "dashed"), name = NULL
-    ) +
-    ggplot2::scale_x_continuous(breaks = epoch_breaks, minor_breaks = NULL) +
-    ggplot2::labs(x = "Epoch", y = NULL, title = title) +
-    ggplot2::theme_bw()
-}
-
-plot_history_base <- function(long, x) {
-  panels <- levels(droplevels(long$panel))
-  old <- graphics::par(mfrow = c(length(panels), 1), mar = c(4, 4, 2, 10))
-  on.exit(graphics::par(old))
-  epochs <- sort(unique(long$epoch))
-  for (panel in panels) {
-    d <- long[long$panel == panel, , drop = FALSE]
-    series <- levels(droplevels(d$series))
-    graphics::plot(range(d$epoch), range(d$value), type = "n", xaxt = "n",
-                   xlab = "Epoch", ylab = panel, main = panel)
-    graphics::axis(1, at = epoch_breaks(range(epochs)))
-    for (s in series) {
-      ds <- d[d$series == s, , drop = FALSE]
-      graphics::lines(ds$epoch, ds$value, type = "o", pch = 20,
-                      col = history_colours[[s]],
-                      lty = if (grepl("^val_", s)) 2 else 1)
-    }
-    usr <- graphics::par("usr")
-    graphics::legend(usr[2], usr[4], legend = series, xpd = NA,
-                     col = history_colours[series],
-                     lty = ifelse(grepl("^val_", series), 2, 1), pch = 20,
-                     bty = "n", cex = 0.8)
-  }
-  plot <- tryCatch(grDevices::recordPlot(), error = function(e) NULL)
-  invisible(plot)
 }

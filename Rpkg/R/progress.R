@@ -1,6 +1,7 @@
-# Progress of a training run in R: a cli progress bar per epoch and a line of
-# metrics when an epoch ends, fed by pykd.FunctionCallback from the Python
-# loop. Python's own progress output is turned off (verbose = 0).
+# Progress of a training run in R: a cli progress bar per epoch (none while
+# knitting) and a line of metrics when an epoch ends, fed by
+# pykd.FunctionCallback from the Python loop. Python's own progress output is
+# turned off (verbose = 0).
 
 # A list of R functions with the signatures of pykd.FunctionCallback's
 # hooks (and of the set_run hook pykd's trainer calls with the built run),
@@ -47,6 +48,9 @@ progress_hooks <- function(bar_env = parent.frame(), on_start = NULL) {
     on_epoch_begin = function(epoch) {
       close_bar()
       state$epoch <- as.integer(epoch)
+      if (knitting()) {
+        return(NULL)  # no bar: each of its frames would stay in the document
+      }
       status <- sprintf("Epoch %d/%d", state$epoch, state$epochs)
       total <- if (is.na(state$steps) || state$steps < 1) NA else state$steps
       state$bar <- cli::cli_progress_bar(
@@ -71,6 +75,13 @@ progress_hooks <- function(bar_env = parent.frame(), on_start = NULL) {
     },
     close = close_bar
   )
+}
+
+# Whether knitr is knitting (a vignette or R Markdown document rendered):
+# a progress bar cannot redraw in place there, and every frame would stay in
+# the output, so there is none; the line of metrics per epoch stays.
+knitting <- function() {
+  isTRUE(getOption("knitr.in.progress"))
 }
 
 # "Epoch 3/12: loss 1.234, accuracy 0.5612, val_loss ..." as plain text for

@@ -20,6 +20,19 @@
 #'   `rkd_sweep` as well, for [tidy()][tidy.rkd_history] (the rows as a
 #'   tibble) and [glance()][glance.rkd_history] (one row: the number of
 #'   settings and the best one).
+#' @section Interrupting a sweep:
+#' Ctrl-C stops the calling R code as for [distill()] (see its section
+#' "Interrupting a run"), and the finished settings are not lost: the
+#' interrupt condition carries their table as `sweep` (and the finished
+#' epochs of the setting it stopped as `history`). With `keep_best = TRUE`
+#' the student holds the best finished setting's weights.
+#'
+#' ```
+#' settings <- tryCatch(
+#'   rkd_sweep(teacher, student, train, "images", validation = val),
+#'   interrupt = function(cnd) cnd$sweep
+#' )
+#' ```
 #' @export
 #' @examples
 #' \dontrun{
@@ -73,15 +86,32 @@ rkd_sweep <- function(teacher, student, df, directory,
     n <- nrow(grid)
     cli::cli_alert_info("Sweeping {n} setting{?s} of temperature and alpha.")
   }
+  # Ctrl-C: the finished settings travel with the interrupt (see interrupt_sweep()).
+  interrupted <- NULL
+  on_interrupt <- function(info) {
+    interrupted <<- info
+    NULL
+  }
   frame <- do.call(py_call, c(
     list(module$sweep, model_arg(teacher), model_arg(student), train),
-    args, list(.call = call, .convert = FALSE)
+    args, list(.call = call, .convert = FALSE, .on_interrupt = on_interrupt)
   ))
-  result <- py_frame_to_df(frame, call = call)
-  if (!is.null(student_file)) {
+  result <- if (is.null(interrupted)) {
+    py_frame_to_df(frame, call = call)
+  } else {
+    py_columns_to_df(interrupted$sweep)
+  }
+  if (!is.null(student_file) && (is.null(interrupted) || "best" %in% names(result))) {
     save_student_back(student, student_file)
   }
-  new_rkd_sweep(result, df)
+  result <- new_rkd_sweep(result, df)
+  if (!is.null(interrupted)) {
+    if (verbose) hooks$close()
+    history <- if (is_py_object(interrupted$history)) history_from_py(interrupted$history)
+    n_settings <- length(args$temperatures) * length(args$alphas)
+    interrupt_sweep(result, history, n_settings, keep_best, call)
+  }
+  result
 }
 
 # "Setting 2 of 4: temperature 2, alpha 0.5; 1 epoch of ...", when that run

@@ -55,7 +55,8 @@ def last_error(language: str = "r") -> dict | None:
 
     {"type": class name, "data_error": bool, "problem": str, "fix": str or None}, and
     "history": the finished epochs' History when a run was interrupted (Ctrl-C);
-    "histories": with noisy_student(), the finished rounds' and then that one.
+    "histories": with noisy_student(), the finished rounds' and then that one;
+    "sweep": with sweep(), the finished settings' table as {column: list of values}.
     """
     err = getattr(_last, "error", None)
     _last.error = None
@@ -71,6 +72,8 @@ def last_error(language: str = "r") -> dict | None:
         info["history"] = err.history
     if getattr(err, "histories", None) is not None:  # noisy_student(): every round so far
         info["histories"] = list(err.histories)
+    if getattr(err, "sweep", None) is not None:  # sweep(): the finished settings' table, as plain lists
+        info["sweep"] = err.sweep.to_dict(orient="list")
     return info
 
 

@@ -56,7 +56,7 @@ def write_digits(
 
     digits = load_digits()
     rng = np.random.default_rng(seed)
-    root = Path(directory)
+    root = Path(directory).absolute()  # absolute paths returned, wherever the caller runs next
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
     ids = [f"digit_{i:04d}.jpg" for i in range(len(digits.target))]
@@ -134,7 +134,7 @@ def fashion_mnist(
                         "Install it with {command} (30 MB), or set source to the folder of its idx files.",
                         source=str(source), command=Text("apt-get install dataset-fashion-mnist"))
     rng = np.random.default_rng(seed)
-    out = Path(directory)
+    out = Path(directory).absolute()  # absolute paths returned, wherever the caller runs next
     (out / "images").mkdir(parents=True, exist_ok=True)
     tables = {}
     for split, prefix, n in (("train", "train", n_train), ("test", "t10k", n_test)):

@@ -9,15 +9,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..core.errors import DataError, Setting, Words, few, kind, literal
+from ..core.errors import DataError, Setting, Words, few, kind, literal, plural
 
 
-def label_layout(frame, y_col, classes):
+def label_layout(frame, y_col, classes, name: str = "evaluation"):
     """y_col for a table, switching between one label column and one-hot columns.
 
     A validation CSV often comes one-hot (CBB, CBSD, ...) while the training table
     has a label column, or the other way round: when the table lacks `y_col` but
-    has the other layout's columns (the class names, or "label"), use those.
+    has the other layout's columns (the class names, or "label"), use those. One-hot
+    columns for some classes but not all are refused, naming the missing ones.
+    name: how messages name the table.
     """
     wanted = label_columns(y_col)
     if not wanted:
@@ -28,6 +30,15 @@ def label_layout(frame, y_col, classes):
         return list(classes)
     if not isinstance(y_col, str) and "label" in frame.columns:
         return "label"
+    one_hot = wanted if not isinstance(y_col, str) else list(classes or [])
+    if any(c in frame.columns for c in one_hot):
+        missing = [c for c in one_hot if c not in frame.columns]
+        raise DataError(f"The {name} table has one-hot label columns but none for "
+                        f"{plural(len(missing), 'the class', 'the classes')} {{missing}}: "
+                        "each of the {n} classes needs its column.",
+                        f"Add {plural(len(missing), 'the column', 'one column per class')}: 1 for the images of "
+                        "the class, else 0 (all 0 when the table has none).",
+                        missing=few(missing), n=len(one_hot))
     return y_col
 
 

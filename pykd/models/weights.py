@@ -106,7 +106,8 @@ def _load_local(model: keras.Model, path: Path, shown: str) -> keras.Model:
     try:
         with warnings.catch_warnings():  # Keras warns per nested layer before it raises
             warnings.simplefilter("ignore")
-            model.load_weights(path)
+            if not _load_legacy_by_name(model, path):
+                model.load_weights(path)
     except Exception as err:
         model.set_weights(before)
         raise DataError("The weights in {path} do not fit the model {name}: {reason}",
@@ -128,3 +129,49 @@ def _mismatch(err: Exception) -> str:
                 f"the file {shapes.group(2)}{more}.")
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
     return first.rstrip(":")[:300]
+
+
+def _load_legacy_by_name(model: keras.Model, path: Path) -> bool:
+    """Load a legacy .h5 file matching each layer's weights by their saved names; False (nothing
+    loaded) when the file's layers and names are not exactly the model's, for Keras' own loader.
+
+    Keras' legacy loader goes by order, and the order it writes is each layer's trainable weights
+    first: a model saved after set_trainable(from_layer=...) would not load into one built afresh.
+    By name it loads whatever was frozen when it was saved, and when it is loaded.
+    """
+    if path.name.lower().endswith(".weights.h5"):
+        return False
+    import h5py
+    import numpy as np
+    from keras.src.legacy.saving.legacy_h5_format import load_attributes_from_hdf5_group as attribute
+
+    with h5py.File(path, "r") as f:
+        group = f["model_weights"] if "model_weights" in f else f
+        if "layer_names" not in group.attrs:
+            return False
+        saved = [name for name in attribute(group, "layer_names") if attribute(group[name], "weight_names")]
+        layers = [layer for layer in model.layers if layer.weights]
+        if saved != [layer.name for layer in layers]:
+            return False
+        assignments = []
+        for layer in layers:
+            names = attribute(group[layer.name], "weight_names")
+            variables = {_within(str(v.path), layer.name): v for v in layer.weights}
+            keys = [_within(name, layer.name) for name in names]
+            if len(set(keys)) != len(keys) or sorted(keys) != sorted(variables) or len(variables) != len(layer.weights):
+                return False
+            for name, key in zip(names, keys):
+                value = np.asarray(group[layer.name][name])
+                if tuple(value.shape) != tuple(variables[key].shape):
+                    return False
+                assignments.append((variables[key], value))
+    for variable, value in assignments:
+        variable.assign(value)
+    return True
+
+
+def _within(path: str, layer: str) -> str:
+    """A weight's path within its layer: "sequential_1/out/kernel" in layer "out" is "kernel" (the
+    outer model's name, which differs from build to build, left out)."""
+    parts = path.split("/")
+    return "/".join(parts[parts.index(layer) + 1:]) if layer in parts[:-1] else path

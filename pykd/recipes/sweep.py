@@ -62,27 +62,43 @@ def sweep(
     teacher = _shared_teacher(teacher, train, directory, x_col, options)
     rows, best, best_weights = [], None, None
     optimizer = options.get("optimizer")
-    for temperature, alpha in pairs:
-        fresh = set_classes(keras.models.clone_model(student), classes_of(student))  # a clone forgets them
-        fresh.set_weights(initial)
-        if isinstance(optimizer, keras.optimizers.Optimizer):
-            # Each setting its own copy: one object would carry its step count (the schedule's
-            # position) and moments into the next run, and is built for the first run's weights.
-            options["optimizer"] = type(optimizer).from_config(optimizer.get_config())
-        history = distill(teacher, fresh, train, directory=directory, temperature=temperature, alpha=alpha,
-                          x_col=x_col, classes=classes, verbose=verbose, **options)
-        last = history.last()
-        row = {"temperature": temperature, "alpha": alpha, "epochs": len(history), **last}
-        row.pop("epoch", None)
-        if "val_accuracy" in last:
-            row["best_val_accuracy"] = float(history.to_frame()["val_accuracy"].max())
-        score = (last.get("val_accuracy", float("nan")), -last.get("val_loss", float("nan")))
-        if keep_best and np.all(np.isfinite(score)) and (best is None or score > best[0]):
-            best, best_weights = (score, len(rows)), fresh.get_weights()
-        rows.append(row)
+    try:
+        for temperature, alpha in pairs:
+            fresh = set_classes(keras.models.clone_model(student), classes_of(student))  # a clone forgets them
+            fresh.set_weights(initial)
+            if isinstance(optimizer, keras.optimizers.Optimizer):
+                # Each setting its own copy: one object would carry its step count (the schedule's
+                # position) and moments into the next run, and is built for the first run's weights.
+                options["optimizer"] = type(optimizer).from_config(optimizer.get_config())
+            history = distill(teacher, fresh, train, directory=directory, temperature=temperature, alpha=alpha,
+                              x_col=x_col, classes=classes, verbose=verbose, **options)
+            rows.append(_row(temperature, alpha, history))
+            score = (rows[-1].get("val_accuracy", float("nan")), -rows[-1].get("val_loss", float("nan")))
+            if keep_best and np.all(np.isfinite(score)) and (best is None or score > best[0]):
+                best, best_weights = (score, len(rows) - 1), fresh.get_weights()
+    except KeyboardInterrupt as err:  # Ctrl-C: the finished settings travel with it (keep_best among them)
+        err.sweep = _table(rows, student, best, best_weights, keep_best, interrupted=True)
+        raise
+    return _table(rows, student, best, best_weights, keep_best)
+
+
+def _row(temperature: float, alpha: float, history) -> dict:
+    """A setting's row: temperature, alpha, epochs, its final metrics (and best_val_accuracy)."""
+    last = history.last()
+    row = {"temperature": temperature, "alpha": alpha, "epochs": len(history), **last}
+    row.pop("epoch", None)
+    if "val_accuracy" in last:
+        row["best_val_accuracy"] = float(history.to_frame()["val_accuracy"].max())
+    return row
+
+
+def _table(rows, student, best, best_weights, keep_best, interrupted=False) -> pd.DataFrame:
+    """The sweep's table of `rows`; with keep_best the student takes the best setting's weights."""
     table = pd.DataFrame(rows)
     if keep_best:
         if best_weights is None:
+            if interrupted:  # no finished setting to choose from: the student stays as it was
+                return table
             raise DataError("No setting of the sweep ended with a finite validation accuracy and loss: "
                             "there is no best student to keep.", "Look at the table of a sweep without keep_best.")
         student.set_weights(best_weights)

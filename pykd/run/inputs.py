@@ -33,7 +33,7 @@ def labeled_table(data, *, directory, x_col: str, y_col, classes, name: str) -> 
     """`data` resolved with the label layout it has: `y_col`, or the other one (one-hot columns named by
     `classes`, or a "label" column) when the table lacks `y_col` (see data.labels.label_layout)."""
     frame = read_table(data, name=name)
-    return resolve_table(frame, directory=directory, x_col=x_col, y_col=label_layout(frame, y_col, classes),
+    return resolve_table(frame, directory=directory, x_col=x_col, y_col=label_layout(frame, y_col, classes, name),
                          classes=classes, name=name)
 
 

@@ -8,16 +8,20 @@ import os
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
+
 from ..core.hints import ModelLike, TableLike
 from ..data.images import FileImages
 from ..data.stream import BatchStream
-from ..models.classes import classes_of
+from ..models.classes import check_given, classes_of
 from ..models.introspection import outputs_are_probabilities
 from ..models.loading import load_model
 from ..run import options
 from ..run.epochs import run_test
 from ..run.inputs import model_inputs, table_in_model_order
 from ..run.steps import StepFunctions, StepSettings
+from .predict import probabilities
+from .runners import runner
 
 
 def evaluate(
@@ -36,8 +40,9 @@ def evaluate(
 ) -> dict:
     """The model's hard-label loss and accuracy over the labeled rows of `data`.
 
-    model: a Keras model or a .keras/.h5 path. data: a DataFrame, CSV path or dict of columns, or a
-    folder of class subfolders or (x, y) arrays as distill() takes them (then without directory).
+    model: a Keras model, a .keras/.h5 path or a .tflite file written by export().
+    data: a DataFrame, CSV path or dict of columns, or a folder of class subfolders or (x, y)
+    arrays as distill() takes them (then without directory).
     A model that knows its classes (trained by pykd, or classifier(classes=)) reads the labels
     by name; a `classes` in another order is refused.
     Returns {"loss": float, "accuracy": float, "n": labeled rows}; the same numbers
@@ -46,6 +51,8 @@ def evaluate(
     Options:
     """
     o = options.checked_call("evaluate", locals())
+    if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".tflite"):
+        return _evaluate_tflite(model, data, o)
     model = load_model(model)
     table = table_in_model_order(data, classes_of(model), directory=o.directory, x_col=o.x_col, y_col=o.y_col,
                                  classes=o.classes, name="evaluation")
@@ -56,6 +63,24 @@ def evaluate(
     functions = StepFunctions(model, None, settings, inputs.spec, test_labels=inputs.table.labels)
     stream = BatchStream(len(inputs.table), o.batch_size, shuffle=False, seed=0)
     return run_test(functions, FileImages(inputs.table.paths, inputs.spec), stream, stream.steps_per_pass)
+
+
+def _evaluate_tflite(path, data, o) -> dict:
+    """evaluate() of an exported .tflite file, from its float32 probabilities as predict() reads them:
+    the mean cross-entropy with the labels (probabilities clipped at 1e-7, as Keras clips them) and
+    the accuracy of the top class."""
+    run = runner(path, o.model_outputs)
+    check_given(o.classes, run.classes)
+    table = table_in_model_order(data, run.classes, directory=o.directory, x_col=o.x_col, y_col=o.y_col,
+                                 classes=o.classes, name="evaluation")
+    inputs = model_inputs(run.graph, table, image_size=o.image_size, rescale=o.rescale, on_bad_image=o.on_bad_image,
+                          labeled=True)
+    labeled = np.flatnonzero(inputs.table.labels >= 0)
+    truth = inputs.table.labels[labeled]
+    probs = probabilities(run, [inputs.table.paths[i] for i in labeled], inputs.spec, o.batch_size)
+    given = np.clip(probs[np.arange(len(labeled)), truth].astype(np.float64), 1e-7, 1.0)
+    return {"loss": float(-np.log(given).mean()), "accuracy": float((probs.argmax(axis=1) == truth).mean()),
+            "n": len(labeled)}
 
 
 evaluate.__doc__ = options.with_docs(evaluate.__doc__, "evaluate")

@@ -156,6 +156,11 @@ test_that("the validation table is checked like the training table", {
   expect_snapshot(error = TRUE,
     distill(t, s, ex$train, ex$directory, validation = ex$validation)
   )
+  # With them, a one-hot column left out is named.
+  expect_snapshot(error = TRUE,
+    distill(t, s, ex$train, ex$directory, validation = ex$validation[names(ex$validation) != "three"],
+            classes = ex$classes)
+  )
 })
 
 test_that("CSV paths, tibbles and factor columns are tables", {

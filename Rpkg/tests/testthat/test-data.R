@@ -93,8 +93,13 @@ test_that("rkd_fashion_mnist() writes real data in the Cassava layout", {
   skip_if_no_pykd()
   skip_if_not(dir.exists("/usr/share/datasets/fashion-mnist"),
               "Debian's dataset-fashion-mnist is not installed")
-  fm <- rkd_fashion_mnist(withr::local_tempdir(), n_train = 100,
-                          labeled_fraction = 0.2, n_test = 30, seed = 1)
+  withr::local_dir(withr::local_tempdir())
+  fm <- rkd_fashion_mnist("fm", n_train = 100, labeled_fraction = 0.2,
+                          n_test = 30, seed = 1)
+  # Absolute paths from a relative dir, as rkd_example_data() gives them.
+  expect_equal(c(fm$directory, fm$train_csv, fm$test_csv),
+               normalizePath(file.path("fm", c("images", "train.csv", "test.csv"))))
+  expect_true(all(startsWith(c(fm$directory, fm$train_csv, fm$test_csv), "/")))
   expect_length(fm$classes, 10)
   expect_equal(nrow(fm$train), 100)
   expect_equal(nrow(fm$test), 30)

@@ -81,6 +81,9 @@ test_that("rkd_predict() on a bare folder gives one row per image with class nam
   expect_named(ids, c("image_id", paste0(".pred_", 0:9)))
   expect_equal(unname(as.matrix(ids[-1])), unname(probs))
   expect_snapshot(error = TRUE, rkd_predict(student, directory = dir, type = "probs"))
+  # A folder without images: the fix names R's argument.
+  expect_snapshot(error = TRUE, transform = scrub_paths,
+                  rkd_predict(student, directory = withr::local_tempdir("rkd-ex-empty-")))
   expect_snapshot(error = TRUE, predict(student, 1:3))
   # A submission is one write.csv(); class ids are as.integer(.pred_class) - 1.
   csv <- withr::local_tempfile(fileext = ".csv")
@@ -110,6 +113,11 @@ test_that("an exported student predicts as the Keras model and rkd_compare() wei
   prob_cols <- paste0(".pred_", ex$classes)
   expect_equal(as.matrix(lite_p[prob_cols]), as.matrix(keras_p[prob_cols]),
                tolerance = 1e-4)
+  # rkd_evaluate() takes the file as rkd_predict() and rkd_compare() do.
+  expect_equal(rkd_evaluate(lite, ex$validation, ex$directory, y_col = ex$classes, rescale = 1 / 255),
+               rkd_evaluate(models$student, ex$validation, ex$directory, y_col = ex$classes,
+                            rescale = 1 / 255),
+               tolerance = 1e-3)
   table <- rkd_compare(list(teacher = models$teacher, student = lite),
                        ex$validation, ex$directory, y_col = ex$classes,
                        rescale = 1 / 255)

@@ -58,10 +58,23 @@ test_that("plot() draws with ggplot2 and returns the plot", {
   p <- plot(fake_history())
   expect_s3_class(p, "ggplot")
   built <- ggplot2::ggplot_build(p)
-  expect_equal(length(built$layout$layout$PANEL), 2)
+  expect_equal(length(built$layout$layout$PANEL), 4)
   expect_setequal(levels(p$data$series), c("loss", "student_loss",
                                            "distillation_loss", "val_loss",
                                            "accuracy", "val_accuracy"))
+  # val_loss is a hard-label loss: drawn beside student_loss, on its scale;
+  # the weighted loss that was minimised has a panel of its own.
+  panel_of <- function(p, s) as.character(unique(p$data$panel[p$data$series %in% s]))
+  expect_equal(panel_of(p, "val_loss"), panel_of(p, "student_loss"))
+  expect_false(panel_of(p, "loss") %in% panel_of(p, c("val_loss", "distillation_loss")))
+  expect_equal(levels(p$data$panel), c("hard-label loss", "loss (weighted, minimised)",
+                                       "distillation loss", "accuracy"))
+  scratch <- plot(fake_history(mode = "scratch"))
+  expect_equal(panel_of(scratch, "loss"), panel_of(scratch, "val_loss"))
+  # metrics = chooses what is drawn.
+  chosen <- plot(fake_history(), metrics = c("val_loss", "val_accuracy"))
+  expect_equal(levels(chosen$data$series), c("val_loss", "val_accuracy"))
+  expect_snapshot(error = TRUE, plot(fake_history(), metrics = c("val_loss", "lr")))
   path <- withr::local_tempfile(fileext = ".png")
   grDevices::png(path)
   print(p)
@@ -73,7 +86,7 @@ test_that("plot() falls back to base graphics", {
   path <- withr::local_tempfile(fileext = ".png")
   grDevices::png(path)
   grDevices::dev.control("enable")
-  out <- plot(fake_history(), method = "base")
+  out <- plot(fake_history(), method = "base", metrics = "loss")
   grDevices::dev.off()
   expect_s3_class(out, "recordedplot")
   expect_gt(file.size(path), 1000)
@@ -93,4 +106,23 @@ test_that("a resumed run's time is said to be this call's epochs only", {
   fresh <- rkd:::new_rkd_history(list(epoch = list(1L), loss = list(1)),
                                  list(mode = "distill", epochs = 1L, seconds = 1, resumed_after_epoch = 0L))
   expect_false(any(grepl("this call", format(fresh))))
+})
+
+test_that("training shows progress bars, but no frames of them in knitted output", {
+  # rkd's progress hooks as pykd calls them: 2 epochs of 3 steps.
+  shown <- function() {
+    hooks <- rkd:::progress_hooks()
+    hooks$on_train_begin(list(epochs = 2, steps = 3))
+    for (epoch in 1:2) {
+      hooks$on_epoch_begin(epoch)
+      for (step in 1:3) hooks$on_batch_end(step, 3)
+      hooks$on_epoch_end(epoch, list(loss = 1.5))
+    }
+    hooks$close()
+  }
+  withr::local_options(cli.progress_show_after = 0, cli.dynamic = FALSE)
+  expect_true(any(grepl("Epoch 1/2 .*%", capture.output(shown(), type = "message"))))
+  withr::local_options(knitr.in.progress = TRUE)
+  expect_equal(capture.output(shown(), type = "message"),
+               c("Epoch 1/2: loss 1.5", "Epoch 2/2: loss 1.5"))
 })

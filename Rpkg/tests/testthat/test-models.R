@@ -57,3 +57,28 @@ test_that("pykd refuses what the model helpers cannot use", {
   expect_snapshot(error = TRUE, rkd_example_models(input_shape = c(2, 2, 3)))
   expect_snapshot(error = TRUE, rkd_example_models(n_classes = 0))
 })
+
+test_that("legacy .h5 weights saved after rkd_unfreeze() load into a model built afresh", {
+  skip_if_no_pykd()
+  # A backbone nested in the model, as in rkd_classifier()'s (built small here).
+  reticulate::py_run_string(paste(
+    "import keras",
+    "def rkd_test_nested(seed):",
+    "    keras.utils.set_random_seed(seed)",
+    "    inner = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name='a'),",
+    "                              keras.layers.Conv2D(4, 3, name='b')], name='backbone')",
+    "    return keras.Sequential([keras.Input((8, 8, 3)), inner, keras.layers.Flatten(name='flat'),",
+    "                             keras.layers.Dense(3, name='out')])",
+    sep = "\n"
+  ))
+  # Keras' legacy .h5 order puts trainable weights first; pykd loads them by name.
+  trained <- reticulate::py$rkd_test_nested(1L)
+  rkd_freeze(trained)
+  rkd_unfreeze(trained, from = "b")
+  path <- rkd_save_weights(trained, withr::local_tempfile(fileext = ".h5"))
+  fresh <- reticulate::py$rkd_test_nested(2L)
+  expect_false(weight_sum(fresh) == weight_sum(trained))
+  rkd_load_weights(fresh, path)
+  expect_equal(weight_sum(fresh), weight_sum(trained))
+})
+
