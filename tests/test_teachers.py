@@ -93,8 +93,9 @@ def test_ctrl_c_in_a_sweep_carries_the_finished_settings(digits):
             if self.runs == 2:
                 raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt) as info:
-        pykd.sweep(tiny_model(seed=1), tiny_model(seed=2), digits["train_csv"], directory=digits["directory"],
+    with pytest.raises(KeyboardInterrupt) as info:  # 32 rows: the teacher's logits are computed for the table
+        pykd.sweep(tiny_model(seed=1), tiny_model(seed=2), pd.read_csv(digits["train_csv"]).head(32),
+                   directory=digits["directory"],
                    classes=digits["classes"], temperatures=[1, 4], alphas=[0.5], epochs=1, steps_per_epoch=2,
                    batch_size=16, seed=0, callbacks=[CtrlCInSecondSetting()])
     assert info.value.sweep[["temperature", "alpha", "epochs"]].values.tolist() == [[1, 0.5, 1]]
