@@ -41,8 +41,8 @@ def test_report_needs_no_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-SCRIPTS = ["speed/bench.py", "speed/memory_probe.py", "speed/onednn_probe.py", "frozen/frozen.py", "quality/quality.py",
-           "workers/workers.py"]  # fmt: skip
+SCRIPTS = ["speed/bench.py", "speed/memory_probe.py", "speed/onednn_probe.py", "frozen/frozen.py", "frozen/tutorial.py",
+           "quality/quality.py", "workers/workers.py"]  # fmt: skip
 
 
 def test_every_benchmark_script_starts():
@@ -69,6 +69,28 @@ def test_every_benchmark_script_starts():
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for script in SCRIPTS:
         assert f"usage: {Path(script).name}" in proc.stdout, script
+
+
+def test_tutorial_targets_are_per_round_ratios_judged_at_the_issues_thresholds():
+    """benchmarks/frozen/tutorial.py (the R tutorial's run, issue 35): its ratios are medians of per-round
+    ratios, each target PASSes at its threshold and FAILs just below, n/a when a method has no figure."""
+    sys.path[:0] = [str(BENCHMARKS / "frozen"), str(BENCHMARKS)]
+    try:
+        import tutorial
+    finally:
+        del sys.path[:2]
+    speeds = {"pykd": [1000.0, 2000.0], "distiller": [100.0, 100.0], "fit": [200.0, 150.0],
+              "pykd_aug": [270.0, 27.0], "distiller_aug": [100.0, 10.0], "fit_aug": [300.0, 30.0]}
+    runs = {k: [{"images_per_s": v} for v in vs] for k, vs in speeds.items()}
+    _, ratios, targets = tutorial.summarize(runs)
+    assert ratios["plain_vs_distiller_per_round"] == [10.0, 20.0] and ratios["plain_vs_distiller"] == 15.0
+    assert {t["key"]: tutorial.common.verdict(t["pass"]) for t in targets} == {
+        "plain_vs_distiller": "PASS", "plain_vs_fit": "PASS", "aug_vs_distiller": "PASS", "aug_vs_fit": "PASS"}
+    runs["pykd_aug"] = [{"images_per_s": 269.0}, {"images_per_s": 26.9}]
+    runs["fit"] = [{"images_per_s": None}, {"images_per_s": None}]
+    verdicts = {t["key"]: tutorial.common.verdict(t["pass"]) for t in tutorial.summarize(runs)[2]}
+    assert verdicts == {"plain_vs_distiller": "PASS", "plain_vs_fit": "n/a", "aug_vs_distiller": "FAIL",
+                        "aug_vs_fit": "FAIL"}
 
 
 def test_report_reproduces_the_saved_targets_and_names_every_one():
