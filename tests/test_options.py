@@ -56,7 +56,8 @@ def test_every_option_with_a_command_line_form_is_a_flag_defaulting_to_its_defau
     parser = build_parser()
     required = {"distill": ["--teacher", "t", "--student", "s", "--train", "x"],
                 "train-scratch": ["--student", "s", "--train", "x"], "evaluate": ["--model", "m", "--data", "d"],
-                "predict": ["--model", "m"], "compare": ["--model", "m", "--data", "d"]}[command]
+                "predict": ["--model", "m"], "compare": ["--model", "m", "--data", "d"],
+                "export": ["--model", "m", "--out", "o"]}[command]
     args = parser.parse_args([command, *required])
     flagged = [o for o in options.declared(ENTRY[command]) if o.kind.cli() is not None and o.cli]
     assert flagged
