@@ -85,6 +85,10 @@ def test_a_class_folder_pipeline_trains_and_names_the_classes(tmp_path):
     history = pykd.distill(teacher, student, dataset, validation=dataset, epochs=1, verbose=0)
     assert set(history.columns) >= {"loss", "distillation_loss", "val_accuracy", "learning_rate"}
     assert pykd.models.classes_of(student) == ("cat", "dog", "owl")  # image_dataset_from_directory's class_names
+    # predict() reads the same folder by its subfolders, or one folder of images as its directory
+    frame = pykd.predict(student, tmp_path / "train")
+    assert list(frame.image_id[:2]) == ["cat/img_00000.jpg", "cat/img_00001.jpg"] and len(frame) == 12
+    assert set(frame.label) <= {"cat", "dog", "owl"} and len(pykd.predict(student, tmp_path / "train" / "owl")) == 4
     scratch = pykd.train_scratch(models()[1], dataset.unbatch(), batch_size=6, epochs=1, verbose=0)
     assert scratch.params["mode"] == "scratch" and "distillation_loss" not in scratch.columns
 

@@ -23,7 +23,7 @@ from ..data.augmentation import Augmentation
 from ..data.frames import Table, image_folder, read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
 from ..data.pipelines import check_pipeline_classes, image_batches, is_pipeline, refuse_table_options
-from ..data.sources import is_arrays
+from ..data.sources import folder_table, is_arrays, is_class_folder
 from ..data.tta import TtaViews
 from ..models.classes import check_given
 from ..models.inputs import image_spec
@@ -59,7 +59,8 @@ def predict(
     data: a DataFrame, CSV path or dict of columns naming the images in `x_col` (other
         columns are ignored); None predicts every image file in `directory`, sorted by name;
         or a tf.data.Dataset / keras.utils.PyDataset of images (labels ignored) or an array x
-        of images (or (x, y) arrays), whose rows `x_col` then numbers 0, 1, ... in the data's order.
+        of images (or (x, y) arrays), whose rows `x_col` then numbers 0, 1, ... in the data's order;
+        or a folder: of images (as `directory`), or of class subfolders (rows named cat/1.jpg).
     The label is the class name, and the columns are named by the classes, when the model knows
     them (trained by pykd, or classifier(classes=)) or `classes` names them; a `classes` that
     contradicts the model's is refused. An unreadable image left out with on_bad_image="skip" has no row.
@@ -73,7 +74,8 @@ def predict(
         data = data[0]
     if is_pipeline(data, images_alone=True):
         return _predict_pipeline(run, data, o)
-    table = prediction_table(data, o.directory, o.x_col, o.classes or run.classes)
+    data, directory = _folder_given(data, o.directory, o.x_col)
+    table = prediction_table(data, directory, o.x_col, o.classes or run.classes)
     names = list(table.classes) if table.classes else None
     inputs = model_inputs(run.graph, table, image_size=o.image_size, rescale=o.rescale, on_bad_image=o.on_bad_image)
     probs = probabilities(run, inputs.table.paths, inputs.spec, o.batch_size, o.tta)
@@ -107,6 +109,22 @@ def _frame(ids: list, probs: np.ndarray, names: list | None, x_col: str) -> pd.D
 
 
 predict.__doc__ = options.with_docs(predict.__doc__, "predict")
+
+
+def _folder_given(data, directory, x_col: str):
+    """(data, directory) for a folder given as data: a folder of images is the directory to predict; a folder
+    of class subfolders (image_dataset_from_directory's layout), the table of every image under them, named by
+    its path in the folder (cat/1.jpg)."""
+    if not is_class_folder(data):
+        return data, directory
+    if directory is not None:
+        raise DataError("directory is for a table of image files; the data (a folder) already says where its "
+                        "images are.", "Leave directory out.")
+    folder = storage.tidy(data)
+    if not any(storage.isdir(storage.join(folder, n)) for n in storage.listdir(folder) if not n.startswith(".")):
+        return None, folder
+    frame, folder, _ = folder_table(folder, name="prediction")
+    return frame[["image_id"]].rename(columns={"image_id": x_col}), folder
 
 
 def prediction_table(data, directory, x_col: str, classes) -> Table:
