@@ -5,7 +5,7 @@ export RETICULATE_PYTHON := $(VENV_PY)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-python demo test test-python test-r vignettes check bench bench-quality clean
+.PHONY: setup setup-python demo test test-python test-r vignettes check docs bench bench-quality clean
 
 setup:
 	@bash scripts/setup.sh
@@ -30,6 +30,11 @@ vignettes: setup
 
 check: setup
 	bash scripts/test.sh check
+
+# The documentation site (pkgdown for R, pdoc for Python) in build/site, checked in headless Chromium.
+docs:
+	@bash scripts/setup.sh docs
+	bash scripts/docs.sh
 
 bench: setup-python
 	$(VENV_PY) benchmarks/speed/bench.py

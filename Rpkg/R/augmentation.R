@@ -30,13 +30,15 @@
 #'   the area each image shows. Use `mixup` or `cutmix`, not both.
 #' @return An object of class `rkd_augmentation`: a named list.
 #' @export
-#' @examples
+#' @examplesIf rkd_available()
+#' \donttest{
 #' # The settings of the Cassava tutorial
 #' aug <- augmentation(
 #'   rotation_range = 40, width_shift_range = 0.2, height_shift_range = 0.2,
 #'   shear_range = 0.2, zoom_range = 0.5, horizontal_flip = TRUE
 #' )
 #' aug
+#' }
 augmentation <- function(rotation_range = 0,
                          width_shift_range = 0,
                          height_shift_range = 0,

@@ -225,12 +225,12 @@ rkd_example_data <- function(dir = tempfile("rkd-example-"), overwrite = TRUE) {
 #'   `test_csv` (absolute paths, as from [rkd_example_data()]), `classes`,
 #'   and the two tables read back as data frames, `train` and `test`.
 #' @export
-#' @examples
-#' if (rkd_available() && dir.exists("/usr/share/datasets/fashion-mnist")) {
-#'   fm <- rkd_fashion_mnist(tempfile(), n_train = 200, labeled_fraction = 0.1,
-#'                           n_test = 50)
-#'   table(is.na(fm$train$label))
-#'   fm$classes
+#' @examplesIf rkd_available() && dir.exists("/usr/share/datasets/fashion-mnist")
+#' \donttest{
+#' fm <- rkd_fashion_mnist(tempfile(), n_train = 200, labeled_fraction = 0.1,
+#'                         n_test = 50)
+#' table(is.na(fm$train$label))
+#' fm$classes
 #' }
 rkd_fashion_mnist <- function(dir = tempfile("rkd-fashion-mnist-"),
                               n_train = 12000, labeled_fraction = 1,

@@ -50,19 +50,19 @@
 #'   [rkd_export()], [rkd_compare()]; `predict()` on the models rkd returns
 #'   ([rkd_summary()]).
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   ex <- rkd_example_data(tempfile())
-#'   student <- rkd_example_models(seed = 1)$student
-#'   p <- rkd_predict(student, ex$validation, ex$directory,
-#'                    classes = ex$classes)
-#'   p
-#'   rkd_predict(student, head(ex$validation), ex$directory, type = "class")
-#'   # A Kaggle submission: the image ids and the predicted labels (here the
-#'   # class names; as.integer(p$.pred_class) - 1 for class ids)
-#'   submission <- file.path(tempdir(), "submission.csv")
-#'   write.csv(data.frame(image_id = p$image_id, label = p$.pred_class),
-#'             submission, row.names = FALSE)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' ex <- rkd_example_data(tempfile())
+#' student <- rkd_example_models(seed = 1)$student
+#' p <- rkd_predict(student, ex$validation, ex$directory,
+#'                  classes = ex$classes)
+#' p
+#' rkd_predict(student, head(ex$validation), ex$directory, type = "class")
+#' # A Kaggle submission: the image ids and the predicted labels (here the
+#' # class names; as.integer(p$.pred_class) - 1 for class ids)
+#' submission <- file.path(tempdir(), "submission.csv")
+#' write.csv(data.frame(image_id = p$image_id, label = p$.pred_class),
+#'           submission, row.names = FALSE)
 #' }
 rkd_predict <- function(model, df = NULL, directory, x_col = "image_id",
                         classes = NULL, image_size = NULL, rescale = NULL,
@@ -184,13 +184,13 @@ rkd_export <- function(model, path, format = NULL, quantize = NULL,
 #'   `ms_per_image_batch1` and `accuracy`; a tibble when `df` is one.
 #' @seealso [rkd_export()], [rkd_evaluate()].
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   ex <- rkd_example_data(tempfile())
-#'   models <- rkd_example_models(seed = 1)
-#'   lite <- rkd_export(models$student, tempfile(fileext = ".tflite"))
-#'   rkd_compare(list(teacher = models$teacher, student = lite),
-#'               ex$validation, ex$directory, y_col = ex$classes)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' ex <- rkd_example_data(tempfile())
+#' models <- rkd_example_models(seed = 1)
+#' lite <- rkd_export(models$student, tempfile(fileext = ".tflite"))
+#' rkd_compare(list(teacher = models$teacher, student = lite),
+#'             ex$validation, ex$directory, y_col = ex$classes)
 #' }
 rkd_compare <- function(models, df, directory, x_col = "image_id",
                         y_col = "label", classes = NULL, image_size = NULL,

@@ -101,16 +101,16 @@
 #' @seealso [train_scratch()] for the baseline without a teacher,
 #'   [one_hot_labels()], [augmentation()], [rkd_evaluate()].
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   ex <- rkd_example_data(tempfile())
-#'   models <- rkd_example_models(n_classes = 10, seed = 1)
-#'   history <- distill(
-#'     models$teacher, models$student, ex$train, ex$directory,
-#'     validation = ex$validation, classes = ex$classes,
-#'     batch_size = 16, epochs = 2, steps_per_epoch = 5, seed = 1
-#'   )
-#'   history
+#' @examplesIf rkd_available()
+#' \donttest{
+#' ex <- rkd_example_data(tempfile())
+#' models <- rkd_example_models(n_classes = 10, seed = 1)
+#' history <- distill(
+#'   models$teacher, models$student, ex$train, ex$directory,
+#'   validation = ex$validation, classes = ex$classes,
+#'   batch_size = 16, epochs = 2, steps_per_epoch = 5, seed = 1
+#' )
+#' history
 #' }
 distill <- function(teacher, student, df, directory = NULL, validation = NULL,
                     x_col = "image_id", y_col = "label", classes = NULL,
@@ -144,15 +144,15 @@ distill <- function(teacher, student, df, directory = NULL, validation = NULL,
 #' @param ... `r options_doc("train_scratch", own = names(formals(train_scratch)))`
 #' @return An [rkd_history].
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   ex <- rkd_example_data(tempfile())
-#'   student <- rkd_example_models(seed = 1)$student
-#'   history <- train_scratch(
-#'     student, ex$train, ex$directory, classes = ex$classes,
-#'     batch_size = 16, epochs = 2, steps_per_epoch = 5
-#'   )
-#'   as.data.frame(history)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' ex <- rkd_example_data(tempfile())
+#' student <- rkd_example_models(seed = 1)$student
+#' history <- train_scratch(
+#'   student, ex$train, ex$directory, classes = ex$classes,
+#'   batch_size = 16, epochs = 2, steps_per_epoch = 5
+#' )
+#' as.data.frame(history)
 #' }
 train_scratch <- function(student, df, directory = NULL, validation = NULL,
                           x_col = "image_id", y_col = "label",
@@ -389,17 +389,17 @@ history_from_py <- function(result) {
 #'   round's alone as `history`); the student holds the weights of that
 #'   round's last finished epoch.
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   ex <- rkd_example_data(tempfile())
-#'   models <- rkd_example_models(n_classes = 10, seed = 1)
-#'   rounds <- rkd_noisy_student(
-#'     models$teacher, models$student, ex$train, ex$directory,
-#'     classes = ex$classes, rounds = 2, batch_size = 16, epochs = 1,
-#'     steps_per_epoch = 5, seed = 1
-#'   )
-#'   rounds
-#'   rounds[[2]]
+#' @examplesIf rkd_available()
+#' \donttest{
+#' ex <- rkd_example_data(tempfile())
+#' models <- rkd_example_models(n_classes = 10, seed = 1)
+#' rounds <- rkd_noisy_student(
+#'   models$teacher, models$student, ex$train, ex$directory,
+#'   classes = ex$classes, rounds = 2, batch_size = 16, epochs = 1,
+#'   steps_per_epoch = 5, seed = 1
+#' )
+#' rounds
+#' rounds[[2]]
 #' }
 rkd_noisy_student <- function(teacher, student, df, directory = NULL,
                               rounds = 1, validation = NULL,

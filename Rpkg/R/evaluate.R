@@ -28,11 +28,11 @@
 #'   `with(scores, .estimate[.metric == "accuracy"])`.
 #' @seealso [rkd_confusion()] for the confusion matrix.
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   ex <- rkd_example_data(tempfile())
-#'   student <- rkd_example_models(seed = 1)$student
-#'   rkd_evaluate(student, ex$validation, ex$directory, y_col = ex$classes)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' ex <- rkd_example_data(tempfile())
+#' student <- rkd_example_models(seed = 1)$student
+#' rkd_evaluate(student, ex$validation, ex$directory, y_col = ex$classes)
 #' }
 rkd_evaluate <- function(model, df, directory, x_col = "image_id",
                          y_col = "label", classes = NULL, image_size = NULL,
@@ -79,13 +79,13 @@ as_number <- function(x) {
 #' @seealso [out_of_fold_logits()] for logits from teachers that never saw
 #'   the image's label.
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   ex <- rkd_example_data(tempfile())
-#'   models <- rkd_example_models(seed = 1)
-#'   logits <- teacher_logits(models$teacher, ex$train, ex$directory,
-#'                            classes = ex$classes)
-#'   head(logits)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' ex <- rkd_example_data(tempfile())
+#' models <- rkd_example_models(seed = 1)
+#' logits <- teacher_logits(models$teacher, ex$train, ex$directory,
+#'                          classes = ex$classes)
+#' head(logits)
 #' }
 teacher_logits <- function(teacher, df, directory, x_col = "image_id",
                            classes = NULL, image_size = NULL,
@@ -124,15 +124,15 @@ teacher_logits <- function(teacher, df, directory, x_col = "image_id",
 #' @return A data frame with `x_col` and one numeric column per class, in
 #'   the row order of `df` (a tibble when `df` is one).
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   ex <- rkd_example_data(tempfile())
-#'   oof <- out_of_fold_logits(
-#'     function() rkd_example_models()$teacher, ex$train, ex$directory,
-#'     folds = 2, classes = ex$classes, epochs = 1, steps_per_epoch = 5,
-#'     verbose = FALSE
-#'   )
-#'   head(oof)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' ex <- rkd_example_data(tempfile())
+#' oof <- out_of_fold_logits(
+#'   function() rkd_example_models()$teacher, ex$train, ex$directory,
+#'   folds = 2, classes = ex$classes, epochs = 1, steps_per_epoch = 5,
+#'   verbose = FALSE
+#' )
+#' head(oof)
 #' }
 out_of_fold_logits <- function(build_teacher, df, directory, folds = 4,
                                x_col = "image_id", y_col = "label",

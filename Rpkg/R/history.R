@@ -81,9 +81,14 @@ plain_list <- function(x) {
 #' @param ... Ignored.
 #' @name rkd_history
 #' @return `as.data.frame()`: a data frame. `print()`: `x`, invisibly.
-#' @examples
-#' \dontrun{
-#' history <- distill(teacher, student, train, directory)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' ex <- rkd_example_data(tempfile())
+#' models <- rkd_example_models(seed = 1)
+#' history <- distill(models$teacher, models$student, ex$train, ex$directory,
+#'                    validation = ex$validation, classes = ex$classes,
+#'                    batch_size = 16, epochs = 2, steps_per_epoch = 5,
+#'                    validation_steps = 2, seed = 1)
 #' history
 #' as.data.frame(history)
 #' plot(history)

@@ -26,10 +26,13 @@
 #' @seealso [rkd_available()]
 #' @export
 #' @examples
-#' \dontrun{
-#' install_rkd(pykd = "~/src/rkd/pykd")
-#' Sys.setenv(RKD_PYKD_SOURCE = "~/src/rkd/pykd")
-#' install_rkd()
+#' \donttest{
+#' # Installs only where rkd does not find pykd yet and RKD_PYKD_SOURCE names
+#' # a pykd source checkout (installing downloads TensorFlow from PyPI);
+#' # for example install_rkd(pykd = "~/src/rkd")
+#' if (!rkd_available() && nzchar(Sys.getenv("RKD_PYKD_SOURCE"))) {
+#'   install_rkd()
+#' }
 #' }
 install_rkd <- function(pykd = Sys.getenv("RKD_PYKD_SOURCE"),
                         envname = rkd_envname(),

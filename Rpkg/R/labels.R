@@ -21,12 +21,14 @@
 #' @return `df` with one numeric 0/1 column per class added (same class as
 #'   `df`, so a tibble stays a tibble).
 #' @export
-#' @examples
+#' @examplesIf rkd_available()
+#' \donttest{
 #' labels <- data.frame(
 #'   image_id = c("1000015157.jpg", "1000201771.jpg", "100042118.jpg"),
 #'   label = c(0, 3, NA)
 #' )
 #' one_hot_labels(labels, classes = c("CBB", "CBSD", "CGM", "CMD", "Healthy"))
+#' }
 one_hot_labels <- function(df, label_col = "label", classes = NULL,
                            drop = FALSE) {
   call <- environment()

@@ -10,11 +10,12 @@
 #' @return `rkd_load_model()`: the model, of class `rkd_model` as well (see
 #'   [rkd_summary()]). `rkd_save_model()`: `path`, invisibly.
 #' @export
-#' @examples
-#' \dontrun{
-#' models <- rkd_example_models()
+#' @examplesIf rkd_available()
+#' \donttest{
+#' models <- rkd_example_models(seed = 1)
 #' path <- rkd_save_model(models$student, tempfile(fileext = ".keras"))
 #' student <- rkd_load_model(path)
+#' rkd_describe(student)$params
 #' }
 rkd_load_model <- function(path) {
   as_rkd_model(py_call(pykd()$models$load_model, py_path(path),
@@ -56,11 +57,14 @@ saved_path <- function(path) {
 #'   model. Layers inside nested models are searched too.
 #' @return `model`, invisibly.
 #' @export
-#' @examples
-#' \dontrun{
-#' student <- rkd_example_models()$student
+#' @examplesIf rkd_available()
+#' \donttest{
+#' student <- rkd_example_models(seed = 1)$student
 #' rkd_freeze(student)
-#' rkd_unfreeze(student, from = "block5a_expand_conv")
+#' rkd_describe(student)$trainable_params  # 0
+#' # The layer "conv2" and every layer after it train again
+#' rkd_unfreeze(student, from = "conv2")
+#' rkd_describe(student)$trainable_params
 #' }
 rkd_freeze <- function(model, from = NULL) {
   set_trainable(model, FALSE, from, call = environment())
@@ -85,9 +89,9 @@ set_trainable <- function(model, trainable, from, call) {
 #'   `params` and of trainable ones `trainable_params`, its `input_shape`
 #'   (`NA` for a free dimension) and its number of outputs `n_outputs`.
 #' @export
-#' @examples
-#' \dontrun{
-#' rkd_describe(rkd_example_models()$teacher)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' rkd_describe(rkd_example_models(seed = 1)$teacher)
 #' }
 rkd_describe <- function(model) {
   info <- py_call(pykd()$models$describe, model, .call = environment())
@@ -109,10 +113,10 @@ rkd_describe <- function(model) {
 #' @return A list with elements `teacher` and `student` (Keras models, of
 #'   class `rkd_model` as well: see [rkd_summary()]).
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   models <- rkd_example_models(n_classes = 10, seed = 1)
-#'   rkd_describe(models$student)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' models <- rkd_example_models(n_classes = 10, seed = 1)
+#' rkd_describe(models$student)
 #' }
 rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
                                seed = NULL) {
@@ -172,11 +176,11 @@ rkd_example_models <- function(input_shape = c(32, 32, 3), n_classes = 10,
 #'   (see [rkd_summary()]).
 #' @seealso [rkd_freeze()], [rkd_save_weights()], [distill()].
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   model <- rkd_classifier("mobilenet_v3_small", n_classes = 5,
-#'                           input_shape = c(64, 64, 3))
-#'   rkd_describe(model)$trainable_params
+#' @examplesIf rkd_available()
+#' \donttest{
+#' model <- rkd_classifier("mobilenet_v3_small", n_classes = 5,
+#'                         input_shape = c(64, 64, 3))
+#' rkd_describe(model)$trainable_params
 #' }
 rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
                            freeze_backbone = TRUE, pooling = "max",
@@ -215,11 +219,11 @@ rkd_classifier <- function(backbone, n_classes, input_shape, weights = NULL,
 #' @return `rkd_classes()`: a character vector, or `NULL` when the model
 #'   does not know its classes. `rkd_set_classes()`: `model`, invisibly.
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   student <- rkd_example_models(seed = 1)$student
-#'   rkd_set_classes(student, paste0("class_", 0:9))
-#'   rkd_classes(student)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' student <- rkd_example_models(seed = 1)$student
+#' rkd_set_classes(student, paste0("class_", 0:9))
+#' rkd_classes(student)
 #' }
 rkd_classes <- function(model) {
   known <- py_call(pykd()$models$classes_of, model_arg(model), .call = environment())
@@ -250,12 +254,12 @@ rkd_set_classes <- function(model, classes) {
 #'   `rkd_load_weights()`: `model`, invisibly.
 #' @seealso [rkd_save_model()] for whole models.
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   student <- rkd_example_models(seed = 1)$student
-#'   path <- rkd_save_weights(student, tempfile(fileext = ".weights.h5"))
-#'   rebuilt <- rkd_example_models(seed = 2)$student
-#'   rkd_load_weights(rebuilt, path)
+#' @examplesIf rkd_available()
+#' \donttest{
+#' student <- rkd_example_models(seed = 1)$student
+#' path <- rkd_save_weights(student, tempfile(fileext = ".weights.h5"))
+#' rebuilt <- rkd_example_models(seed = 2)$student
+#' rkd_load_weights(rebuilt, path)
 #' }
 rkd_save_weights <- function(model, path) {
   saved <- py_call(pykd()$models$save_weights, model, py_path(path),

@@ -13,9 +13,9 @@
 #' @return A data frame with the columns `name`, `default` (as R code) and
 #'   `description`.
 #' @export
-#' @examples
-#' if (rkd_available()) {
-#'   rkd_options("train_scratch")[c("name", "default")]
+#' @examplesIf rkd_available()
+#' \donttest{
+#' rkd_options("train_scratch")[c("name", "default")]
 #' }
 rkd_options <- function(fun = "distill") {
   call <- environment()

@@ -21,7 +21,12 @@
 #' @seealso [install_rkd()]
 #' @export
 #' @examples
+#' # Without starting Python: is it running already, with pykd?
+#' rkd_available(initialize = FALSE)
+#' \donttest{
+#' # Starts Python if needed and imports pykd
 #' rkd_available()
+#' }
 rkd_available <- function(initialize = TRUE) {
   if (!isTRUE(initialize) && !reticulate::py_available(initialize = FALSE)) {
     return(FALSE)

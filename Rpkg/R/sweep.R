@@ -34,14 +34,15 @@
 #' )
 #' ```
 #' @export
-#' @examples
-#' \dontrun{
+#' @examplesIf rkd_available()
+#' \donttest{
 #' ex <- rkd_example_data(tempfile())
 #' models <- rkd_example_models(seed = 1)
 #' rkd_sweep(models$teacher, models$student, ex$train, ex$directory,
 #'           validation = ex$validation, classes = ex$classes,
 #'           temperatures = c(2, 4), alphas = c(0.1, 0.5),
-#'           epochs = 2, steps_per_epoch = 5)
+#'           batch_size = 16, epochs = 1, steps_per_epoch = 3,
+#'           validation_steps = 2, seed = 1)
 #' }
 rkd_sweep <- function(teacher, student, df, directory,
                       temperatures = c(1, 2, 4, 8), alphas = c(0.1, 0.5),
