@@ -30,7 +30,7 @@ def test_the_distiller_step_is_the_distillation_loss_with_unlabeled_and_one_hot_
     ids = table.label.to_numpy().copy()
     ids[:4] = -1
     one_hot = np.eye(3, dtype="float32")[np.maximum(ids, 0)] * (ids >= 0)[:, None]
-    for y in (ids, one_hot):
+    for y in (ids, ids[:, None], one_hot):  # ids as (batch,) or (batch, 1), as Keras pipelines give them
         teacher, student = models()
         expected = pykd.distillation_loss(y, student(x), teacher(x), temperature=T, alpha=ALPHA)
         distiller = pykd.Distiller(teacher, student, temperature=T, alpha=ALPHA, teacher_precision="float32")
@@ -93,6 +93,27 @@ def test_a_class_folder_pipeline_trains_and_names_the_classes(tmp_path):
     assert scratch.params["mode"] == "scratch" and "distillation_loss" not in scratch.columns
 
 
+def test_ctrl_c_on_a_pipeline_leaves_the_last_finished_epoch_in_the_student(random_images):
+    x = np.random.default_rng(0).integers(0, 255, (16, SIZE, SIZE, 3)).astype("uint8")
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.arange(16) % 3)).batch(4)
+    teacher, student = models()
+    after_first = []
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            after_first.append(student.get_weights())
+
+        def on_train_batch_end(self, batch, logs=None):
+            if after_first and batch == 1:
+                raise KeyboardInterrupt  # as Ctrl-C in the second epoch
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        pykd.distill(teacher, student, dataset, epochs=3, verbose=0, callbacks=[Interrupt()])
+    assert len(caught.value.history.records) == 1 and caught.value.history.params["interrupted"]
+    for kept, now in zip(after_first[0], student.get_weights()):
+        np.testing.assert_array_equal(kept, now)
+
+
 def test_what_a_pipeline_cannot_do_is_refused_with_a_fix(random_images):
     directory, table = random_images(6, k=3, size=SIZE)
     x = np.zeros((6, SIZE, SIZE, 3), "uint8")
@@ -107,11 +128,17 @@ def test_what_a_pipeline_cannot_do_is_refused_with_a_fix(random_images):
         pykd.distill(teacher, student, tf.data.Dataset.from_tensor_slices((x, ["a"] * 6)))
     with pytest.raises(DataError, match="loss and metrics are distillation's own"):
         pykd.Distiller(teacher, student).compile("adam", loss="mse")
+    with pytest.raises(DataError, match="teacher outputs 4 classes but the student 3"):
+        pykd.distill(tiny_model(n_classes=4), student, dataset)
+    with pytest.raises(DataError, match="class_names are"):
+        named = dataset.batch(2)
+        named.class_names = ["b", "a", "c"]
+        pykd.distill(teacher, student, named, classes=["a", "b", "c"])
     for a, b in zip(before, student.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
-def test_scoring_takes_a_dataset_and_arrays_as_it_takes_a_table(random_images):
+def test_scoring_takes_a_dataset_and_arrays_as_it_takes_a_table(random_images, tmp_path):
     """evaluate, predict, teacher_logits and compare give a table's numbers for the same images given as a
     dataset (and predict for an array x alone); string labels in arrays are matched to the model's classes."""
     directory, table = random_images(10, k=3, size=SIZE)
@@ -129,9 +156,11 @@ def test_scoring_takes_a_dataset_and_arrays_as_it_takes_a_table(random_images):
     np.testing.assert_allclose(logits.filter(like="logit_"), pykd.teacher_logits(model, table, directory=directory)
                                .filter(like="logit_"), atol=1e-5)
     assert pykd.compare({"s": model}, dataset).accuracy[0] == pytest.approx(by_table["accuracy"])
+    lite = pykd.export(model, tmp_path / "s.tflite")  # a .tflite file reads the dataset as the Keras model does
+    assert pykd.evaluate(lite, dataset) == pytest.approx(by_table, rel=1e-4)
     pykd.models.set_classes(model, ["cat", "dog", "owl"])
     names = np.array(["cat", "dog", "owl"])[table.label.to_numpy()]
-    assert pykd.evaluate(model, (x.round().astype("uint8"), names))["n"] == 10
+    assert pykd.evaluate(model, (x.round().astype("uint8"), names)) == pytest.approx(by_table, rel=1e-5)
     with pytest.raises(DataError, match="class_names"):
         pykd.evaluate(model, keras_named(dataset, ["owl", "dog", "cat"]))
 

@@ -28,8 +28,11 @@ def as_logits(outputs: tf.Tensor, probabilities: bool) -> tf.Tensor:
 
 
 def label_ids_and_mask(y_true) -> tuple[tf.Tensor, tf.Tensor]:
-    """Class ids and a 0/1 'has a label' mask, from integer ids (-1/NaN = none) or one-hot rows."""
+    """Class ids and a 0/1 'has a label' mask, from integer ids (-1/NaN = none), as (batch,) or (batch, 1)
+    (Keras pipelines' shape), or one-hot rows (two or more columns; all zeros = none)."""
     y = tf.convert_to_tensor(y_true)
+    if y.shape.rank == 2 and y.shape[-1] == 1:
+        y = tf.squeeze(y, axis=-1)
     if y.shape.rank == 2:
         y = tf.cast(y, tf.float32)
         mask = tf.cast(tf.reduce_sum(y, axis=-1) > 0, tf.float32)

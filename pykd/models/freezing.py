@@ -29,7 +29,8 @@ def set_trainable(model: keras.Model, trainable: bool, from_layer: str | None = 
     dropout, stochastic depth and noise layers are off in training too (Keras 3 keeps them on in
     a frozen model, even called with training=False from outside), so it gives the same features
     every epoch and distill() can compute them once (cache_features). Unfreezing a layer gives it
-    back its own setting. keep_dropout=True leaves frozen layers' randomness as it is.
+    back its own setting (in this session: a model saved and loaded again keeps its rate 0).
+    keep_dropout=True leaves frozen layers' randomness as it is.
     """
     keras_model(model)
     for name, value in (("trainable", trainable), ("keep_dropout", keep_dropout)):
@@ -60,9 +61,14 @@ def set_trainable(model: keras.Model, trainable: bool, from_layer: str | None = 
     return model
 
 
+def random_setting(layer) -> str | None:
+    """The attribute that turns one of Keras' random layers off at 0 ("rate" or "stddev"), or None."""
+    return next((name for kind, name in _RANDOM if isinstance(layer, kind)), None)
+
+
 def _set(layer, trainable: bool, keep_dropout: bool) -> None:
     layer.trainable = trainable
-    setting = next((name for kind, name in _RANDOM if isinstance(layer, kind)), None)
+    setting = random_setting(layer)
     if setting is None:
         return
     if not trainable and not keep_dropout and getattr(layer, setting) > 0:
@@ -76,9 +82,5 @@ def _set(layer, trainable: bool, keep_dropout: bool) -> None:
 def is_quiet(layer) -> bool:
     """Whether `layer` is one of Keras' random layers turned off (rate or stddev 0): it then computes the
     same in training as in inference."""
-    return any(isinstance(layer, kind) and getattr(layer, name) == 0 for kind, name in _RANDOM)
-
-
-def quieted(layer) -> bool:
-    """Whether set_trainable turned the layer's randomness off (it gives it back when the layer trains again)."""
-    return hasattr(layer, _KEPT)
+    setting = random_setting(layer)
+    return setting is not None and getattr(layer, setting) == 0

@@ -104,11 +104,11 @@ teacher_logits.__doc__ = options.with_docs(teacher_logits.__doc__, "teacher_logi
 
 def _pipeline_logits(source: ModelTeacher, data, o) -> np.ndarray:
     """The teacher's logits of a dataset's images, in its order (rows known by their position)."""
-    refuse_table_options(vars(o), "teacher")
+    refuse_table_options(vars(o), "teacher", names_rows=True)
     check_pipeline_classes(data, classes_of(source.models[0]), "teacher")
     spec = image_spec(source.models[0], o.image_size, o.rescale)
     parts = []
-    for x, _ in image_batches(data, o.batch_size, "teacher"):
+    for x, _ in image_batches(data, o.batch_size, "teacher", spec):
         x = spec.to_inputs(x)
         if not parts:
             source.settle_precision(x)

@@ -17,8 +17,9 @@ from dataclasses import asdict
 
 from .._tf import keras, tf
 from ..core.errors import DataError, Setting, warn
+from ..data.pipelines import batched, check_pipeline_classes
 from ..data.sources import is_dataset
-from ..models.classes import set_classes
+from ..models.classes import check_given, set_classes
 from ..models.fingerprint import layers_digest
 from ..models.introspection import output_width
 from ..models.loading import load_model
@@ -28,7 +29,9 @@ from .claim import claimed
 from .distiller import Distiller
 from .history import History
 from .options import Options, checked, defaults
+from .plan import known_order
 from .resume import check_same_run, optimizer_key, probe_writable
+from .rules import check_sizes
 
 # Options about a table and pykd's own reading of it, and what a pipeline does instead.
 TABLE_ONLY = {
@@ -46,6 +49,7 @@ TABLE_ONLY = {
     "cache_features": "the student runs whole on every batch",
     "cache_dir": "nothing is cached",
     "strategy": "a dataset trains on one device; give a table for several replicas",
+    "frozen_precision": "the student runs whole on every batch",
 }
 
 
@@ -55,7 +59,6 @@ def fit_dataset(mode: str, student, teacher, train, options: Options) -> History
     s = checked(options)
     _refuse_table_options(s, mode)
     student = load_model(student, role="student")
-    train, classes = _batched(train, s, "train"), _classes(train, s.classes, student)
     validation = None if s.validation is None else _batched(_validation(s.validation), s, "validation")
     if s.seed is not None:
         keras.utils.set_random_seed(s.seed)
@@ -64,6 +67,9 @@ def fit_dataset(mode: str, student, teacher, train, options: Options) -> History
                           alpha=s.alpha if mode == "distill" else 1.0, teacher_outputs=s.teacher_outputs,
                           teacher_combine=s.teacher_combine, teacher_precision=s.teacher_precision,
                           student_outputs=s.student_outputs, hint=s.hint, rescale=s.rescale)
+    if distiller.teacher is not None:
+        check_sizes(distiller._teacher, student, s.larger_student)
+    train, classes = _batched(train, s, "train"), _classes(train, s.classes, distiller)
     distiller.compile(s.optimizer if s.learning_rate is None else s.optimizer(learning_rate=s.learning_rate),
                       run_eagerly=s.run_eagerly)
     history = History(params=_params(mode, s, distiller, classes), model=student)
@@ -75,15 +81,16 @@ def fit_dataset(mode: str, student, teacher, train, options: Options) -> History
             distiller.fit(train, epochs=s.epochs, initial_epoch=len(history.records), steps_per_epoch=s.steps_per_epoch,
                           validation_data=validation, validation_steps=s.validation_steps, shuffle=False,
                           callbacks=[recorder, *s.callbacks], verbose=s.verbose, class_weight=_class_weight(s))
-        except KeyboardInterrupt as err:
+        except KeyboardInterrupt as err:  # the student keeps the last finished epoch, as on a table
+            student.set_weights(recorder.finished)
             history.params["interrupted"] = True
             err.history = history
             raise
         finally:
             if classes is not None:
                 set_classes(student, classes)
-    history.params["stopped_early"] = len(history.records) < s.epochs
-    history.params["seconds"] = round(time.perf_counter() - started, 3)
+            history.params["stopped_early"] = len(history.records) < s.epochs
+            history.params["seconds"] = round(time.perf_counter() - started, 3)
     return history
 
 
@@ -96,22 +103,17 @@ def _refuse_table_options(s: Options, mode: str) -> None:
 
 
 def _batched(data, s: Options, name: str):
-    """The dataset in batches: an unbatched one (single images) is batched by batch_size."""
-    if isinstance(data, keras.utils.PyDataset) or not isinstance(data, tf.data.Dataset):
-        return data
-    spec = data.element_spec
-    images = spec[0] if isinstance(spec, tuple) else spec
-    labels = spec[1] if isinstance(spec, tuple) and len(spec) > 1 else None
-    if labels is not None and labels.dtype == tf.string:
-        raise DataError(f"The {name} dataset's labels are strings; the step reads class ids or one-hot rows.",
-                        "Map them to ids in the pipeline, e.g. with keras.layers.StringLookup(vocabulary=classes, "
-                        "num_oov_indices=0).")
-    if images.shape.rank == 3:  # one image per element
-        data = data.batch(s.batch_size)
-    if name == "train" and s.steps_per_epoch is None and data.cardinality() == tf.data.INFINITE_CARDINALITY:
-        raise DataError("The train dataset repeats forever, so an epoch never ends.",
-                        "Pass {steps}, or leave .repeat() out of the pipeline.", steps=Setting("steps_per_epoch", 100))
-    return data
+    """The dataset in batches (pipelines.batched), its labels class ids or one-hot rows."""
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        labels = spec[1] if isinstance(spec, tuple) and len(spec) > 1 else None
+        if labels is not None and labels.dtype == tf.string:
+            raise DataError(f"The {name} dataset's labels are strings; the step reads class ids or one-hot rows.",
+                            "Map them to ids in the pipeline, e.g. with keras.layers.StringLookup(vocabulary=classes, "
+                            "num_oov_indices=0).")
+    elif not isinstance(data, keras.utils.PyDataset):
+        return data  # validation arrays, batched by fit()
+    return batched(data, s.batch_size, name, s.steps_per_epoch if name == "train" else None)
 
 
 def _validation(validation):
@@ -121,20 +123,28 @@ def _validation(validation):
                     "Give validation as a tf.data.Dataset of (images, labels).")
 
 
-def _classes(train, classes, student) -> list[str] | None:
+def _classes(train, given, distiller: Distiller) -> list[str] | None:
     """The class names the student learns to know: classes=, else the dataset's own class_names
-    (image_dataset_from_directory's), checked against its outputs."""
+    (image_dataset_from_directory's), else those the models know; the three must agree in order, since the
+    labels are ids in it."""
+    teachers = [] if distiller._teacher is None else distiller._teacher.models
+    known = known_order(distiller.student, teachers)
+    known = None if known is None else known[1]
+    check_given(given, known)
+    check_pipeline_classes(train, known, "train")
     found = getattr(train, "class_names", None)
-    classes = classes if classes is not None else found
+    classes = given if given is not None else found if found is not None else known
     if classes is None:
         return None
     classes = [str(c) for c in classes]
     if found is not None and list(map(str, found)) != classes:
-        warn(f"classes= names {classes}, the dataset's class_names are {list(found)}: the labels are read "
-             "as ids in the classes= order.")
-    if len(classes) != output_width(student):
-        raise DataError(f"classes names {len(classes)} classes, but the student has {output_width(student)} "
-                        "outputs.", "Give one name per output, in the order of the label ids.")
+        raise DataError("classes names {classes}, but the train dataset's class_names are {found}: its label ids "
+                        "would name other classes.", "Leave classes out, or build the dataset with "
+                        "class_names=classes.", classes=classes, found=list(map(str, found)))
+    width = output_width(distiller.student)
+    if len(classes) != width:
+        raise DataError(f"There are {len(classes)} class names, but the student has {width} outputs.",
+                        "Give one name per output, in the order of the label ids.")
     return classes
 
 
@@ -207,12 +217,15 @@ class _Recorder(keras.callbacks.Callback):
     def __init__(self, distiller: Distiller, history: History, directory, key: dict | None):
         super().__init__()
         self.distiller, self.history, self.directory, self.key = distiller, history, directory, key
+        self.finished = distiller.student.get_weights()  # the weights of the last finished epoch
+
 
     def on_epoch_end(self, epoch, logs=None):
         rate = self.distiller.optimizer.learning_rate
         record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                   "learning_rate": float(tf.convert_to_tensor(getattr(rate, "value", rate)).numpy())}
         self.history.records.append(record)
+        self.finished = self.distiller.student.get_weights()
         if self.directory is not None:
             checkpoint.save(self.directory, parts=_parts(self.distiller),
                             meta={"run_key": self.key, "records": self.history.records})

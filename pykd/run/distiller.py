@@ -20,10 +20,11 @@ from ..core.validation import loss_settings, rescale_setting
 from ..data.images import ImageSpec
 from ..kd.hint import Hint
 from ..kd.teacher import ModelTeacher, resolve_teacher
-from ..models.introspection import input_shape, outputs_are_probabilities
+from ..models.introspection import input_shape, output_width, outputs_are_probabilities
 from ..models.loading import load_model
 from . import metrics
 from .build import hint_term, live_teacher
+from .plan import known_order, spec_of_teacher
 from .steps import StepFunctions, StepSettings, Targets
 
 
@@ -54,6 +55,8 @@ class Distiller(keras.Model):
             raise DataError("Distiller runs a teacher model live; precomputed logits are keyed by image ids, "
                             "which a Keras pipeline does not carry.", "Pass the teacher model, or use {distill} "
                             "with the logits table.", distill=Setting("distill", "teacher=<logits table>"))
+        if source is not None:
+            _check_pair(source, self.student, hint)
         self._teacher = source  # a plain object: its models are not the Distiller's weights
         self._settings = StepSettings(temperature=temperature, alpha=alpha, distilling=source is not None,
                                       student_probabilities=outputs_are_probabilities(self.student, student_outputs,
@@ -93,7 +96,8 @@ class Distiller(keras.Model):
                         jit_compile=jit_compile)
         spec, targets = _spec(self.student, self._rescale), Targets()
         if self._teacher is not None:
-            teacher_size = _teacher_size(self._teacher, spec)
+            teacher_spec = spec_of_teacher(self._teacher, spec)
+            teacher_size = None if teacher_spec == spec else teacher_spec.size
             hint = None if self._hint is None else hint_term(self._hint, self._teacher, self.student, teacher_size)
             if spec.height is not None:  # bfloat16 where it can, else float32 with a warning (as distill())
                 self._teacher.settle_precision(tf.zeros((1, spec.height, spec.width, spec.channels)))
@@ -163,11 +167,15 @@ def _spec(student: keras.Model, rescale) -> ImageSpec:
     return ImageSpec(height, width, channels or 3, rescale)
 
 
-def _teacher_size(teacher: ModelTeacher, spec: ImageSpec):
-    """The teacher's input size where it differs from the student's (its inputs are then resized), else None."""
-    sizes = {tuple(input_shape(m)[:2]) for m in teacher.models} - {(None, None)}
-    if len(sizes) > 1:
-        raise DataError("The teachers of the ensemble take different image sizes.",
-                        "Give an ensemble whose members take one image size.")
-    size = next(iter(sizes), None)
-    return None if size is None or size == (spec.height, spec.width) else size
+def _check_pair(teacher: ModelTeacher, student: keras.Model, hint) -> None:
+    """What distill() checks of its models before the first step: one output per class in both, the same
+    classes in the same order where they know them, and a hint read from a single teacher."""
+    width = output_width(student)
+    for model in teacher.models:
+        if output_width(model) != width:
+            raise DataError(f"The teacher outputs {output_width(model)} classes but the student {width}.",
+                            "Give models with one output per class of the same classes.")
+    known_order(student, teacher.models)
+    if hint is not None and len(teacher.models) > 1:
+        raise DataError("A hint reads one teacher's layer, and the teacher is an ensemble.",
+                        "Give one teacher model with the hint, or leave the hint out.")

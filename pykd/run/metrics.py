@@ -22,15 +22,8 @@ def accumulate(sums, per_row, hard, soft, correct, mask, hint=None, counted=None
 def means(sums: np.ndarray, hint: bool = False, distilling: bool = True) -> dict[str, float]:
     """The epoch's means, in History.columns' order (hint_loss before accuracy); no distillation_loss
     without a teacher."""
-    rows, labeled = sums[ROWS], sums[LABELED]
-    per_row = (lambda v: float(v / rows)) if rows else (lambda v: float("nan"))
-    per_labeled = (lambda v: float(v / labeled)) if labeled > 0 else (lambda v: float("nan"))
-    values = {"loss": per_row(sums[LOSS]), "student_loss": per_labeled(sums[HARD])}
-    if distilling:
-        values["distillation_loss"] = per_row(sums[SOFT])
-    if hint:
-        values["hint_loss"] = per_row(sums[HINT])
-    return {**values, "accuracy": per_labeled(sums[CORRECT])}
+    return {name: float(value) for name, value in
+            mean_tensors(sums, hint=hint, distilling=distilling, dtype=tf.float64).items()}
 
 
 def test_means(sums: np.ndarray) -> dict[str, float]:
@@ -39,12 +32,13 @@ def test_means(sums: np.ndarray) -> dict[str, float]:
     return {"loss": values["student_loss"], "accuracy": values["accuracy"], "n": int(sums[LABELED])}
 
 
-def mean_tensors(sums, hint: bool = False, distilling: bool = True, test: bool = False) -> dict:
-    """`means` (or, test=True, `test_means` but n) as float32 tensors: the logs a Keras train_step or
-    test_step returns, read on the device."""
-    sums = tf.convert_to_tensor(sums)
+def mean_tensors(sums, hint: bool = False, distilling: bool = True, test: bool = False, dtype=tf.float32) -> dict:
+    """The means as tensors of `dtype`, read on the device: the logs a Keras train_step (or, test=True, a
+    test_step: the hard-label loss and accuracy) returns. Per row, or per labeled row for the hard term and
+    accuracy; NaN when there is none."""
+    sums = tf.convert_to_tensor(sums, tf.float64)
     nan = tf.constant(float("nan"), tf.float64)
-    per = lambda v, n: tf.cast(tf.where(n > 0, v / tf.where(n > 0, n, 1.0), nan), tf.float32)  # noqa: E731
+    per = lambda v, n: tf.cast(tf.where(n > 0, v / tf.where(n > 0, n, 1.0), nan), dtype)  # noqa: E731
     student = per(sums[HARD], sums[LABELED])
     accuracy = per(sums[CORRECT], sums[LABELED])
     if test:

@@ -131,17 +131,11 @@ def _in_class_order(student, source, *tables: Table | None) -> list[Table | None
     """The tables with their class ids in the order of the classes the models know (pykd.models.classes),
     matched by name; models that know different orders are refused."""
     teachers = source.models if isinstance(source, ModelTeacher) else []
-    known = [(role, classes) for role, classes in [("student", classes_of(student)),
-                                                   *[("teacher", classes_of(m)) for m in teachers]] if classes]
-    if not known:
+    known = known_order(student, teachers)
+    if known is None:
         return list(tables)
-    (role, order), *others = known
+    role, order = known
     forget = Words("pykd.models.set_classes(student, None)", "rkd_set_classes(student, NULL)")
-    for other, classes in others:
-        if classes != order:
-            raise DataError(f"The {role} knows the classes {{order}}, the {other} {{classes}}.",
-                            "Give models trained on the same classes in the same order, or let the student forget "
-                            "its own with {forget}.", order=list(order), classes=list(classes), forget=forget)
     named = tables[0].classes
     unnamed_teacher = source is not None and (not teachers or any(classes_of(m) is None for m in teachers))
     if unnamed_teacher and named is not None and named != order:
@@ -155,6 +149,23 @@ def _in_class_order(student, source, *tables: Table | None) -> list[Table | None
     return [None if table is None else in_order(table, order, role) for table in tables]
 
 
+def known_order(student, teachers) -> tuple[str, tuple[str, ...]] | None:
+    """(which model, the classes) the student and teachers know, in order (None: no model knows them);
+    models that know different orders are refused."""
+    known = [(role, classes) for role, classes in [("student", classes_of(student)),
+                                                   *[("teacher", classes_of(m)) for m in teachers]] if classes]
+    if not known:
+        return None
+    (role, order), *others = known
+    forget = Words("pykd.models.set_classes(student, None)", "rkd_set_classes(student, NULL)")
+    for other, classes in others:
+        if classes != order:
+            raise DataError(f"The {role} knows the classes {{order}}, the {other} {{classes}}.",
+                            "Give models trained on the same classes in the same order, or let the student forget "
+                            "its own with {forget}.", order=list(order), classes=list(classes), forget=forget)
+    return role, order
+
+
 def _teacher(teacher, s: Options, spec: ImageSpec, n_classes: int):
     """The teacher source and the image spec it takes: its own size (read from the same files), else the student's."""
     source = resolve_teacher(teacher, outputs=s.teacher_outputs, combine=s.teacher_combine,
@@ -164,14 +175,20 @@ def _teacher(teacher, s: Options, spec: ImageSpec, n_classes: int):
             raise DataError(f"The teacher logits table has {source.n_outputs[0]} columns but the data has {n_classes} classes.",
                             "Give one logit column per class next to the id column.")
         return source, None
+    teacher_spec = spec_of_teacher(source, spec)
+    for model in source.models:
+        check_model_fits(model, teacher_spec, n_classes, "teacher")
+    return source, teacher_spec
+
+
+def spec_of_teacher(source: ModelTeacher, spec: ImageSpec) -> ImageSpec:
+    """The images the teacher takes: the student's, at the teacher's own size where it has another (a 64x64
+    teacher for a 32x32 student reads the same images at 64x64)."""
     sizes = {tuple(input_shape(m)[:2]) for m in source.models} - {(None, None)}
     if len(sizes) > 1:
         raise DataError("The teachers of the ensemble take different image sizes ({sizes}).",
                         "Give an ensemble whose members take one image size.", sizes=few(sorted(sizes)))
-    teacher_spec = spec
-    if sizes and sizes != {spec.size}:  # e.g. a 64x64 teacher for a 32x32 student
+    if sizes and sizes != {spec.size}:
         height, width = sizes.pop()
-        teacher_spec = replace(spec, height=height, width=width)
-    for model in source.models:
-        check_model_fits(model, teacher_spec, n_classes, "teacher")
-    return source, teacher_spec
+        return replace(spec, height=height, width=width)
+    return spec

@@ -11,11 +11,9 @@ from __future__ import annotations
 import time
 
 from ..core.errors import Words, warn
+from ..models.freezing import random_setting
 from ..models.nested import flattened
 from .features import FrozenPrefix, frozen_prefix
-
-_RANDOM = {"Dropout": "rate", "SpatialDropout1D": "rate", "SpatialDropout2D": "rate", "SpatialDropout3D": "rate",
-           "GaussianDropout": "rate", "AlphaDropout": "rate", "GaussianNoise": "stddev"}
 
 
 def warn_if_randomness_stops_the_cache(model, split: FrozenPrefix | None, sample) -> None:
@@ -25,20 +23,23 @@ def warn_if_randomness_stops_the_cache(model, split: FrozenPrefix | None, sample
     if flat is None:
         return
     layers = list(flat._flatten_layers(include_self=False))
-    noisy = [layer for layer in layers if _setting(layer) and not layer.trainable and getattr(layer, _setting(layer)) > 0]
+    noisy = [layer for layer in layers
+             if random_setting(layer) and not layer.trainable and getattr(layer, random_setting(layer)) > 0]
     if not noisy:
         return
-    kept = [getattr(layer, _setting(layer)) for layer in noisy]
+    kept = [getattr(layer, random_setting(layer)) for layer in noisy]
     try:  # what the cache would reach with them off; they are set back below
         for layer in noisy:
-            setattr(layer, _setting(layer), 0.0)
+            setattr(layer, random_setting(layer), 0.0)
         would, _ = frozen_prefix(model)
     finally:
         for layer, value in zip(noisy, kept):
-            setattr(layer, _setting(layer), value)
+            setattr(layer, random_setting(layer), value)
     if would is None or (split is not None and split.ends_at == would.ends_at):
         return
-    first_trained = next(layer.name for layer in layers if layer.trainable_weights)
+    first_trained = next((layer.name for layer in layers if layer.trainable_weights), None)
+    if first_trained is None:  # nothing trains: there is no run to speed up
+        return
     # In inference mode: a training call would move the head's BatchNormalization statistics before the run.
     whole, prefix = _ms(lambda: model(sample, training=False)), _ms(lambda: would.prefix(sample, training=False))
     fix = Words(f"pykd.models.set_trainable(student, True, from_layer={first_trained!r})",
@@ -50,14 +51,10 @@ def warn_if_randomness_stops_the_cache(model, split: FrozenPrefix | None, sample
             "({prefix:.0f} of {whole:.0f} ms for {n} images, measured). To get it: {fix}, which freezes everything "
             "before {first} with its randomness off (set_trainable(..., keep_dropout=True) keeps it).")
     values = dict(stop=stop, layer=repr(noisy[0].name), kind=type(noisy[0]).__name__,
-                  acts="adds noise" if _setting(noisy[0]) == "stddev" else "drops", end=repr(would.ends_at),
+                  acts="adds noise" if random_setting(noisy[0]) == "stddev" else "drops", end=repr(would.ends_at),
                   share=round(100 * min(prefix / whole, 1.0)), prefix=prefix, whole=whole, n=len(sample),
                   first=repr(first_trained))
     warn(text.format(fix=fix.python, **values), r=text.format(fix=fix.r, **values))
-
-
-def _setting(layer) -> str | None:
-    return _RANDOM.get(type(layer).__name__)
 
 
 def _ms(call) -> float:

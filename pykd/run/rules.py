@@ -12,13 +12,13 @@ from .features import FrozenPrefix, LivePrefix, frozen_prefix, no_prefix_error
 from .prefix_advice import warn_if_randomness_stops_the_cache
 
 
-def check_sizes(plan) -> None:
+def check_sizes(teacher, student, larger_student: bool) -> None:
     """A student with more trainable parameters than the teacher has in all is most likely a swap
     (the fine-tuned teacher would be trained in place): refused unless larger_student=True. Frozen
     parameters are left out, so a frozen-backbone student is no false alarm."""
-    teacher_params = getattr(plan.teacher, "params", None)
-    trainable = trainable_params(plan.student)
-    if teacher_params is not None and trainable > teacher_params and not plan.settings.larger_student:
+    teacher_params = getattr(teacher, "params", None)
+    trainable = trainable_params(student)
+    if teacher_params is not None and trainable > teacher_params and not larger_student:
         raise DataError(f"The student has more trainable parameters ({trainable:,}) than the teacher has in all "
                         f"({teacher_params:,}): were they passed in the wrong order?",
                         "Pass them as distill(teacher, student, ...), or {larger} if a larger student is meant.",
@@ -112,7 +112,7 @@ def cached_prefix(plan, sample) -> FrozenPrefix | None:
 
 def check_combinations(plan) -> None:
     """Refuse settings that cannot go together in this plan, naming both and the fix."""
-    check_sizes(plan)
+    check_sizes(plan.teacher, plan.student, plan.settings.larger_student)
     if plan.settings.hint is not None:
         _check_hint(plan)
     if plan.distilling and plan.settings.alpha == 1.0 and plan.train.n_labeled == 0:

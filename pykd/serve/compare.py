@@ -18,7 +18,7 @@ from ..core.errors import DataError, Setting, Text
 from ..core.hints import ModelLike, TableLike
 from ..data.frames import Table
 from ..data.images import FileImages, ImageSpec
-from ..data.pipelines import check_pipeline_classes, image_batches, is_pipeline, refuse_table_options
+from ..data.pipelines import check_pipeline_classes, fitted, image_batches, is_pipeline, refuse_table_options
 from ..kd.losses import label_ids_and_mask
 from ..models.classes import check_given, in_order
 from ..models.inputs import image_spec
@@ -101,7 +101,8 @@ def _compare_pipeline(models, runs, data, o) -> pd.DataFrame:
     rows = []
     for (name, model), run in zip(models.items(), runs.values()):
         check_pipeline_classes(data, run.classes, "comparison")
-        x = image_spec(run.graph, o.image_size, o.rescale).to_inputs(pixels).numpy()
+        spec = image_spec(run.graph, o.image_size, o.rescale)
+        x = spec.to_inputs(fitted(pixels, spec)).numpy()
         probs = np.concatenate([run.probabilities(x[i:i + o.batch_size]) for i in range(0, len(x), o.batch_size)])
         labeled = mask > 0
         rows.append(_row(name, model, run, x[np.arange(o.batch_size) % len(x)],

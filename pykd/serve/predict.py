@@ -84,14 +84,14 @@ def predict(
 
 def _predict_pipeline(run, data, o) -> pd.DataFrame:
     """predict() over a dataset's or an array's images: rows named by their position in its order."""
-    refuse_table_options(vars(o), "prediction")
+    refuse_table_options(vars(o), "prediction", names_rows=True)
     if o.tta is not None:
         raise DataError("tta keys each image's views by its file, and a dataset or an array has none.",
                         "Give the images as a table or a folder, or leave tta out.")
     names = list(o.classes or run.classes or ()) or None
     check_pipeline_classes(data, names, "prediction")
     spec = image_spec(run.graph, o.image_size, o.rescale)
-    parts = [run.probabilities(spec.to_inputs(x)) for x, _ in image_batches(data, o.batch_size, "prediction")]
+    parts = [run.probabilities(spec.to_inputs(x)) for x, _ in image_batches(data, o.batch_size, "prediction", spec)]
     probs = np.concatenate(parts).astype(np.float32)
     return _frame(list(range(len(probs))), probs, names, o.x_col)
 

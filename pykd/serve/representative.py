@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._tf import tf
-from ..core.errors import DataError, Setting, Text, Words
+from ..core.errors import DataError, Setting, Text
 from ..data.frames import read_table, resolve_table
 from ..data.images import FileImages, ImageSpec
-from ..data.sources import as_table
+from ..data.pipelines import image_batches, is_pipeline
+from ..data.sources import as_table, is_arrays
 from ..models.inputs import image_spec
 
 MAX_IMAGES = 200  # enough to calibrate the ranges (TFLite suggests 100 to 500), few enough to export in seconds
@@ -26,15 +26,15 @@ def representative_inputs(model, data, *, directory, x_col: str, image_size, res
                           limit: int = MAX_IMAGES) -> np.ndarray:
     """Up to `limit` model inputs (float32, the model's input size, rescaled) from `data`."""
     spec = image_spec(model, image_size, rescale)
-    if isinstance(data, tf.data.Dataset):
+    if is_arrays(data):  # labels play no part (and may be names)
+        data = data[0]
+    if isinstance(data, np.ndarray):
+        data = data[_spread(len(data), limit)]
+    if is_pipeline(data, images_alone=True):
         if directory is not None:
-            raise DataError("directory is for a table of image files; a dataset holds its images.",
+            raise DataError("directory is for a table of image files; a dataset or an array holds its images.",
                             "Leave directory out.")
-        return _from_dataset(data, spec, limit)
-    if isinstance(data, np.ndarray):  # x alone: pixels to calibrate on need no labels
-        data = (data, np.full(len(data), -1))
-    elif isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray):
-        data = (data[0], np.full(len(data[0]), -1))  # labels play no part (and may be names)
+        return _first(image_batches(data, 32, NAME, spec), spec, limit)
     data, directory, _, own = as_table(data, directory=directory, classes=None, name=NAME)
     if own:
         x_col = "image_id"
@@ -43,29 +43,20 @@ def representative_inputs(model, data, *, directory, x_col: str, image_size, res
                         "Set directory to the folder that holds them, or give representative as a folder of "
                         "class subfolders.")
     table = resolve_table(read_table(data, name=NAME), directory=directory, x_col=x_col, y_col=None, name=NAME)
-    rows = np.unique(np.linspace(0, len(table) - 1, min(limit, len(table))).round().astype(np.int64))
+    rows = _spread(len(table), limit)
     (_, pixels), = FileImages([table.paths[i] for i in rows], spec).dataset([np.arange(len(rows))])
     return spec.to_inputs(pixels).numpy()
 
 
-def _from_dataset(dataset: tf.data.Dataset, spec: ImageSpec, limit: int) -> np.ndarray:
-    """The first `limit` images of a dataset of images or (image, label), batched or not, as model inputs."""
+def _spread(n: int, limit: int) -> np.ndarray:
+    """Up to `limit` rows of n, evenly spaced (a table sorted by class gives every class its share)."""
+    return np.unique(np.linspace(0, n - 1, min(limit, n)).round().astype(np.int64))
+
+
+def _first(batches, spec: ImageSpec, limit: int) -> np.ndarray:
+    """The first `limit` images of a dataset's batches, as model inputs."""
     parts, n = [], 0
-    for element in dataset:
-        images = element[0] if isinstance(element, (tuple, list)) else element
-        if isinstance(images, dict) or not hasattr(images, "shape"):
-            raise DataError("The representative dataset yields {kind}; pykd takes images or (image, label) pairs.",
-                            "Map it to images first, e.g. {example}.", kind=Text(type(images).__name__),
-                            example=Words("dataset.map(lambda x, y: x)", "dataset.map(lambda x, y: x)"))
-        images = tf.convert_to_tensor(images)
-        images = images[None] if images.shape.rank == 3 else images
-        if images.shape.rank != 4 or images.shape[-1] != spec.channels:
-            raise DataError("The representative dataset yields images of shape {shape}; the model takes "
-                            f"{spec.height}x{spec.width} images with {spec.channels} channels.",
-                            "Give images as (height, width, channels), batched or not.",
-                            shape=list(images.shape))
-        if tuple(images.shape[1:3]) != spec.size:
-            images = tf.image.resize(tf.cast(images, tf.float32), spec.size)  # as image files are resized
+    for images, _ in batches:
         parts.append(spec.to_inputs(images).numpy()[: limit - n])
         n += len(parts[-1])
         if n >= limit:
