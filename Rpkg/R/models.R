@@ -52,9 +52,16 @@ saved_path <- function(path) {
 #' (the Cassava tutorial unfreezes EfficientNet from `"block5a_expand_conv"`).
 #' The model is changed in place.
 #'
+#' A frozen part is a fixed feature extractor: its dropout, stochastic depth
+#' (EfficientNet's) and noise layers are off in training too, which Keras
+#' does not do for a model frozen by hand. Its output is then the same every
+#' epoch, so [distill()] computes it once per image (`cache_features`).
+#' Unfreezing gives each layer back its own setting.
+#'
 #' @param model A Keras model (a Python object).
 #' @param from Name of the first layer to change, or `NULL` for the whole
 #'   model. Layers inside nested models are searched too.
+#' @param keep_dropout `TRUE` leaves the frozen layers' dropout and noise on.
 #' @return `model`, invisibly.
 #' @export
 #' @examplesIf rkd_available()
@@ -66,19 +73,20 @@ saved_path <- function(path) {
 #' rkd_unfreeze(student, from = "conv2")
 #' rkd_describe(student)$trainable_params
 #' }
-rkd_freeze <- function(model, from = NULL) {
-  set_trainable(model, FALSE, from, call = environment())
+rkd_freeze <- function(model, from = NULL, keep_dropout = FALSE) {
+  set_trainable(model, FALSE, from, keep_dropout, call = environment())
 }
 
 #' @rdname rkd_freeze
 #' @export
-rkd_unfreeze <- function(model, from = NULL) {
-  set_trainable(model, TRUE, from, call = environment())
+rkd_unfreeze <- function(model, from = NULL, keep_dropout = FALSE) {
+  set_trainable(model, TRUE, from, keep_dropout, call = environment())
 }
 
-set_trainable <- function(model, trainable, from, call) {
+set_trainable <- function(model, trainable, from, keep_dropout, call) {
   py_call(pykd()$models$set_trainable, model, trainable,
-          from_layer = py_value(from), .call = call)
+          from_layer = py_value(from), keep_dropout = keep_dropout,
+          .call = call)
   invisible(model)
 }
 

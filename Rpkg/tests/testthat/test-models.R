@@ -28,8 +28,15 @@ test_that("freezing and unfreezing from a named layer", {
   expect_gt(total, 0)
   rkd_freeze(teacher)
   expect_equal(rkd_describe(teacher)$trainable_params, 0)
+  # Frozen means fixed: its dropout is off in training too, and back when it trains again.
+  rate <- function() teacher$get_layer("dropout")$rate
+  expect_equal(rate(), 0)
   rkd_unfreeze(teacher)
   expect_equal(rkd_describe(teacher)$trainable_params, total)
+  expect_equal(rate(), 0.3)
+  rkd_freeze(teacher, keep_dropout = TRUE)
+  expect_equal(rate(), 0.3)
+  rkd_unfreeze(teacher)
   rkd_freeze(teacher)
   out <- rkd_unfreeze(teacher, from = "logits")
   expect_identical(out, teacher)
