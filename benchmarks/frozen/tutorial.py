@@ -229,7 +229,7 @@ def measure(ctx, rounds: int) -> dict[str, list[dict]]:
         for key in order:
             run = (run_pykd if key.startswith("pykd") else run_keras)(ctx, key, r)
             run["images_per_s"] = after_first(ctx["n"], run["epoch_seconds"])
-            run["round"] = r
+            run["round"], run["load_after"] = r, os.getloadavg()[0]
             runs[key].append(run)
             log(f"  {key:14} epochs {', '.join(f'{s:.2f}' for s in run['epoch_seconds'])} s -> "
                 f"{fmt(run['images_per_s'])} img/s after the first, whole {run['whole_seconds']:.1f} s  "
@@ -298,15 +298,31 @@ def markdown(results: dict) -> str:
         f"random weights, batch {c['batch_size']}, Adam(1e-3), T = {c['temperature']:g}, alpha = {c['alpha']:g}; "
         f"augmentation rotation 40, shifts 0.2, horizontal flip. {c['epochs']} epochs per method and round, "
         f"{c['rounds']} rounds (methods alternating), {c['cpus']} CPUs, TF {c['tensorflow']}, Keras {c['keras']}. "
-        f"Load average (1 min) {load[0]:.2f} at the start, {c['load_after'][0]:.2f} at the end: other processes "
-        f"shared the cores. One run of {c['seconds']:.0f} s.",
+        f"Load average (1 min) {load[0]:.2f} before the run, {c['load_after'][0]:.2f} at its end (its own two "
+        f"threads' worth included; more is other work on the cores). One run of {c['seconds']:.0f} s.",
         "", method_table(results), "", target_table(results), "", notes(results),
     ]  # fmt: skip
     if results.get("profile"):
         import tutorial_profile
 
-        parts += ["", tutorial_profile.markdown(results["profile"])]
+        parts += ["", tutorial_profile.markdown(results["profile"]), "", floor(results)]
     return "\n".join(parts) + "\n"
+
+
+def floor(results: dict) -> str:
+    """What the profile says the augmented ratios can reach here: the teacher's and the frozen prefix's
+    forward passes alone are the least an augmented distillation step computes."""
+    p, m = results["profile"], results["methods"]
+    least = p["ms_per_batch"]["teacher"] + p["ms_per_batch"]["prefix"]
+    step = {k: 1000 * BATCH_SIZE / m[k]["images_per_s"] for k in ("distiller_aug", "fit_aug") if m[k]["images_per_s"]}
+    said = [f"The teacher's and the frozen prefix's forward passes alone take {least:.0f} ms per batch of "
+            f"{BATCH_SIZE} ({1000 * BATCH_SIZE / least:.0f} img/s): no augmented distillation step computes less "
+            f"in {p['prefix_precision']}."]  # fmt: skip
+    for key, name in (("distiller_aug", "Distiller.fit's"), ("fit_aug", "The student's own fit()'s")):
+        if key in step:
+            said.append(f"{name} augmented step took {step[key]:.0f} ms, so pykd can reach at most "
+                        f"{step[key] / least:.2f}x it here.")  # fmt: skip
+    return " ".join(said)
 
 
 # ------------------------------------------------------------------ driver
