@@ -43,7 +43,7 @@ def test_the_distiller_step_is_the_distillation_loss_with_unlabeled_and_one_hot_
 def test_distill_on_a_table_on_a_dataset_and_the_distiller_train_alike(random_images):
     """One run three ways on the very same batches: distill() reading a table, distill() on a tf.data
     pipeline, and a Keras user's own Distiller.fit(). Same losses per epoch, same weights."""
-    directory, table = random_images(20, k=3, size=SIZE)
+    directory, table = random_images(12, k=3, size=SIZE)
     table["label"] = table["label"].astype(float)
     table.loc[:4, "label"] = np.nan  # unlabeled rows learn from the teacher alone, in every path
     common = dict(temperature=T, alpha=ALPHA, teacher_precision="float32")
@@ -52,7 +52,7 @@ def test_distill_on_a_table_on_a_dataset_and_the_distiller_train_alike(random_im
                             cache_images=False, verbose=0, **common)
     # The table run's batches, in its order (its stream, seeded alike), as a tf.data pipeline.
     stream = BatchStream(len(table), 8, shuffle=True, seed=3)
-    steps = stream.steps_per_pass  # 8 + 8 + 4 rows
+    steps = stream.steps_per_pass  # 8 + 4 rows
     paths = [os.path.join(directory, f) for f in table.image_id]
     labels = np.nan_to_num(table.label.to_numpy(), nan=-1).astype(int)  # -1: unlabeled
     epochs = [np.concatenate(stream.take(steps)) for _ in range(2)]

@@ -198,8 +198,8 @@ def test_a_cache_stopped_by_frozen_dropout_says_why_and_the_fix_gets_it(random_i
     with pytest.warns(UserWarning, match=r"feature cache stops at 'low': its frozen layer 'drop' \(Dropout\) still "
                                          r"drops.*would reach 'pool'.*set_trainable\(student, True, from_layer='head'\)"):
         assert pykd.distill(teacher, student, table, **options).params["feature_cache"]["ends_at"] == "low"
-    set_trainable(student, True, from_layer="head")
-    assert pykd.distill(teacher, student, table, **options).params["feature_cache"]["ends_at"] == "pool"
+    set_trainable(student, True, from_layer="head")  # the fix it names: the cache now reaches the pooling
+    assert frozen_prefix(student)[0].ends_at == "pool"
 
 
 @pytest.mark.parametrize("options, message", [
@@ -318,7 +318,7 @@ def test_an_augmented_frozen_prefix_runs_apart_and_trains_as_inside_the_tape(tea
     """Under augmentation (nothing to cache) the frozen prefix runs outside the gradient tape, in inference
     mode, in frozen_precision="auto" (bfloat16 where native): the same training as inside the tape in float32,
     within bfloat16's rounding otherwise (issue 35)."""
-    options = dict(augment={"horizontal_flip": True}, epochs=2, cache_teacher=False)
+    options = dict(augment={"horizontal_flip": True}, epochs=1, cache_teacher=False)
     apart = run(teacher, small_frozen_student(), images, **options)
     assert apart.params["frozen_prefix"] == {"ends_at": "pool",
                                              "precision": "bfloat16" if bf16_hardware else "float32"}
