@@ -41,6 +41,7 @@ bench: setup-python
 	$(VENV_PY) benchmarks/workers/workers.py
 	$(VENV_PY) benchmarks/frozen/frozen.py
 	$(VENV_PY) benchmarks/frozen/tutorial.py
+	$(VENV_PY) benchmarks/frozen/prefix_precision.py
 
 # Accuracy, not speed (issue 21): teacher, scratch, Keras' Distiller and pykd on Fashion-MNIST, 3 seeds.
 bench-quality: setup-python

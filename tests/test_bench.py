@@ -42,7 +42,7 @@ def test_report_needs_no_tensorflow():
 
 
 SCRIPTS = ["speed/bench.py", "speed/memory_probe.py", "speed/onednn_probe.py", "frozen/frozen.py", "frozen/tutorial.py",
-           "quality/quality.py", "workers/workers.py"]  # fmt: skip
+           "frozen/prefix_precision.py", "quality/quality.py", "workers/workers.py"]  # fmt: skip
 
 
 def test_every_benchmark_script_starts():
