@@ -131,7 +131,8 @@ class StepFunctions:
         # run would share one count and warn about "retracing" after a few runs: each run's
         # steps are callable objects of their own (ReplicatedStep). run_eagerly runs the very same
         # steps op by op, for prints and breakpoints.
-        compile_step = (lambda f: f) if run_eagerly else (lambda f: tf.function(f, reduce_retracing=True))
+        # Without autograph: the steps branch with tf.cond and Python values only, and tracing is a quarter faster.
+        compile_step = (lambda f: f) if run_eagerly else (lambda f: tf.function(f, reduce_retracing=True, autograph=False))
         self.train_step = compile_step(ReplicatedStep(self._train_step, strategy))
         self.test_step = compile_step(ReplicatedStep(self._test_step, strategy))
 
