@@ -12,8 +12,7 @@ import numpy as np
 
 from ..core.hints import ModelLike, TableLike
 from ..models.classes import check_given
-from ..run.inputs import model_inputs, table_in_model_order
-from .predict import probabilities
+from .evaluate import table_probabilities
 from .runners import runner
 
 
@@ -34,15 +33,12 @@ def confusion(
     over the labeled rows of `data`, read in the model's class order as evaluate() reads them."""
     run = runner(model)
     check_given(classes, run.classes)
-    table = table_in_model_order(data, run.classes, directory=directory, x_col=x_col, y_col=y_col,
-                                 classes=classes, name="evaluation")
-    inputs = model_inputs(run.graph, table, image_size=image_size, rescale=rescale, on_bad_image=on_bad_image,
-                          labeled=True)
-    labeled = np.flatnonzero(inputs.table.labels >= 0)
-    probs = probabilities(run, [inputs.table.paths[i] for i in labeled], inputs.spec, batch_size)
+    probs, truth, inputs = table_probabilities(run, data, directory=directory, x_col=x_col, y_col=y_col,
+                                               classes=classes, image_size=image_size, rescale=rescale,
+                                               on_bad_image=on_bad_image, batch_size=batch_size)
     k = inputs.n_classes
     counts = np.zeros((k, k), dtype=np.int64)
-    np.add.at(counts, (inputs.table.labels[labeled], probs.argmax(axis=1)), 1)
+    np.add.at(counts, (truth, probs.argmax(axis=1)), 1)
     names = inputs.table.classes or run.classes
     return {"classes": list(names) if names else None, "n_classes": int(k),
             "counts": [[int(v) for v in row] for row in counts]}

@@ -23,7 +23,7 @@ from ..models.introspection import outputs_are_probabilities
 from ..models.loading import load_model
 from ..run import metrics, options
 from ..run.epochs import run_test
-from ..run.inputs import model_inputs, table_in_model_order
+from ..run.inputs import Inputs, model_inputs, table_in_model_order
 from ..run.steps import StepFunctions, StepSettings
 from .predict import probabilities
 from .runners import runner
@@ -87,13 +87,23 @@ def _evaluate_tflite(path, data, o) -> dict:
 
 def _table_probabilities(run, data, o) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of a table's labeled rows."""
-    table = table_in_model_order(data, run.classes, directory=o.directory, x_col=o.x_col, y_col=o.y_col,
-                                 classes=o.classes, name="evaluation")
-    inputs = model_inputs(run.graph, table, image_size=o.image_size, rescale=o.rescale, on_bad_image=o.on_bad_image,
+    probs, truth, _ = table_probabilities(run, data, directory=o.directory, x_col=o.x_col, y_col=o.y_col,
+                                          classes=o.classes, image_size=o.image_size, rescale=o.rescale,
+                                          on_bad_image=o.on_bad_image, batch_size=o.batch_size)
+    return probs, truth
+
+
+def table_probabilities(run, data, *, directory, x_col, y_col, classes, image_size, rescale, on_bad_image,
+                        batch_size) -> tuple[np.ndarray, np.ndarray, Inputs]:
+    """(float32 probabilities, labels, the checked inputs) of a table's labeled rows, read in the model's
+    class order as predict() reads them (a Keras model or a .tflite file: runners.runner)."""
+    table = table_in_model_order(data, run.classes, directory=directory, x_col=x_col, y_col=y_col,
+                                 classes=classes, name="evaluation")
+    inputs = model_inputs(run.graph, table, image_size=image_size, rescale=rescale, on_bad_image=on_bad_image,
                           labeled=True)
     labeled = np.flatnonzero(inputs.table.labels >= 0)
-    return probabilities(run, [inputs.table.paths[i] for i in labeled], inputs.spec, o.batch_size), \
-        inputs.table.labels[labeled]
+    return probabilities(run, [inputs.table.paths[i] for i in labeled], inputs.spec, batch_size), \
+        inputs.table.labels[labeled], inputs
 
 
 def _pipeline_probabilities(run, data, o) -> tuple[np.ndarray, np.ndarray]:
