@@ -3,7 +3,7 @@
 #   R:      R CMD check of rkd (runs its testthat suite), the four vignettes rendered with
 #           RKD_QUICK=1 (the same code on a fraction of their training budget), then the
 #           one-round miniatures of `make bench` and `make bench-quality` (pytest -m bench)
-#   Python: pytest, but for LATE_TESTS (the workers, the teachers and the R/Python parity test), which the R stream
+#   Python: pytest, but for LATE_TESTS (workers, teachers, the R/Python parity test, storage), which the R stream
 #           runs last
 # Each stream's lines are shown as they come, prefixed [R] or [py]; the script fails if either fails.
 # The suite runs as on hardware that computes bfloat16 (PYKD_BFLOAT16=1: tests/conftest.py), the R
@@ -63,7 +63,7 @@ bench_tests() {
 }
 
 # Tests the R stream runs after its own, so that the two streams end at about the same time.
-LATE_TESTS="tests/test_workers.py tests/test_teachers.py tests/test_r_parity.py"
+LATE_TESTS="tests/test_workers.py tests/test_teachers.py tests/test_r_parity.py tests/test_storage.py"
 
 timed() {  # a stage, then how long it took; its exit status kept
   local started=$SECONDS rc=0
