@@ -43,9 +43,11 @@ bench: setup-python
 	$(VENV_PY) benchmarks/frozen/tutorial.py
 	$(VENV_PY) benchmarks/frozen/prefix_precision.py
 
-# Accuracy, not speed (issue 21): teacher, scratch, Keras' Distiller and pykd on Fashion-MNIST, 3 seeds.
+# Accuracy, not speed (issue 21): teacher, scratch, Keras' Distiller and pykd on Fashion-MNIST, 3 seeds;
+# then pykd's defaults across students of four kinds on probe draws (issue 34).
 bench-quality: setup-python
 	$(VENV_PY) benchmarks/quality/quality.py
+	$(VENV_PY) benchmarks/quality/defaults.py
 
 clean:
 	rm -rf demo-output build *.egg-info .pytest_cache vignettes/*.html

@@ -42,7 +42,7 @@ def test_report_needs_no_tensorflow():
 
 
 SCRIPTS = ["speed/bench.py", "speed/memory_probe.py", "speed/onednn_probe.py", "frozen/frozen.py", "frozen/tutorial.py",
-           "frozen/prefix_precision.py", "quality/quality.py", "workers/workers.py"]  # fmt: skip
+           "frozen/prefix_precision.py", "quality/quality.py", "quality/defaults.py", "workers/workers.py"]  # fmt: skip
 
 
 def test_every_benchmark_script_starts():
@@ -239,3 +239,25 @@ def test_a_quick_quality_benchmark_fills_every_cell(tmp_path, request):
     report = (out / "quality.md").read_text()
     cells = re.findall(r"\| \d+\.\d\d ± \d+\.\d\d ", report)
     assert len(cells) == 2 * len(methods) and "n/a" not in report
+
+
+@pytest.mark.bench
+def test_a_quick_defaults_benchmark_fills_every_cell(tmp_path, request):
+    """benchmarks/quality/defaults.py --quick: every method of the robustness table ran, paired with the defaults."""
+    if not _bench_selected(request.config):
+        pytest.skip("about half a minute: run with `pytest tests -m bench` (scripts/test.sh bench)")
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("needs Debian's dataset-fashion-mnist package")
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "quality" / "defaults.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((tmp_path / "defaults.json").read_text())
+    methods = {"teacher", "scratch", "before", "defaults", "peak_3e-3"}
+    for regime, students in results["table"].items():
+        assert set(students) == {"mlp", "mobilenet_like"}
+        for student, rows in students.items():
+            expected = methods | ({"keras_distiller", "pykd_distiller"} if regime == "all labeled" else set())
+            assert set(rows) == expected, (regime, student)
+            assert all(0 <= rows[m]["mean"] <= 100 for m in rows) and rows["defaults"]["defaults_minus"][0] == 0
+    assert len(results["goals"]) == 4 * 2 and {g["met"] for g in results["goals"]} <= {True, False}
+    assert "| mobilenet_like |" in (tmp_path / "defaults.md").read_text()

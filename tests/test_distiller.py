@@ -15,6 +15,7 @@ from pykd._tf import tf
 from pykd.core.errors import DataError
 from pykd.data.images import ImageSpec, decode
 from pykd.data.stream import BatchStream
+from pykd.run.schedule import PEAK, warmup_cosine
 
 T, ALPHA = 2.5, 0.3
 
@@ -66,7 +67,7 @@ def test_distill_on_a_table_on_a_dataset_and_the_distiller_train_alike(random_im
     by_dataset = pykd.distill(teacher, student_ds, dataset, epochs=2, steps_per_epoch=steps, verbose=0, **common)
     student_keras = models()[1]
     distiller = pykd.Distiller(teacher, student_keras, **common)
-    distiller.compile(keras.optimizers.Adam(1e-3))
+    distiller.compile(keras.optimizers.Adam(warmup_cosine(PEAK, 2 * steps)))  # distill()'s default rate
     by_keras = distiller.fit(dataset, epochs=2, steps_per_epoch=steps, verbose=0, shuffle=False).history
     for column in ("loss", "student_loss", "distillation_loss", "accuracy"):
         np.testing.assert_allclose(by_dataset.history[column], by_table.history[column], rtol=1e-5, atol=1e-7)

@@ -8,6 +8,7 @@ import pykd
 from pykd.cli import ENTRY, build_parser
 from pykd.run import options
 from pykd.run.kinds import flag_name
+from pykd.run.schedule import PEAK
 
 # The entry points whose signatures list their options, and the arguments that are not options.
 SIGNED = {
@@ -105,7 +106,7 @@ def test_every_option_is_checked_by_its_kind_and_made_plain():
     assert (checked.batch_size, checked.seed, checked.verbose) == (64, 3, 1)
     assert isinstance(checked.batch_size, int) and checked.augment == pykd.Augmentation(horizontal_flip=True)
     assert checked.cache_dir == "caches"
-    assert checked.learning_rate == 1e-3 and checked.callbacks == ()
+    assert checked.learning_rate == PEAK and checked.callbacks == ()  # the schedule's peak
     with pytest.raises(pykd.DataError, match="last_batch must be one of 'keep', 'drop', not 'all'"):
         options.checked(options.given("distill", {**options.defaults("distill"), "last_batch": "all"}))
 

@@ -1,14 +1,18 @@
 """The trainer behaves as Keras' fit() does for the student: standard callbacks work,
 eager and compiled runs agree, optimizers are honoured, Keras-style arguments are accepted."""
 
+import math
+
 import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 from conftest import SIZE, tiny_model, write_images
 
 import pykd
 from pykd import DataError
+from pykd.run.schedule import PEAK
 
 
 @pytest.fixture
@@ -64,7 +68,8 @@ def test_tensorboard_writes_event_files(small, tmp_path):
 def test_early_stopping_on_val_accuracy_knows_higher_is_better(small):
     # A baseline no accuracy can beat: mode "auto" must read val_accuracy as maximised and stop.
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", baseline=1.01, patience=1)
-    history = _distill(small, callbacks=[stop], epochs=6)
+    # A fixed 1e-3 keeps the toy's val_accuracy from improving by chance at epoch 2 (which would let it run on).
+    history = _distill(small, callbacks=[stop], epochs=6, optimizer=keras.optimizers.Adam(1e-3))
     assert len(history) == 2 and history.params["stopped_early"]
 
 
@@ -138,8 +143,8 @@ def test_the_students_own_losses_are_added_to_the_loss_as_fit_adds_them(small, m
     assert h["loss"][0] == pytest.approx(labels_and_teacher(h), rel=1e-6)
     # And the penalty is trained on: a strong one shrinks the kernel.
     plain, penalized = _regularized_student(), _regularized_student(l2=1.0)
-    train(plain, optimizer="sgd", learning_rate=0.05)
-    train(penalized, optimizer="sgd", learning_rate=0.05)
+    train(plain, optimizer=keras.optimizers.SGD(0.05))  # a fixed rate: three steps at 0.05
+    train(penalized, optimizer=keras.optimizers.SGD(0.05))
     norm = lambda model: float(np.linalg.norm(model.layers[-1].kernel.numpy()))  # noqa: E731
     assert norm(penalized) < 0.8 * norm(plain)
 
@@ -194,6 +199,28 @@ def test_a_learning_rate_schedule_is_accepted(small):
     history = _distill(small, student=student, learning_rate=decay, epochs=1)
     assert history.history["learning_rate"] == pytest.approx([0.01 * 0.5**3])  # the rate the next step would take
     assert _learning_rate(student) == pytest.approx(0.01 * 0.5**3)  # 3 steps of 8 rows
+
+
+def test_the_default_rate_warms_up_then_decays_by_a_cosine_to_zero_over_the_run(small):
+    peak = PEAK
+    history = _distill(small, epochs=2, steps_per_epoch=20)  # 40 steps: 2 of warm-up (5%), 38 of cosine
+    expected = [0.5 * peak * (1 + math.cos(math.pi * (20 - 2) / 38)), 0.0]
+    assert history.history["learning_rate"] == pytest.approx(expected, abs=1e-9)  # the rate the next step takes
+    assert history.params["learning_rate"] == {"schedule": "cosine", "peak": peak, "warmup_steps": 2, "steps": 40}
+    given = _distill(small, epochs=1, learning_rate=0.05)  # a number is the peak of the same schedule (3 steps)
+    assert given.params["learning_rate"] == {"schedule": "cosine", "peak": 0.05, "warmup_steps": 0, "steps": 3}
+    fixed = _distill(small, epochs=1, optimizer=keras.optimizers.Adam(1e-3))  # an optimizer object as it is
+    assert fixed.params["learning_rate"] == {"schedule": "constant", "rate": 0.001}
+
+
+def test_a_dataset_of_unknown_length_trains_at_a_fixed_rate(small):
+    x = np.random.default_rng(0).integers(0, 255, (16, SIZE, SIZE, 3)).astype("uint8")
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.arange(16) % 3)).filter(lambda x, y: True).batch(8)
+    assert int(dataset.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    history = pykd.distill(tiny_model(n_classes=3, seed=1), tiny_model(n_classes=3, seed=2), dataset, epochs=2,
+                           learning_rate=0.01, verbose=0, larger_student=True)
+    assert history.params["learning_rate"] == {"schedule": "constant", "rate": 0.01}
+    assert history.history["learning_rate"] == pytest.approx([0.01, 0.01])
 
 
 def test_learning_rate_next_to_an_optimizer_object_is_refused(small):

@@ -153,6 +153,10 @@ format.rkd_history <- function(x, ...) {
       "(1 - alpha) x distillation loss at temperature ", format(p$temperature)
     ))
   }
+  rate <- format_rate(p$learning_rate)
+  if (!is.null(rate)) {
+    lines <- c(lines, paste0("Rate:     ", rate))
+  }
   if (!is.null(p$feature_cache)) {
     values <- prod(unlist(p$feature_cache$shape))
     lines <- c(lines, paste0(
@@ -193,6 +197,22 @@ format.rkd_history <- function(x, ...) {
 print.rkd_history <- function(x, ...) {
   cli::cat_line(format(x))
   invisible(x)
+}
+
+# The learning rate as pykd ran it (history params$learning_rate), in words.
+format_rate <- function(rate) {
+  if (!is.list(rate) || is.null(rate$schedule)) {
+    return(NULL)
+  }
+  switch(rate$schedule,
+    cosine = paste0(
+      if (rate$warmup_steps > 0) paste0("up to ", format(rate$peak), " over ", rate$warmup_steps, " steps, then ")
+      else paste0("from ", format(rate$peak), ", "),
+      "a cosine decay to 0 at step ", big(rate$steps)
+    ),
+    constant = paste0("fixed at ", format(rate$rate)),
+    paste0("a ", rate$schedule, " schedule")
+  )
 }
 
 big <- function(n) {

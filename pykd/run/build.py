@@ -30,6 +30,7 @@ from .features import Features, FrozenPrefix, prefix_features
 from .feed import BatchSource
 from .plan import Plan
 from .progress import progress_printer, timed
+from .schedule import make_optimizer
 from .steps import StepFunctions, StepSettings, Targets, Views
 from .workers import gather_rows, n_workers, shared_seed, start_from_chief, worker_index
 
@@ -189,7 +190,7 @@ def _in_scope(plan: Plan, seed: int | None, view_seed: int | None):
         # Workers that built their students apart (unseeded) all start from the chief's.
         start_from_chief(s.strategy, [*student.variables, *([] if augmenter is None else augmenter.variables)])
         hint = None if s.hint is None else _hint_term(plan, student)
-        optimizer = s.optimizer if s.learning_rate is None else s.optimizer(learning_rate=s.learning_rate)
+        optimizer = make_optimizer(s.optimizer, s.learning_rate, s.epochs * plan.steps_per_epoch, s.callbacks)
         optimizer.build([*student.trainable_variables, *([] if hint is None else hint.projection.trainable_variables)])
         student.compile(
             optimizer=optimizer,

@@ -32,6 +32,7 @@ from .options import Options, checked, defaults
 from .plan import known_order
 from .resume import check_same_run, optimizer_key, probe_writable
 from .rules import check_sizes
+from .schedule import described, make_optimizer
 
 # Options about a table and pykd's own reading of it, and what a pipeline does instead.
 TABLE_ONLY = {
@@ -70,7 +71,7 @@ def fit_dataset(mode: str, student, teacher, train, options: Options) -> History
     if distiller.teacher is not None:
         check_sizes(distiller._teacher, student, s.larger_student)
     train, classes = _batched(train, s, "train"), _classes(train, s.classes, distiller)
-    distiller.compile(s.optimizer if s.learning_rate is None else s.optimizer(learning_rate=s.learning_rate),
+    distiller.compile(make_optimizer(s.optimizer, s.learning_rate, _total_steps(train, s), s.callbacks),
                       run_eagerly=s.run_eagerly)
     history = History(params=_params(mode, s, distiller, classes), model=student)
     with claimed(s.checkpoint_dir):
@@ -114,6 +115,12 @@ def _batched(data, s: Options, name: str):
     elif not isinstance(data, keras.utils.PyDataset):
         return data  # validation arrays, batched by fit()
     return batched(data, s.batch_size, name, s.steps_per_epoch if name == "train" else None)
+
+
+def _total_steps(train: tf.data.Dataset, s: Options) -> int | None:
+    """The run's optimizer steps, for the learning-rate schedule: None when the dataset's length is unknown."""
+    steps = s.steps_per_epoch or int(train.cardinality())  # batches; < 0: infinite or unknown
+    return s.epochs * steps if steps > 0 else None
 
 
 def _validation(validation):
@@ -166,7 +173,7 @@ def _params(mode: str, s: Options, distiller: Distiller, classes) -> dict:
         "mode": "distill" if distilling else "scratch", "input": "dataset", "epochs": s.epochs,
         "batch_size": s.batch_size, "seed": s.seed, "temperature": s.temperature if distilling else None,
         "alpha": s.alpha if distilling else 1.0, "steps_per_epoch": s.steps_per_epoch,
-        "classes": classes, "hint": None if s.hint is None else asdict(s.hint),
+        "learning_rate": described(distiller.optimizer), "classes": classes, "hint": None if s.hint is None else asdict(s.hint),
         "student_params": int(distiller.student.count_params()),
         "teacher_params": getattr(distiller._teacher, "params", None),
         "teacher_precision": getattr(distiller._teacher, "precision", None),

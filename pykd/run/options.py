@@ -143,8 +143,11 @@ OPTIONS: tuple[Option, ...] = (
            "or a keras optimizer object (a LossScaleOptimizer scales the loss as compile() does).",
            resume="optimizer"),
     Option("learning_rate", None, kinds.Number(hint="float | keras.optimizers.schedules.LearningRateSchedule | None"),
-           "a number or a keras LearningRateSchedule for a named optimizer (default 1e-3); refused next to an "
-           "optimizer object, which has its own.", resume="optimizer"),
+           "for a named optimizer, the peak of the run's schedule: a linear warm-up over the first 5% of the "
+           "steps, then a cosine decay to 0 at the last step (default 3e-3; README.md gives the measurements behind "
+           "both); a fixed rate when a ReduceLROnPlateau or LearningRateScheduler callback sets it, or a dataset's "
+           "length is unknown. A keras LearningRateSchedule is used as given. Refused next to an optimizer object, "
+           "which has its own rate.", resume="optimizer"),
     Option("augment", None, kinds.Coerced(coerce=Augmentation.coerce, hint="Augmentation | dict | None"), "None, a "
            "pykd.Augmentation or a dict of its fields: random transforms of the training images inside the compiled "
            "step.", resume="augment", cli=False),

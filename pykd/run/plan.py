@@ -57,6 +57,14 @@ class Plan:
         return self.settings.augment is not None and not self.settings.augment.is_identity
 
     @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch: as given, or one pass over the training rows."""
+        s = self.settings
+        n = len(self.train)
+        rows = n - n % s.batch_size if s.last_batch == "drop" else n
+        return s.steps_per_epoch or -(-rows // s.batch_size)
+
+    @property
     def teacher_follows_augmentation(self) -> bool:
         """Whether the teacher must see each step's augmented view (so its logits cannot be cached)."""
         return self.augmented and self.settings.teacher_view == "same"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import secrets
 import tempfile
@@ -45,7 +44,7 @@ def run_key(plan: Plan) -> dict:
     read (its tables, images and teacher) and the options declared part of the key (Option.resume)."""
     s = plan.settings
     key = {
-        "mode": plan.mode, "steps": s.steps_per_epoch or math.ceil(_rows_per_pass(plan) / s.batch_size),
+        "mode": plan.mode, "steps": plan.steps_per_epoch,
         "n_train": len(plan.train), "ids": digest(plan.train.ids), "labels": digest(plan.train.labels.astype(np.int64)),
         "classes": None if plan.train.classes is None else list(plan.train.classes),
         "validation": None if plan.validation is None else digest(
@@ -76,11 +75,6 @@ _KEYED = {
 }
 
 
-def _rows_per_pass(plan: Plan) -> int:
-    n, batch = len(plan.train), plan.settings.batch_size
-    return n - n % batch if plan.settings.last_batch == "drop" else n
-
-
 def _augmentation(augment) -> dict:
     settings = augment.to_dict()
     for mixing in BATCH_MIXING:
@@ -92,8 +86,11 @@ def _augmentation(augment) -> dict:
 def optimizer_key(optimizer, learning_rate) -> dict:
     if learning_rate is None:  # an optimizer object: its class and configuration, rate included
         config = optimizer.get_config()
+        config.pop("name", None)  # Keras numbers each new object's name (adam_1, adam_2): not a setting
         return {"class": type(optimizer).__name__, **json.loads(json.dumps(config, default=str))}
-    rate = learning_rate if isinstance(learning_rate, float) else keras.optimizers.schedules.serialize(learning_rate)
+    if isinstance(learning_rate, float):  # the peak of the warm-up and cosine over the run (pykd.run.schedule)
+        return {"class": optimizer.__name__, "learning_rate": learning_rate, "schedule": "warmup_cosine"}
+    rate = keras.optimizers.schedules.serialize(learning_rate)
     return {"class": optimizer.__name__, "learning_rate": json.loads(json.dumps(rate, default=str))}
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from .._tf import keras, tf
 from ..core.errors import DataError, Setting, Words, few, kind, shown
+from .schedule import PEAK
 
 
 def callback_list(callbacks) -> list:
@@ -31,7 +32,8 @@ def optimizer_recipe(optimizer, learning_rate):
     """(optimizer, None) for an optimizer object, or (its class, learning rate) for a name.
 
     The object itself is made by the run, under its strategy's scope.
-    learning_rate: a number > 0 or a keras LearningRateSchedule; None means 1e-3.
+    learning_rate: a number > 0 (the peak of the run's schedule) or a keras LearningRateSchedule; None means
+    pykd.run.schedule.PEAK.
     """
     if isinstance(optimizer, keras.optimizers.Optimizer):
         if learning_rate is not None:
@@ -39,7 +41,7 @@ def optimizer_recipe(optimizer, learning_rate):
                             "Set the rate on the optimizer, e.g. keras.optimizers.Adam(learning_rate=1e-4), or pass its name.")
         return optimizer, None
     if learning_rate is None:
-        learning_rate = 1e-3
+        learning_rate = PEAK
     elif not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not (
                 math.isfinite(learning_rate) and learning_rate > 0):

@@ -24,6 +24,7 @@ from .history import History
 from .options import OPTIONS, Options
 from .plan import prepare
 from .resume import check_before_start, run_key
+from .schedule import described
 from .workers import agree_on_epoch, is_chief
 
 
@@ -195,6 +196,7 @@ def run_params(run: Run) -> dict:
         "temperature": s.temperature if distilling else None,
         "alpha": s.alpha if distilling else 1.0,
         "steps_per_epoch": run.train.steps,
+        "learning_rate": described(run.optimizer),
         "validation_steps": None if run.validation is None else run.validation.steps,
         "n_train": len(plan.train),
         "n_labeled": plan.train.n_labeled,

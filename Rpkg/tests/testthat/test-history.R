@@ -16,8 +16,10 @@ fake_history <- function(validated = TRUE, mode = "distill") {
     n_labeled = 19256L, n_validation = 2141L,
     classes = list("CBB", "CBSD", "CGM", "CMD", "Healthy"),
     teacher_params = 4061096L, student_params = 4061096L, seconds = 83.5,
-    teacher_name = "sequential", student_name = "sequential_1"
+    teacher_name = "sequential", student_name = "sequential_1",
+    learning_rate = list(schedule = "cosine", peak = 0.01, warmup_steps = 45L, steps = 900L)
   )
+  if (mode == "scratch") params$learning_rate <- list(schedule = "constant", rate = 0.001)
   rkd:::new_rkd_history(metrics, params)
 }
 
