@@ -33,7 +33,8 @@ def add_parser(sub) -> None:
     demo.add_argument("--batch-size", type=int, default=32)
     demo.add_argument("--temperature", type=float, default=3.0)
     demo.add_argument("--alpha", type=float, default=0.1)
-    demo.add_argument("--learning-rate", type=float, default=3e-3)
+    demo.add_argument("--learning-rate", type=float, default=None,
+                      help="the students' peak learning rate (default: pykd's, 3e-3)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     demo.set_defaults(run=run_demo)
@@ -76,7 +77,7 @@ def _train_three(data: dict, args: argparse.Namespace) -> tuple[dict, dict]:
     print(f"\n1/3 Training the teacher on the {data['n_labeled']} labeled images ...")
     teacher = models.example_teacher(shape, seed=args.seed)
     teacher_history = train_scratch(teacher, data["train_csv"], epochs=args.teacher_epochs,
-                                    steps_per_epoch=args.teacher_steps, learning_rate=1e-3, augment=augment, **common)
+                                    steps_per_epoch=args.teacher_steps, augment=augment, **common)
     print(f"\n2/3 Distilling into a {models.example_student(shape).count_params():,}-parameter student "
           f"on all {data['n_train']} images ...")
     distilled = models.example_student(shape, seed=args.seed + 1)

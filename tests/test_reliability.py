@@ -324,7 +324,7 @@ def test_a_checkpoint_is_never_overwritten_by_a_fresh_run(small, tmp_path):
 @pytest.mark.parametrize(
     "change,named",
     [
-        ({"learning_rate": 0.03}, "optimizer"),  # the default is 0.01
+        ({"learning_rate": 0.03}, "optimizer"),  # not the default (3e-3)
         ({"temperature": 9.0}, "temperature"),
         ({"alpha": 0.7}, "alpha"),
         ({"teacher": tiny_model(n_classes=3, seed=9)}, "teacher"),

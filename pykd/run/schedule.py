@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .._tf import keras
 
-PEAK = 1e-2  # the rate the warm-up reaches when learning_rate is not given
+PEAK = 3e-3  # the rate the warm-up reaches when learning_rate is not given
 WARMUP = 0.05  # the share of the run's steps spent warming up (none under 10 steps)
 # Keras callbacks that set the optimizer's rate themselves: a schedule would leave them nothing to set.
 RATE_SETTERS = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.LearningRateScheduler)

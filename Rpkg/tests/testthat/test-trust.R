@@ -37,7 +37,7 @@ test_that("a checkpoint is never overwritten, and resume refuses changed setting
   expect_match(conditionMessage(err), "resume = TRUE")
   expect_equal(tools::md5sum(file), before)
   err <- expect_error(run(2, resume = TRUE, learning_rate = 0.03), class = "rkd_data_error")
-  expect_match(conditionMessage(err), "optimizer learning_rate was 0.01, now 0.03", fixed = TRUE)
+  expect_match(conditionMessage(err), "optimizer learning_rate was 0.003, now 0.03", fixed = TRUE)
   expect_equal(tools::md5sum(file), before)
   continued <- run(2, resume = TRUE)
   expect_equal(as.data.frame(continued)$epoch, c(1, 2))
