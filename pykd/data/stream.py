@@ -27,6 +27,16 @@ class StreamState:
     position: int = 0
 
 
+def rows_per_pass(n_rows: int, batch_size: int, last_batch: str) -> int:
+    """The rows one pass over a table trains on: all of them, or without the short last batch ("drop")."""
+    return n_rows - n_rows % batch_size if last_batch == "drop" else n_rows
+
+
+def steps_per_pass(n_rows: int, batch_size: int, last_batch: str) -> int:
+    """The batches of one pass over a table."""
+    return math.ceil(rows_per_pass(n_rows, batch_size, last_batch) / batch_size)
+
+
 class BatchStream:
     def __init__(
         self,
@@ -57,13 +67,11 @@ class BatchStream:
 
     @property
     def rows_per_pass(self) -> int:
-        if self.last_batch == "drop":
-            return self.n_rows - self.n_rows % self.batch_size
-        return self.n_rows
+        return rows_per_pass(self.n_rows, self.batch_size, self.last_batch)
 
     @property
     def steps_per_pass(self) -> int:
-        return math.ceil(self.rows_per_pass / self.batch_size)
+        return steps_per_pass(self.n_rows, self.batch_size, self.last_batch)
 
     def _pass_order(self, pass_index: int) -> np.ndarray:
         if pass_index != self._order_pass:

@@ -127,7 +127,7 @@ def _sources(plan: Plan, student, hint, seed, resume_from, resources: ExitStack,
     """The streams, the image sources (decoded copies, the frozen prefix's features) and the teacher's logits."""
     s = plan.settings
     train_stream = BatchStream(len(plan.train), s.batch_size, shuffle=True, seed=seed, last_batch=s.last_batch)
-    steps = s.steps_per_epoch or train_stream.steps_per_pass
+    steps = plan.steps_per_epoch
     val_stream = val_steps = None
     if plan.validation is not None:
         val_stream = BatchStream(len(plan.validation), s.batch_size, shuffle=False, seed=0, last_batch="keep")

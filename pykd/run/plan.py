@@ -18,6 +18,7 @@ from ..data.bad_images import drop_bad_images
 from ..data.frames import Table, check_labels_fit, resolve_table
 from ..data.images import ImageSpec
 from ..data.sources import as_tables
+from ..data.stream import steps_per_pass
 from ..data.weights import class_weights, row_weights
 from ..kd.teacher import ModelTeacher, TableTeacher, resolve_teacher
 from ..models.classes import classes_of, in_order
@@ -60,9 +61,7 @@ class Plan:
     def steps_per_epoch(self) -> int:
         """Optimizer steps per epoch: as given, or one pass over the training rows."""
         s = self.settings
-        n = len(self.train)
-        rows = n - n % s.batch_size if s.last_batch == "drop" else n
-        return s.steps_per_epoch or -(-rows // s.batch_size)
+        return s.steps_per_epoch or steps_per_pass(len(self.train), s.batch_size, s.last_batch)
 
     @property
     def teacher_follows_augmentation(self) -> bool:
