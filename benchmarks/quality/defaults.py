@@ -145,11 +145,11 @@ def warmup_cosine(peak: float, steps: int, warmup: float = 0.05):
     return keras.optimizers.schedules.CosineDecay(0.0, max(1, steps - warm), warmup_target=peak, warmup_steps=warm)
 
 
-def constant_adam():
-    """What pykd did by default before issue 34, and what compile(optimizer="adam") gives: Adam at 1e-3."""
+def fixed_adam(rate: float | None = None):
+    """Adam at a fixed rate: by default 1e-3, what pykd did before issue 34 and what compile(optimizer="adam") gives."""
     from pykd._tf import keras
 
-    return keras.optimizers.Adam(1e-3)
+    return keras.optimizers.Adam(1e-3 if rate is None else rate)
 
 
 def _steps(cell: dict) -> dict:
@@ -196,10 +196,8 @@ def keras_batches(cell: dict):
 
 def run_keras_distiller(teacher, student, cell, learning_rate=None):
     """keras.distillation.Distiller as a Keras user compiles it: optimizer="adam" (1e-3), or the rate given."""
-    from pykd._tf import keras
-
     data = keras_batches(cell)
-    distiller = common.builtin_distiller(teacher, student, optimizer=keras.optimizers.Adam(learning_rate or 1e-3))
+    distiller = common.builtin_distiller(teacher, student, optimizer=fixed_adam(learning_rate))
     distiller.fit(data, verbose=0, **_steps(cell))
     return accuracy(student, cell)
 
@@ -209,7 +207,7 @@ def run_pykd_distiller(teacher, student, cell):
     data order (all rows labeled), which parts the Distiller's lead, if any, into the step and the data order."""
     data = keras_batches(cell)
     distiller = pykd.Distiller(teacher, student, temperature=common.TEMPERATURE, alpha=common.ALPHA)
-    distiller.compile(constant_adam())
+    distiller.compile(fixed_adam())
     distiller.fit(data, verbose=0, **_steps(cell))
     return accuracy(student, cell)
 
@@ -224,7 +222,7 @@ def methods(cell: dict, learning_rate: float | None) -> dict:
     rate = {} if learning_rate is None else {"learning_rate": learning_rate}
 
     def fixed():
-        return {"optimizer": constant_adam() if learning_rate is None else _constant(learning_rate)}
+        return {"optimizer": fixed_adam(learning_rate)}
 
     probe, full = cell["probe"], not cell["probe"] and not cell["held_out"]
     out = {"scratch": (run_scratch, rate)}
@@ -241,12 +239,6 @@ def methods(cell: dict, learning_rate: float | None) -> dict:
     elif full:
         out["peak_1e-2"] = (run_distill, {"learning_rate": 1e-2})  # the hotter peak, on every seed
     return out
-
-
-def _constant(rate: float):
-    from pykd._tf import keras
-
-    return keras.optimizers.Adam(rate)
 
 
 # The candidates weighed for the defaults (--probe): a schedule's peak, T and alpha, weight decay.
